@@ -1,0 +1,601 @@
+//! Configuration: a TOML file (or the embedded default), `MARTSYNC_*_URL` overrides, and one
+//! [`RawConfig::validate`] that checks everything before any I/O.
+//!
+//! ```toml
+//! [source]
+//! url = "files://fixtures/demo"          # or mysql://user:pass@host:3306/db
+//! [stage]
+//! url = "file://.martsync/stage"
+//! [warehouse]
+//! url = "duckdb://.martsync/warehouse.duckdb"
+//! [[tables]]                             # omit to sync the three marts of the design
+//! name = "mart_uni_tracking_info"
+//! lookback = "1h"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::schema::{self, TableSchema, UnsignedBigint};
+
+/// Environment variables that override the config's URLs.
+pub const SOURCE_URL_ENV: &str = "MARTSYNC_SOURCE_URL";
+pub const STAGE_URL_ENV: &str = "MARTSYNC_STAGE_URL";
+pub const WAREHOUSE_URL_ENV: &str = "MARTSYNC_WAREHOUSE_URL";
+
+/// The config file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "martsync.toml";
+
+/// The config file as written. Every section and key is optional; see [`RawConfig::validate`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where rows come from.
+    #[serde(default)]
+    pub source: SourceSection,
+    /// Where Parquet files are staged between dedup and the warehouse load.
+    #[serde(default)]
+    pub stage: StageSection,
+    /// The warehouse that holds the marts.
+    #[serde(default)]
+    pub warehouse: WarehouseSection,
+    /// The marts to keep in sync; none means the three marts of the design.
+    #[serde(default)]
+    pub tables: Vec<TableSection>,
+}
+
+/// `[source]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// `files://DIR` (one folder per source table) or `mysql://user:pass@host:port/db`.
+    /// Default: the project's demo fixtures. Overridden by `MARTSYNC_SOURCE_URL`.
+    pub url: Option<String>,
+    /// Rows per Arrow batch read from the source. Default 65536.
+    pub batch_rows: Option<usize>,
+    /// How `BIGINT UNSIGNED` is carried: `int64` (range-checked, default) or `numeric`.
+    #[serde(default)]
+    pub unsigned_bigint: UnsignedBigint,
+}
+
+/// `[stage]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// `file://DIR`. Default `file://.martsync/stage`. Overridden by `MARTSYNC_STAGE_URL`.
+    pub url: Option<String>,
+    /// Keep each run's staged files after COMMIT (default false: they are deleted).
+    #[serde(default)]
+    pub keep: bool,
+    /// Rows per staged Parquet part. Default 1000000.
+    pub part_rows: Option<usize>,
+}
+
+/// `[warehouse]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseSection {
+    /// `duckdb://PATH`. Default `duckdb://.martsync/warehouse.duckdb`.
+    /// Overridden by `MARTSYNC_WAREHOUSE_URL`.
+    pub url: Option<String>,
+    /// The IAM role Redshift's COPY assumes to read the stage (Redshift only).
+    pub iam_role: Option<String>,
+}
+
+/// `[[tables]]`: one mart. For the three marts of the design only `name` is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSection {
+    /// The mart's name in the warehouse, e.g. `mart_uni_tracking_info`.
+    pub name: String,
+    /// The source table it is built from.
+    pub source: Option<String>,
+    /// `latest` (one row per key, greatest version) or `append` (immutable rows, idempotent).
+    pub strategy: Option<Strategy>,
+    /// Key column(s): a name or a list of names.
+    pub key: Option<OneOrMany>,
+    /// The version column of a `latest` table; ties go to the later arrival.
+    pub version: Option<String>,
+    /// The column whose maximum in the mart starts the next extraction.
+    pub watermark: Option<String>,
+    /// How far behind the mart's maximum watermark to read again, e.g. "30m" (default).
+    pub lookback: Option<String>,
+    /// Rows whose retention column is this far behind the mart's newest are deleted, e.g.
+    /// "180d" (default); "off" keeps everything.
+    pub retention: Option<String>,
+    /// The column retention is measured on (default: the watermark column).
+    pub retention_column: Option<String>,
+    /// Rows with a NULL key or version a cycle may reject before it fails (default 0).
+    pub max_rejected: Option<u64>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// How a mart absorbs a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One row per key: the greatest version wins, ties go to the later arrival.
+    Latest,
+    /// Rows are immutable: a key already present is never inserted again.
+    Append,
+}
+
+impl Strategy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Strategy::Latest => "latest",
+            Strategy::Append => "append",
+        }
+    }
+}
+
+/// A validated config, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from: a file path or "embedded default".
+    pub origin: String,
+    pub source: SourceConfig,
+    pub stage: StageConfig,
+    pub warehouse: WarehouseConfig,
+    pub tables: Vec<TableConfig>,
+}
+
+/// A validated source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub url: SourceUrl,
+    pub batch_rows: usize,
+    pub unsigned_bigint: UnsignedBigint,
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceUrl {
+    /// One folder per source table.
+    Files(PathBuf),
+}
+
+/// A validated stage.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    pub url: StageUrl,
+    pub keep: bool,
+    pub part_rows: usize,
+}
+
+/// Where staged files go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageUrl {
+    File(PathBuf),
+}
+
+/// A validated warehouse.
+#[derive(Debug, Clone)]
+pub struct WarehouseConfig {
+    pub url: WarehouseUrl,
+    pub iam_role: Option<String>,
+}
+
+/// Which warehouse holds the marts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WarehouseUrl {
+    DuckDb(PathBuf),
+}
+
+/// One validated mart.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The mart's name.
+    pub name: String,
+    /// The source table's schema (its name is the source table's).
+    pub schema: TableSchema,
+    pub strategy: Strategy,
+    /// Key columns, lower case.
+    pub key: Vec<String>,
+    /// Version column (`latest` only), lower case.
+    pub version: Option<String>,
+    /// Watermark column, lower case.
+    pub watermark: String,
+    pub lookback: Duration,
+    pub retention: Option<Duration>,
+    /// Column retention is measured on, lower case.
+    pub retention_column: String,
+    pub max_rejected: u64,
+}
+
+/// The marts of the design: (mart, source, strategy, key, version, watermark).
+const BUILTIN_TABLES: &[(&str, &str, Strategy, &[&str], Option<&str>, &str)] = &[
+    (
+        "mart_uni_tracking_info",
+        "uni_tracking_info",
+        Strategy::Latest,
+        &["order_id"],
+        Some("update_time"),
+        "update_time",
+    ),
+    (
+        "mart_ecs_order_info",
+        "ecs_order_info",
+        Strategy::Append,
+        &["order_id"],
+        None,
+        "add_time",
+    ),
+    (
+        "mart_uni_tracking_spath",
+        "uni_tracking_spath",
+        Strategy::Append,
+        &["order_id", "traceSeq", "pathTime"],
+        None,
+        "pathTime",
+    ),
+];
+
+const DEFAULT_LOOKBACK: &str = "30m";
+const DEFAULT_RETENTION: &str = "180d";
+const DEFAULT_BATCH_ROWS: usize = 65_536;
+const DEFAULT_PART_ROWS: usize = 1_000_000;
+
+/// The demo fixtures shipped with the project, used when no source is configured.
+pub fn demo_fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+}
+
+impl Config {
+    /// Loads `path`, else `./martsync.toml` if present, else the embedded default; applies the
+    /// `MARTSYNC_*_URL` overrides from the environment; validates.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (origin, raw) = match path {
+            Some(p) => (p.display().to_string(), RawConfig::read(p)?),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                (DEFAULT_CONFIG_FILE.to_string(), RawConfig::read(Path::new(DEFAULT_CONFIG_FILE))?)
+            }
+            None => ("embedded default".to_string(), RawConfig::default()),
+        };
+        raw.validate(&origin, &|name| std::env::var(name).ok())
+    }
+}
+
+impl RawConfig {
+    /// Reads and parses a TOML file; an unknown key or a value of the wrong kind names the key.
+    pub fn read(path: &Path) -> Result<RawConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading config", path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<RawConfig> {
+        toml::from_str(text).map_err(|e| {
+            // toml's message names the key and shows the offending line.
+            Error::config(origin, "toml", e.to_string().trim_end().to_string())
+        })
+    }
+
+    /// Checks every value and resolves defaults; `env` supplies the URL overrides.
+    pub fn validate(self, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let pick = |env_name: &str, value: Option<String>, default: String| -> (String, String) {
+            match env(env_name) {
+                Some(v) => (v, format!("environment variable {env_name}")),
+                None => (value.unwrap_or(default), origin.to_string()),
+            }
+        };
+        let demo = format!("files://{}", demo_fixtures_dir().display());
+        let (source_url, source_origin) = pick(SOURCE_URL_ENV, self.source.url, demo);
+        let (stage_url, stage_origin) =
+            pick(STAGE_URL_ENV, self.stage.url, "file://.martsync/stage".into());
+        let (warehouse_url, warehouse_origin) = pick(
+            WAREHOUSE_URL_ENV,
+            self.warehouse.url,
+            "duckdb://.martsync/warehouse.duckdb".into(),
+        );
+
+        let source = SourceConfig {
+            url: parse_source_url(&source_url).map_err(|m| Error::config(&source_origin, "source.url", m))?,
+            batch_rows: positive(self.source.batch_rows, DEFAULT_BATCH_ROWS, origin, "source.batch_rows")?,
+            unsigned_bigint: self.source.unsigned_bigint,
+        };
+        let stage = StageConfig {
+            url: parse_stage_url(&stage_url).map_err(|m| Error::config(&stage_origin, "stage.url", m))?,
+            keep: self.stage.keep,
+            part_rows: positive(self.stage.part_rows, DEFAULT_PART_ROWS, origin, "stage.part_rows")?,
+        };
+        let warehouse = WarehouseConfig {
+            url: parse_warehouse_url(&warehouse_url)
+                .map_err(|m| Error::config(&warehouse_origin, "warehouse.url", m))?,
+            iam_role: self.warehouse.iam_role,
+        };
+
+        let sections = if self.tables.is_empty() {
+            BUILTIN_TABLES
+                .iter()
+                .map(|t| TableSection {
+                    name: t.0.to_string(),
+                    ..TableSection::default()
+                })
+                .collect()
+        } else {
+            self.tables
+        };
+        let mut tables: Vec<TableConfig> = Vec::new();
+        for (i, section) in sections.into_iter().enumerate() {
+            let table = section.validate(origin, i, source.unsigned_bigint)?;
+            if tables.iter().any(|t| t.name == table.name) {
+                return Err(Error::config(
+                    origin,
+                    format!("tables[{i}].name"),
+                    format!("mart `{}` is configured twice", table.name),
+                ));
+            }
+            tables.push(table);
+        }
+        Ok(Config {
+            origin: origin.to_string(),
+            source,
+            stage,
+            warehouse,
+            tables,
+        })
+    }
+}
+
+impl TableSection {
+    fn validate(self, origin: &str, index: usize, unsigned_bigint: UnsignedBigint) -> Result<TableConfig> {
+        let at = |key: &str| format!("tables[{index}].{key}");
+        let err = |key: &str, message: String| Error::config(origin, at(key), message);
+
+        validate_identifier(&self.name).map_err(|m| err("name", m))?;
+        let builtin = BUILTIN_TABLES.iter().find(|t| t.0 == self.name);
+        let required = |key: &str| {
+            err(
+                key,
+                format!(
+                    "`{key}` is required for mart `{}` (only the built-in marts {} have defaults)",
+                    self.name,
+                    BUILTIN_TABLES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        };
+
+        let source_name = match (self.source, builtin) {
+            (Some(s), _) => s,
+            (None, Some(b)) => b.1.to_string(),
+            (None, None) => return Err(required("source")),
+        };
+        validate_identifier(&source_name).map_err(|m| err("source", m))?;
+        let schema = schema::builtin_source(&source_name, unsigned_bigint).ok_or_else(|| {
+            err(
+                "source",
+                format!(
+                    "unknown source table `{source_name}`; martsync knows {}",
+                    schema::builtin_source_names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+
+        let strategy = match (self.strategy, builtin) {
+            (Some(s), _) => s,
+            (None, Some(b)) => b.2,
+            (None, None) => return Err(required("strategy")),
+        };
+        let column = |key: &str, name: &str| -> Result<String> {
+            schema.column(name).map(|c| c.name.clone()).ok_or_else(|| {
+                err(
+                    key,
+                    format!(
+                        "column `{name}` is not a column of source table `{source_name}` (columns: {})",
+                        schema.column_list()
+                    ),
+                )
+            })
+        };
+
+        let key_names = match (self.key, builtin) {
+            (Some(k), _) => k.into_vec(),
+            (None, Some(b)) => b.3.iter().map(|s| s.to_string()).collect(),
+            (None, None) => return Err(required("key")),
+        };
+        if key_names.is_empty() {
+            return Err(err("key", "at least one key column is needed".into()));
+        }
+        let key = key_names.iter().map(|k| column("key", k)).collect::<Result<Vec<_>>>()?;
+
+        let version = match (strategy, self.version, builtin) {
+            (Strategy::Latest, Some(v), _) => Some(column("version", &v)?),
+            (Strategy::Latest, None, Some(b)) if b.4.is_some() => Some(column("version", b.4.unwrap())?),
+            (Strategy::Latest, None, _) => return Err(required("version")),
+            (Strategy::Append, Some(_), _) => {
+                return Err(err("version", "only a `latest` table has a version column".into()));
+            }
+            (Strategy::Append, None, _) => None,
+        };
+        let watermark = match (self.watermark, builtin) {
+            (Some(w), _) => column("watermark", &w)?,
+            (None, Some(b)) => column("watermark", b.5)?,
+            (None, None) => return Err(required("watermark")),
+        };
+        for (key, name) in [("watermark", Some(&watermark)), ("version", version.as_ref())] {
+            if let Some(name) = name {
+                let ty = &schema.column(name).expect("checked above").mapped.arrow;
+                if !(ty.is_integer() || matches!(ty, arrow::datatypes::DataType::Timestamp(..))) {
+                    return Err(err(key, format!("column `{name}` is {ty}; it must be an integer or a timestamp")));
+                }
+            }
+        }
+        let retention_column = match self.retention_column {
+            Some(c) => column("retention_column", &c)?,
+            None => watermark.clone(),
+        };
+        let lookback = parse_duration(self.lookback.as_deref().unwrap_or(DEFAULT_LOOKBACK))
+            .map_err(|m| err("lookback", m))?;
+        let retention = match self.retention.as_deref().unwrap_or(DEFAULT_RETENTION) {
+            "off" | "none" => None,
+            text => Some(parse_duration(text).map_err(|m| err("retention", m))?),
+        };
+        Ok(TableConfig {
+            name: self.name,
+            schema,
+            strategy,
+            key,
+            version,
+            watermark,
+            lookback,
+            retention,
+            retention_column,
+            max_rejected: self.max_rejected.unwrap_or(0),
+        })
+    }
+}
+
+fn positive(value: Option<usize>, default: usize, origin: &str, key: &str) -> Result<usize> {
+    match value {
+        Some(0) => Err(Error::config(origin, key, "must be at least 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+/// "30m", "180d", "1h 30m".
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. \"30m\" or \"180d\""))
+}
+
+/// Mart, source and column names are interpolated into SQL as quoted identifiers; they are
+/// restricted to plain names so that quoting can never be escaped.
+pub fn validate_identifier(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 127
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid table name: use letters, digits and underscores (at most 127), \
+             starting with a letter or underscore"
+        ))
+    }
+}
+
+fn split_scheme(url: &str) -> std::result::Result<(&str, &str), String> {
+    url.split_once("://")
+        .ok_or_else(|| format!("`{}` is not a URL (expected scheme://…)", redact_url(url)))
+}
+
+fn path_part(url: &str, rest: &str) -> std::result::Result<PathBuf, String> {
+    if rest.is_empty() {
+        Err(format!("`{url}` has no path"))
+    } else {
+        Ok(PathBuf::from(rest))
+    }
+}
+
+fn parse_source_url(url: &str) -> std::result::Result<SourceUrl, String> {
+    match split_scheme(url)? {
+        ("files", rest) => Ok(SourceUrl::Files(path_part(url, rest)?)),
+        (scheme, _) => Err(format!("unsupported source scheme `{scheme}://` (supported: files://DIR)")),
+    }
+}
+
+fn parse_stage_url(url: &str) -> std::result::Result<StageUrl, String> {
+    match split_scheme(url)? {
+        ("file", rest) => Ok(StageUrl::File(path_part(url, rest)?)),
+        (scheme, _) => Err(format!("unsupported stage scheme `{scheme}://` (supported: file://DIR)")),
+    }
+}
+
+fn parse_warehouse_url(url: &str) -> std::result::Result<WarehouseUrl, String> {
+    match split_scheme(url)? {
+        ("duckdb", rest) => Ok(WarehouseUrl::DuckDb(path_part(url, rest)?)),
+        (scheme, _) => Err(format!("unsupported warehouse scheme `{scheme}://` (supported: duckdb://PATH)")),
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Display for SourceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceUrl::Files(p) => write!(f, "files://{}", p.display()),
+        }
+    }
+}
+
+impl std::fmt::Display for StageUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StageUrl::File(p) => write!(f, "file://{}", p.display()),
+        }
+    }
+}
+
+impl std::fmt::Display for WarehouseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WarehouseUrl::DuckDb(p) => write!(f, "duckdb://{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config> {
+        RawConfig::parse(text, "test.toml")?.validate("test.toml", &|_| None)
+    }
+
+    #[test]
+    fn empty_config_means_the_three_marts() {
+        let config = check("").unwrap();
+        let names: Vec<_> = config.tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["mart_uni_tracking_info", "mart_ecs_order_info", "mart_uni_tracking_spath"]);
+        let spath = &config.tables[2];
+        assert_eq!(spath.key, ["order_id", "traceseq", "pathtime"]);
+        assert_eq!(spath.lookback, Duration::from_secs(1800));
+        assert_eq!(spath.retention, Some(Duration::from_secs(180 * 86400)));
+        assert_eq!(config.tables[0].version.as_deref(), Some("update_time"));
+    }
+
+    #[test]
+    fn environment_overrides_urls() {
+        let env = |name: &str| (name == WAREHOUSE_URL_ENV).then(|| "duckdb:///tmp/x.duckdb".to_string());
+        let config = RawConfig::default().validate("t", &env).unwrap();
+        assert_eq!(config.warehouse.url, WarehouseUrl::DuckDb("/tmp/x.duckdb".into()));
+        let bad = |name: &str| (name == SOURCE_URL_ENV).then(|| "ftp://x".to_string());
+        let msg = RawConfig::default().validate("t", &bad).unwrap_err().to_string();
+        assert!(msg.contains("MARTSYNC_SOURCE_URL") && msg.contains("ftp"), "{msg}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("mysql://u:secret@h:3306/db"), "mysql://u:***@h:3306/db");
+    }
+}

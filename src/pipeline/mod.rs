@@ -1,0 +1,346 @@
+//! The cycle: extract → dedup → stage → merge → clean up, for one mart. `run`, `replay` and
+//! the benchmarks all go through [`Pipeline::cycle`].
+
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::RecordBatch;
+use futures::StreamExt;
+use tracing::{info, warn};
+
+pub use report::{CycleReport, Outcome, ReplaySummary};
+
+use crate::config::{Config, TableConfig};
+use crate::dedup::{self, Deduped};
+use crate::error::{Error, Result};
+use crate::source::files::FilesSource;
+use crate::source::{self, BatchStream, Extract, Source};
+use crate::stage::{self, Stage};
+use crate::warehouse::{self, MergeRequest, RunRecord, Warehouse};
+
+/// What a cycle reads.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The configured source, above the mart's watermark minus the lookback.
+    Watermark,
+    /// These files, whole, as one historical batch labelled `label` (replay).
+    Files { label: String, files: Vec<PathBuf> },
+}
+
+/// The opened source, stage and warehouse of a config.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    pub source: Arc<dyn Source>,
+    pub stage: Arc<dyn Stage>,
+    pub warehouse: Arc<dyn Warehouse>,
+}
+
+impl Pipeline {
+    /// Opens everything the config names and creates missing marts.
+    pub async fn open(config: Config) -> Result<Self> {
+        let source = source::open(&config.source)?;
+        let stage = stage::open(&config.stage)?;
+        let warehouse = warehouse::open(&config.warehouse).await?;
+        warehouse.ensure_tables(&config.tables).await?;
+        Ok(Pipeline {
+            config: Arc::new(config),
+            source,
+            stage,
+            warehouse,
+        })
+    }
+
+    /// The configured tables named in `only` (all when empty); an unknown name is an error.
+    pub fn select_tables(&self, only: &[String]) -> Result<Vec<TableConfig>> {
+        select_tables(&self.config, only)
+    }
+
+    /// One cycle per table, tables in parallel. Each result stands alone: one mart's
+    /// failure does not stop the others.
+    pub async fn run(&self, tables: &[TableConfig]) -> Vec<(String, Result<CycleReport>)> {
+        let handles: Vec<_> = tables
+            .iter()
+            .cloned()
+            .map(|table| {
+                let pipeline = self.clone();
+                tokio::spawn(async move {
+                    let result = pipeline.cycle(&table, Input::Watermark).await;
+                    (table.name, result)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await.expect("a cycle task does not panic"));
+        }
+        results
+    }
+
+    /// Replays `dir`'s files (`dir/<source table>/*`), each file one cycle, in name order;
+    /// files already committed to the mart are skipped, so an interrupted replay resumes.
+    /// Tables replay in parallel; `progress` is told of every file done.
+    pub async fn replay(
+        &self,
+        dir: &Path,
+        tables: &[TableConfig],
+        progress: Arc<dyn Fn(&str, usize, usize) + Send + Sync>,
+    ) -> Vec<(String, Result<ReplaySummary>)> {
+        let handles: Vec<_> = tables
+            .iter()
+            .cloned()
+            .map(|table| {
+                let pipeline = self.clone();
+                let dir = dir.to_path_buf();
+                let progress = Arc::clone(&progress);
+                tokio::spawn(async move {
+                    let result = pipeline.replay_table(&dir, &table, progress.as_ref()).await;
+                    (table.name, result)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await.expect("a replay task does not panic"));
+        }
+        results
+    }
+
+    async fn replay_table(&self, dir: &Path, table: &TableConfig, progress: &(dyn Fn(&str, usize, usize) + Send + Sync)) -> Result<ReplaySummary> {
+        let files = FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows).list_files(table)?;
+        let committed = self.warehouse.committed_batches(&table.name).await?;
+        let mut summary = ReplaySummary {
+            mart: table.name.clone(),
+            files: files.len(),
+            ..ReplaySummary::default()
+        };
+        for (i, file) in files.into_iter().enumerate() {
+            let label = batch_label(&file)?;
+            if committed.contains(&label) {
+                summary.skipped += 1;
+            } else {
+                let report = self
+                    .cycle(
+                        table,
+                        Input::Files {
+                            label,
+                            files: vec![file],
+                        },
+                    )
+                    .await?;
+                summary.cycles.push(report);
+            }
+            progress(&table.name, i + 1, summary.files);
+        }
+        Ok(summary)
+    }
+
+    /// One cycle of one mart; see the crate docs for the steps. Anything that fails before
+    /// the merge commits leaves the mart unchanged.
+    pub async fn cycle(&self, table: &TableConfig, input: Input) -> Result<CycleReport> {
+        let started = Instant::now();
+        let started_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let run_id = new_run_id();
+        let schema = table.schema.arrow_schema();
+
+        let (batch, watermark_from, stream) = match input {
+            Input::Watermark => {
+                let max = self.warehouse.max_watermark(table).await?;
+                let from = max.map(|m| m - lookback_in_units(table));
+                let stream = self.source.extract(table, Extract { above: from }).await?;
+                ("run".to_string(), from, stream)
+            }
+            Input::Files { label, files } => {
+                let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
+                (label, None, source.read_files(table, files, Extract { above: None }))
+            }
+        };
+        let (stream, source_wait) = timed(stream);
+        let dedup_started = Instant::now();
+        let Deduped { batches, rejected, stats } =
+            dedup::dedup(&table.name, Arc::clone(&schema), stream, dedup::spec_for(table)).await?;
+        let extract_ms = source_wait.lock().map(|d| d.as_millis() as u64).unwrap_or(0);
+        let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
+        let watermark_to = max_watermark(table, &batches)?;
+
+        if stats.rows_rejected > table.max_rejected {
+            // Stage only the rejected rows, for the user to inspect; nothing is merged.
+            let staged = stage::write_run(self.stage.as_ref(), &table.name, &run_id, &schema, Vec::new(), &rejected, 1).await?;
+            let mut columns = table.key.clone();
+            columns.extend(table.version.iter().cloned());
+            return Err(Error::Rejected {
+                mart: table.name.clone(),
+                count: stats.rows_rejected,
+                max: table.max_rejected,
+                columns: columns.join(", "),
+                first: format!("run {run_id}; they are in {}/{}/rejected.parquet", self.stage.url(), staged.prefix),
+            });
+        }
+
+        let stage_started = Instant::now();
+        let staged = stage::write_run(
+            self.stage.as_ref(),
+            &table.name,
+            &run_id,
+            &schema,
+            batches,
+            &rejected,
+            self.config.stage.part_rows,
+        )
+        .await?;
+        let stage_ms = stage_started.elapsed().as_millis() as u64;
+
+        let merge_started = Instant::now();
+        let record = RunRecord {
+            run_id: run_id.clone(),
+            mart: table.name.clone(),
+            batch: batch.clone(),
+            started_at_ms,
+            watermark_from,
+            watermark_to,
+            rows_extracted: stats.rows_in,
+            rows_deduped: stats.rows_out,
+            rows_rejected: stats.rows_rejected,
+            bytes_staged: staged.bytes,
+            extract_ms,
+            dedup_ms,
+            stage_ms,
+        };
+        let merged = self
+            .warehouse
+            .merge(MergeRequest {
+                table,
+                staged: &staged,
+                stage: self.stage.as_ref(),
+                record,
+            })
+            .await;
+        let merge_ms = merge_started.elapsed().as_millis() as u64;
+        // Staged files are only a means to load: drop them whether or not the merge worked
+        // (a failed run is retried from the source, not from its files), unless kept.
+        if !self.config.stage.keep || merged.is_err() {
+            if let Err(e) = self.stage.delete_prefix(&staged.prefix).await {
+                warn!(mart = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
+            }
+        }
+        let merged = merged?;
+
+        let report = CycleReport {
+            mart: table.name.clone(),
+            run_id,
+            batch,
+            outcome: if merged.already_committed { Outcome::AlreadyCommitted } else { Outcome::Committed },
+            watermark_from,
+            watermark_to,
+            rows_extracted: stats.rows_in,
+            rows_deduped: stats.rows_out,
+            rows_rejected: stats.rows_rejected,
+            rows_deleted: merged.deleted,
+            rows_inserted: merged.inserted,
+            rows_trimmed: merged.trimmed,
+            bytes_staged: staged.bytes,
+            extract_ms,
+            dedup_ms,
+            stage_ms,
+            merge_ms,
+            total_ms: started.elapsed().as_millis() as u64,
+        };
+        info!(
+            table = %report.mart,
+            run_id = %report.run_id,
+            batch = %report.batch,
+            rows = report.rows_extracted,
+            deduped = report.rows_deduped,
+            deleted = report.rows_deleted,
+            inserted = report.rows_inserted,
+            trimmed = report.rows_trimmed,
+            ms = report.total_ms,
+            "Cycle committed."
+        );
+        Ok(report)
+    }
+}
+
+/// The configured tables named in `only` (all when empty).
+pub fn select_tables(config: &Config, only: &[String]) -> Result<Vec<TableConfig>> {
+    if only.is_empty() {
+        return Ok(config.tables.clone());
+    }
+    only.iter()
+        .map(|name| {
+            config.tables.iter().find(|t| &t.name == name).cloned().ok_or_else(|| {
+                Error::config(
+                    &config.origin,
+                    "--table",
+                    format!(
+                        "no mart named `{name}` is configured (configured: {})",
+                        config.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A replayed file's identity in `martsync_runs`: its name and size.
+pub fn batch_label(file: &Path) -> Result<String> {
+    let size = std::fs::metadata(file).map_err(|e| Error::io("reading metadata of", file, e))?.len();
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(format!("file:{name}:{size}"))
+}
+
+/// The lookback in the watermark column's unit (seconds, or µs for timestamps).
+fn lookback_in_units(table: &TableConfig) -> i64 {
+    let timestamp = matches!(
+        table.schema.column(&table.watermark).map(|c| &c.mapped.arrow),
+        Some(arrow::datatypes::DataType::Timestamp(..))
+    );
+    if timestamp { table.lookback.as_micros() as i64 } else { table.lookback.as_secs() as i64 }
+}
+
+fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<i64>> {
+    let column = table.schema.index_of(&table.watermark).expect("validated watermark column");
+    let mut max = None;
+    for batch in batches {
+        let values = source::column_as_i64(batch.column(column)).map_err(|e| Error::Dedup {
+            mart: table.name.clone(),
+            message: e.to_string(),
+        })?;
+        max = max.max(arrow::compute::max(&values));
+    }
+    Ok(max)
+}
+
+/// A run id: UTC time to the millisecond plus random bits, e.g. `20261126T153000123Z-9f3a1c2e`.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let now = SystemTime::now();
+    let stamp: String = humantime::format_rfc3339_millis(now).to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u32(std::process::id());
+    format!("{stamp}-{:08x}", hasher.finish() as u32)
+}
+
+/// Wraps a stream to add up the time spent waiting for it.
+fn timed(mut stream: BatchStream) -> (BatchStream, Arc<std::sync::Mutex<Duration>>) {
+    let waited = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let total = Arc::clone(&waited);
+    let mut pending_since: Option<Instant> = None;
+    let wrapped = futures::stream::poll_fn(move |cx| {
+        let since = *pending_since.get_or_insert_with(Instant::now);
+        let polled = stream.poll_next_unpin(cx);
+        if let Poll::Ready(_) = polled {
+            if let Ok(mut t) = total.lock() {
+                *t += since.elapsed();
+            }
+            pending_since = None;
+        }
+        polled
+    });
+    (Box::pin(wrapped), waited)
+}

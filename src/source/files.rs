@@ -1,0 +1,234 @@
+//! `files://DIR`: one folder per source table (`DIR/uni_tracking_info/*.parquet|*.csv|*.jsonl`),
+//! files taken in name order. Files are read on a blocking thread and handed over a channel
+//! of two batches, so memory stays bounded whatever the file size.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tokio::sync::mpsc;
+
+use super::{BatchStream, Extract, Source, conform, filter_above};
+use crate::config::TableConfig;
+use crate::error::{Error, Result};
+
+/// Batches in flight between the reading thread and the consumer.
+const CHANNEL_BATCHES: usize = 2;
+
+/// A folder of files per source table.
+#[derive(Debug, Clone)]
+pub struct FilesSource {
+    dir: PathBuf,
+    batch_rows: usize,
+}
+
+/// The formats a source file may have, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Parquet,
+    Csv,
+    JsonLines,
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "parquet" => Some(Format::Parquet),
+        "csv" => Some(Format::Csv),
+        "jsonl" | "ndjson" | "json" => Some(Format::JsonLines),
+        _ => None,
+    }
+}
+
+impl FilesSource {
+    pub fn new(dir: PathBuf, batch_rows: usize) -> Self {
+        FilesSource { dir, batch_rows }
+    }
+
+    /// The folder holding `table`'s files.
+    pub fn table_dir(&self, table: &TableConfig) -> PathBuf {
+        self.dir.join(&table.schema.name)
+    }
+
+    /// The files of `table`, in name order. A missing folder is an error that names it.
+    pub fn list_files(&self, table: &TableConfig) -> Result<Vec<PathBuf>> {
+        let dir = self.table_dir(table);
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::Source {
+            table: table.schema.name.clone(),
+            location: dir.display().to_string(),
+            message: format!("cannot list the folder ({e}); a files:// source needs one folder per source table"),
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && format_of(p).is_some())
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Streams `files` in order, in the mart schema, keeping the rows `extract` selects.
+    pub fn read_files(&self, table: &TableConfig, files: Vec<PathBuf>, extract: Extract) -> BatchStream {
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
+        let table = table.clone();
+        let batch_rows = self.batch_rows;
+        tokio::task::spawn_blocking(move || {
+            let target = table.schema.arrow_schema();
+            let watermark = table.schema.index_of(&table.watermark).expect("validated watermark column");
+            for path in files {
+                let send = |item: Result<RecordBatch>| tx.blocking_send(item).is_ok();
+                let result = read_file(&path, &target, batch_rows, &table, &mut |batch| {
+                    let batch = match extract.above {
+                        Some(above) => filter_above(&batch, watermark, above).map_err(|e| Error::Source {
+                            table: table.schema.name.clone(),
+                            location: path.display().to_string(),
+                            message: format!("watermark filter: {e}"),
+                        })?,
+                        None => batch,
+                    };
+                    // A closed channel means the consumer stopped (an error downstream): stop reading.
+                    Ok(batch.num_rows() == 0 || send(Ok(batch)))
+                });
+                match result {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        tokio_stream_from(rx)
+    }
+}
+
+fn tokio_stream_from(mut rx: mpsc::Receiver<Result<RecordBatch>>) -> BatchStream {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+#[async_trait::async_trait]
+impl Source for FilesSource {
+    async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream> {
+        let files = self.list_files(table)?;
+        Ok(self.read_files(table, files, extract))
+    }
+
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let watermark = table.schema.index_of(&table.watermark).expect("validated watermark column");
+        let mut stream = self.extract(table, Extract { above: None }).await?;
+        let mut max = None;
+        while let Some(batch) = stream.next().await {
+            let values = super::column_as_i64(batch?.column(watermark)).map_err(|e| Error::Source {
+                table: table.schema.name.clone(),
+                location: self.table_dir(table).display().to_string(),
+                message: e.to_string(),
+            })?;
+            max = max.max(arrow::compute::max(&values));
+        }
+        Ok(max)
+    }
+}
+
+/// Reads one file batch by batch, calling `emit` with each conformed batch; stops early (and
+/// returns false) when `emit` returns false.
+fn read_file(
+    path: &Path,
+    target: &SchemaRef,
+    batch_rows: usize,
+    table: &TableConfig,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<bool>,
+) -> Result<bool> {
+    let source_err = |row: u64, message: String| Error::Source {
+        table: table.schema.name.clone(),
+        location: format!("{} (rows from {row})", path.display()),
+        message,
+    };
+    let file = File::open(path).map_err(|e| Error::io("opening source file", path, e))?;
+    let format = format_of(path).expect("listed files have a known format");
+    let batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>> = match format {
+        Format::Parquet => {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(batch_rows).build())
+                .map_err(|e| source_err(0, format!("not a readable Parquet file: {e}")))?;
+            Box::new(reader)
+        }
+        Format::Csv => {
+            let schema = csv_schema(path, target)?;
+            let reader = arrow::csv::ReaderBuilder::new(schema)
+                .with_header(true)
+                .with_batch_size(batch_rows)
+                .build(file)
+                .map_err(|e| source_err(0, e.to_string()))?;
+            Box::new(reader)
+        }
+        Format::JsonLines => {
+            let schema = json_schema(path, target)?;
+            let reader = arrow::json::ReaderBuilder::new(schema)
+                .with_batch_size(batch_rows)
+                .build(BufReader::new(file))
+                .map_err(|e| source_err(0, e.to_string()))?;
+            Box::new(reader)
+        }
+    };
+    let mut row = 0u64;
+    for batch in batches {
+        let batch = batch.map_err(|e| source_err(row, e.to_string()))?;
+        let rows = batch.num_rows() as u64;
+        let conformed = conform(&batch, target, table, &format!("{} (rows from {row})", path.display()))?;
+        row += rows;
+        if !emit(conformed)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The schema to read a CSV file with: its header's columns in its order, typed as the mart's
+/// columns of the same name (any case); unknown columns are read as text and then dropped.
+fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
+    let mut header = String::new();
+    BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?)
+        .read_line(&mut header)
+        .map_err(|e| Error::io("reading CSV header of", path, e))?;
+    let fields: Vec<Field> = header
+        .trim_end_matches(['\r', '\n'])
+        .split(',')
+        .map(|name| {
+            let name = name.trim().trim_matches('"');
+            match target.fields().iter().find(|f| f.name().eq_ignore_ascii_case(name)) {
+                Some(f) => Field::new(name, f.data_type().clone(), true),
+                None => Field::new(name, DataType::Utf8, true),
+            }
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The schema to read a JSON-lines file with: the mart's columns, spelled as the first
+/// record spells them (so `traceSeq` in the file finds the mart's `traceseq`).
+fn json_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
+    let mut first = String::new();
+    let mut reader = BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?);
+    while first.trim().is_empty() {
+        first.clear();
+        if reader.read_line(&mut first).map_err(|e| Error::io("reading", path, e))? == 0 {
+            break;
+        }
+    }
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(first.trim())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let fields: Vec<Field> = target
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = keys.iter().find(|k| k.eq_ignore_ascii_case(f.name())).unwrap_or(f.name());
+            Field::new(name, f.data_type().clone(), true)
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}

@@ -1,0 +1,110 @@
+//! Sources: where rows come from, as a stream of Arrow batches in the mart's schema and in
+//! arrival order (the order ties are broken by).
+//!
+//! Backends: [`files`] (`files://DIR`, one folder per source table).
+
+pub mod files;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, new_null_array};
+use arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::util::display::FormatOptions;
+use futures::Stream;
+
+use crate::config::{SourceConfig, SourceUrl, TableConfig};
+use crate::error::{Error, Result};
+
+/// Batches in arrival order, each already in the mart's Arrow schema.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// Which rows of a table to extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extract {
+    /// Only rows whose watermark column is strictly above this (in the column's own unit:
+    /// seconds for integer columns, microseconds for timestamps). `None`: all rows.
+    pub above: Option<i64>,
+}
+
+/// A place rows come from.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync + 'static {
+    /// The rows of `table` selected by `extract`, in arrival order. Memory stays bounded by a
+    /// few batches: the stream is produced as it is read.
+    async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream>;
+
+    /// The source's largest watermark for `table`, if it has rows (for lag reporting).
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
+}
+
+/// Opens the configured source.
+pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
+    match &config.url {
+        SourceUrl::Files(dir) => Ok(Arc::new(files::FilesSource::new(dir.clone(), config.batch_rows))),
+    }
+}
+
+/// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).
+pub fn column_as_i64(array: &ArrayRef) -> std::result::Result<Int64Array, arrow::error::ArrowError> {
+    let micros = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array.clone(),
+        DataType::Timestamp(_, tz) => {
+            cast_with_options(array, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()), &CastOptions::default())?
+        }
+        _ => array.clone(),
+    };
+    let as_int = cast_with_options(&micros, &DataType::Int64, &CastOptions::default())?;
+    Ok(as_int.as_any().downcast_ref::<Int64Array>().expect("cast to Int64").clone())
+}
+
+/// Keeps the rows whose `column` is strictly above `above`.
+pub fn filter_above(batch: &RecordBatch, column: usize, above: i64) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let values = column_as_i64(batch.column(column))?;
+    let keep: BooleanArray = values.iter().map(|v| Some(v.is_some_and(|v| v > above))).collect();
+    filter_record_batch(batch, &keep)
+}
+
+/// Brings a batch read from a file into the mart schema: columns matched by name in any
+/// case, cast to the mart's types (an out-of-range value is an error, never a silent NULL),
+/// missing nullable columns filled with NULL. `what` names the file for errors.
+pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &TableConfig, what: &str) -> Result<RecordBatch> {
+    let source_schema = batch.schema();
+    let strict = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let columns = target
+        .fields()
+        .iter()
+        .zip(&table.schema.columns)
+        .map(|(field, column)| {
+            let found = source_schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(field.name()));
+            match found {
+                Some(i) if batch.column(i).data_type() == field.data_type() => Ok(batch.column(i).clone()),
+                Some(i) => cast_with_options(batch.column(i), field.data_type(), &strict).map_err(|e| Error::Source {
+                    table: table.schema.name.clone(),
+                    location: what.to_string(),
+                    message: format!(
+                        "column `{}` ({}) does not convert to the mart's {}: {e}",
+                        field.name(),
+                        batch.column(i).data_type(),
+                        field.data_type()
+                    ),
+                }),
+                None if column.nullable => Ok(new_null_array(field.data_type(), batch.num_rows())),
+                None => Err(Error::Source {
+                    table: table.schema.name.clone(),
+                    location: what.to_string(),
+                    message: format!("required column `{}` is missing", field.name()),
+                }),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::Source {
+        table: table.schema.name.clone(),
+        location: what.to_string(),
+        message: e.to_string(),
+    })
+}

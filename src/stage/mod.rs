@@ -1,0 +1,217 @@
+//! Stages: where each run's deduped rows wait, as Parquet, between dedup and the warehouse
+//! load. Layout: `<stage>/<mart>/<run_id>/part-NNNNN.parquet` plus a Redshift-style
+//! `manifest.json` listing every part with its length.
+//!
+//! Backends: [`file`] (`file://DIR`).
+
+pub mod file;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{StageConfig, StageUrl};
+use crate::error::{Error, Result};
+
+/// An object in the stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    /// Key relative to the stage root, e.g. `mart_x/RUN/part-00000.parquet`.
+    pub key: String,
+    /// Full URL, as a warehouse loads it.
+    pub url: String,
+    pub content_length: u64,
+}
+
+/// A place for staged files.
+#[async_trait::async_trait]
+pub trait Stage: Send + Sync + 'static {
+    /// The stage root's URL (never with credentials).
+    fn url(&self) -> String;
+
+    /// Stores `bytes` at `key`, atomically: a reader sees the whole object or none of it.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StagedFile>;
+
+    /// Reads an object whole.
+    async fn get(&self, key: &str) -> Result<Vec<u8>>;
+
+    /// The objects under `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<StagedFile>>;
+
+    /// Deletes every object under `prefix`; deleting nothing is not an error.
+    async fn delete_prefix(&self, prefix: &str) -> Result<()>;
+
+    /// The local path of `key`, when the stage is a local folder.
+    fn local_path(&self, key: &str) -> Option<PathBuf>;
+}
+
+/// Opens the configured stage.
+pub fn open(config: &StageConfig) -> Result<Arc<dyn Stage>> {
+    match &config.url {
+        StageUrl::File(dir) => Ok(Arc::new(file::FileStage::new(dir)?)),
+    }
+}
+
+/// A Redshift COPY manifest: `{"entries": [{"url", "mandatory", "meta": {"content_length"}}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub url: String,
+    pub mandatory: bool,
+    pub meta: ManifestMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestMeta {
+    pub content_length: u64,
+}
+
+/// What one run staged.
+#[derive(Debug, Clone)]
+pub struct StagedRun {
+    /// `<mart>/<run_id>`: everything of the run lives under it.
+    pub prefix: String,
+    pub parts: Vec<StagedFile>,
+    pub manifest: StagedFile,
+    /// Rows in the parts.
+    pub rows: u64,
+    /// Bytes of the parts.
+    pub bytes: u64,
+}
+
+/// The key prefix of a run.
+pub fn run_prefix(mart: &str, run_id: &str) -> String {
+    format!("{mart}/{run_id}")
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+        .build()
+}
+
+/// Encodes batches as one Parquet file in memory.
+pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(schema), Some(writer_properties()))?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.close()?;
+    Ok(out)
+}
+
+/// Splits batches into parts of at most `part_rows` rows (batch boundaries respected, a
+/// batch larger than a part is sliced).
+fn split_parts(batches: &[RecordBatch], part_rows: usize) -> Vec<Vec<RecordBatch>> {
+    let mut parts: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut current: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (part_rows - rows).min(batch.num_rows() - offset);
+            current.push(batch.slice(offset, take));
+            rows += take;
+            offset += take;
+            if rows == part_rows {
+                parts.push(std::mem::take(&mut current));
+                rows = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    parts
+}
+
+/// Writes a run's rows as Parquet parts (encoded in parallel) and its manifest, and any
+/// rejected rows as `rejected.parquet` beside them (not listed in the manifest).
+pub async fn write_run(
+    stage: &dyn Stage,
+    mart: &str,
+    run_id: &str,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    rejected: &[RecordBatch],
+    part_rows: usize,
+) -> Result<StagedRun> {
+    let prefix = run_prefix(mart, run_id);
+    let encode_error = |e: parquet::errors::ParquetError| Error::Stage {
+        url: stage.url(),
+        action: format!("encoding Parquet for {prefix}"),
+        message: e.to_string(),
+    };
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parts = split_parts(&batches, part_rows);
+    drop(batches);
+    let staged: Vec<StagedFile> = futures::stream::iter(parts.into_iter().enumerate())
+        .map(|(i, part)| {
+            let schema = Arc::clone(schema);
+            let key = format!("{prefix}/part-{i:05}.parquet");
+            async move {
+                let bytes = tokio::task::spawn_blocking(move || encode_parquet(&schema, &part))
+                    .await
+                    .expect("Parquet encoding does not panic")
+                    .map_err(encode_error)?;
+                stage.put(&key, bytes).await
+            }
+        })
+        .buffered(parallel)
+        .try_collect()
+        .await?;
+    if !rejected.is_empty() {
+        let bytes = encode_parquet(schema, rejected).map_err(encode_error)?;
+        stage.put(&format!("{prefix}/rejected.parquet"), bytes).await?;
+    }
+    let manifest = Manifest {
+        entries: staged
+            .iter()
+            .map(|f| ManifestEntry {
+                url: f.url.clone(),
+                mandatory: true,
+                meta: ManifestMeta {
+                    content_length: f.content_length,
+                },
+            })
+            .collect(),
+    };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    let manifest_file = stage.put(&format!("{prefix}/manifest.json"), manifest_bytes).await?;
+    Ok(StagedRun {
+        prefix,
+        bytes: staged.iter().map(|f| f.content_length).sum(),
+        parts: staged,
+        manifest: manifest_file,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int32Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn parts_respect_the_row_limit() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, false)]));
+        let batch = |n: i32| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int32Array::from_iter_values(0..n))]).unwrap();
+        let parts = split_parts(&[batch(5), batch(7), batch(1)], 4);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.iter().map(|b| b.num_rows()).sum()).collect();
+        assert_eq!(sizes, [4, 4, 4, 1]);
+    }
+}

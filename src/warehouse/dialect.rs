@@ -1,0 +1,226 @@
+//! SQL of each warehouse dialect: mart DDL and the statements of one merge, rendered in one
+//! place so `ddl`, the warehouses and the golden tests all see the same text.
+//!
+//! Identifiers are validated by the config (plain names) and always double-quoted here;
+//! values are bound as parameters, except the stage file paths DuckDB reads, which are
+//! rendered as escaped string literals.
+
+use crate::config::{Strategy, TableConfig};
+
+/// A warehouse's SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    #[value(name = "duckdb")]
+    DuckDb,
+    Postgres,
+    Redshift,
+}
+
+/// A named statement: the name appears in errors and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub name: &'static str,
+    pub sql: String,
+}
+
+/// The run ledger: one row per committed cycle.
+pub const RUNS_TABLE: &str = "martsync_runs";
+
+/// `"name"`: names are validated to be plain identifiers, so no escaping is needed.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.to_ascii_lowercase())
+}
+
+/// A SQL string literal with quotes doubled.
+pub fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn is_timestamp(table: &TableConfig, column: &str) -> bool {
+    matches!(
+        table.schema.column(column).map(|c| &c.mapped.arrow),
+        Some(arrow::datatypes::DataType::Timestamp(..))
+    )
+}
+
+/// The expression giving `max(column)` as an integer in the column's unit (µs for timestamps).
+pub fn max_as_i64(dialect: Dialect, table: &TableConfig, column: &str) -> String {
+    let col = quote(column);
+    if !is_timestamp(table, column) {
+        return format!("max({col})");
+    }
+    match dialect {
+        Dialect::DuckDb => format!("epoch_us(max({col}))"),
+        Dialect::Postgres | Dialect::Redshift => {
+            format!("CAST(extract(epoch FROM max({col})) * 1000000 AS BIGINT)")
+        }
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for a mart, with Redshift's distribution and sort keys.
+pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let null = if c.nullable { "" } else { " NOT NULL" };
+            format!("  {} {}{null}", quote(&c.name), c.mapped.warehouse.sql(dialect))
+        })
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (\n{columns}\n)", quote(&table.name));
+    if dialect == Dialect::Redshift {
+        let sort = sort_key(table).iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+        sql.push_str(&format!("\nDISTKEY({})\nCOMPOUND SORTKEY({sort})", quote(&table.key[0])));
+    }
+    sql
+}
+
+/// Redshift sort keys of the design's marts; others sort by watermark then key.
+fn sort_key(table: &TableConfig) -> Vec<String> {
+    match table.name.as_str() {
+        "mart_uni_tracking_info" => vec!["update_time".into(), "order_id".into()],
+        "mart_ecs_order_info" => vec!["partner_id".into(), "add_time".into(), "order_id".into()],
+        "mart_uni_tracking_spath" => vec!["pathtime".into(), "order_id".into()],
+        _ => {
+            let mut keys = vec![table.watermark.clone()];
+            keys.extend(table.key.iter().filter(|k| **k != table.watermark).cloned());
+            keys
+        }
+    }
+}
+
+/// The run ledger's DDL.
+pub fn create_runs(dialect: Dialect) -> String {
+    let text = match dialect {
+        Dialect::Redshift => "VARCHAR(1024)",
+        _ => "VARCHAR",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (\n  run_id VARCHAR(64) NOT NULL,\n  mart VARCHAR(127) NOT NULL,\n  \
+         batch {text},\n  started_at TIMESTAMP NOT NULL,\n  committed_at TIMESTAMP NOT NULL,\n  \
+         watermark_from BIGINT,\n  watermark_to BIGINT,\n  rows_extracted BIGINT NOT NULL,\n  \
+         rows_deduped BIGINT NOT NULL,\n  rows_rejected BIGINT NOT NULL,\n  rows_deleted BIGINT NOT NULL,\n  \
+         rows_inserted BIGINT NOT NULL,\n  rows_trimmed BIGINT NOT NULL,\n  bytes_staged BIGINT NOT NULL,\n  \
+         extract_ms BIGINT NOT NULL,\n  dedup_ms BIGINT NOT NULL,\n  stage_ms BIGINT NOT NULL,\n  merge_ms BIGINT NOT NULL\n)"
+    )
+}
+
+/// The columns of [`RUNS_TABLE`] in insert order; the insert binds one parameter each, with
+/// `started_at` and `committed_at` as epoch milliseconds.
+pub const RUNS_COLUMNS: &[&str] = &[
+    "run_id",
+    "mart",
+    "batch",
+    "started_at",
+    "committed_at",
+    "watermark_from",
+    "watermark_to",
+    "rows_extracted",
+    "rows_deduped",
+    "rows_rejected",
+    "rows_deleted",
+    "rows_inserted",
+    "rows_trimmed",
+    "bytes_staged",
+    "extract_ms",
+    "dedup_ms",
+    "stage_ms",
+    "merge_ms",
+];
+
+/// Name of the temp table a run is loaded into.
+pub fn stage_table(table: &TableConfig) -> String {
+    quote(&format!("stage_{}", table.name))
+}
+
+fn placeholder(dialect: Dialect, i: usize) -> String {
+    match dialect {
+        Dialect::DuckDb => "?".into(),
+        Dialect::Postgres | Dialect::Redshift => format!("${i}"),
+    }
+}
+
+fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
+    match dialect {
+        Dialect::DuckDb => format!("make_timestamp(CAST({p} AS BIGINT) * 1000)"),
+        Dialect::Postgres => format!("(to_timestamp({p}::BIGINT / 1000.0) AT TIME ZONE 'UTC')"),
+        Dialect::Redshift => format!("(TIMESTAMP 'epoch' + {p}::BIGINT * INTERVAL '1 millisecond')"),
+    }
+}
+
+/// The statements of one merge after the staged rows are in the stage table, in order:
+/// drop stale versions, delete replaced rows, insert, trim, record the run.
+pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement> {
+    let mart = quote(&table.name);
+    let stage = stage_table(table);
+    let cols = table.schema.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
+    let key_match = |left: &str, right: &str| {
+        table
+            .key
+            .iter()
+            .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let mut statements = Vec::new();
+    match table.strategy {
+        Strategy::Latest => {
+            let version = quote(table.version.as_deref().expect("latest tables have a version"));
+            statements.push(Statement {
+                name: "drop_stale_versions",
+                sql: format!(
+                    "DELETE FROM {stage} USING {mart} WHERE {} AND {mart}.{version} > {stage}.{version}",
+                    key_match(&stage, &mart)
+                ),
+            });
+            statements.push(Statement {
+                name: "delete_replaced",
+                sql: format!("DELETE FROM {mart} USING {stage} WHERE {}", key_match(&mart, &stage)),
+            });
+            statements.push(Statement {
+                name: "insert_rows",
+                sql: format!("INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage}"),
+            });
+        }
+        Strategy::Append => {
+            statements.push(Statement {
+                name: "insert_new_rows",
+                sql: format!(
+                    "INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage} WHERE NOT EXISTS \
+                     (SELECT 1 FROM {mart} WHERE {})",
+                    key_match(&mart, &stage)
+                ),
+            });
+        }
+    }
+    if let Some(retention) = table.retention {
+        let col = quote(&table.retention_column);
+        let secs = retention.as_secs();
+        let cutoff = if is_timestamp(table, &table.retention_column) {
+            format!("(SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
+        } else {
+            format!("(SELECT max({col}) FROM {mart}) - {secs}")
+        };
+        statements.push(Statement {
+            name: "retention_trim",
+            sql: format!("DELETE FROM {mart} WHERE {col} < {cutoff}"),
+        });
+    }
+    let values = RUNS_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = placeholder(dialect, i + 1);
+            if c.ends_with("_at") { epoch_ms_to_timestamp(dialect, &p) } else { p }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    statements.push(Statement {
+        name: "record_run",
+        sql: format!("INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})", RUNS_COLUMNS.join(", ")),
+    });
+    statements
+}

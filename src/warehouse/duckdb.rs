@@ -1,0 +1,318 @@
+//! `duckdb://PATH`: the embedded default warehouse. It reads the staged Parquet files
+//! itself (`read_parquet`), so no Arrow arrays cross between DuckDB's Arrow and ours.
+//!
+//! DuckDB is synchronous: every call runs on a blocking thread, one at a time per process
+//! (a single connection behind a mutex; merges are short, and DuckDB allows one writing
+//! process per file anyway).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use duckdb::{Connection, params_from_iter, types::Value};
+
+use super::dialect::{self, Dialect, RUNS_TABLE, Statement, literal, quote};
+use super::{LastRun, MartStatus, MergeOutcome, MergeRequest, Warehouse};
+use crate::config::TableConfig;
+use crate::error::{Error, Result};
+
+/// A DuckDB database file.
+pub struct DuckDbWarehouse {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl DuckDbWarehouse {
+    /// Opens (creating if needed) the database file.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
+        let opened = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(parent) = opened.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating warehouse folder", parent, e))?;
+            }
+            Connection::open(&opened).map_err(|e| {
+                let message = e.to_string();
+                if message.contains("lock") {
+                    Error::Locked {
+                        what: format!("DuckDB warehouse {}", opened.display()),
+                        message,
+                    }
+                } else {
+                    Error::Warehouse {
+                        warehouse: format!("duckdb://{}", opened.display()),
+                        mart: "-".into(),
+                        run_id: "-".into(),
+                        statement: "open".into(),
+                        message,
+                    }
+                }
+            })
+        })
+        .await
+        .expect("opening DuckDB does not panic")?;
+        Ok(DuckDbWarehouse {
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("DuckDB calls do not panic")
+    }
+
+    fn context(&self, mart: &str, run_id: &str) -> Context {
+        Context {
+            warehouse: self.describe(),
+            mart: mart.to_string(),
+            run_id: run_id.to_string(),
+        }
+    }
+}
+
+/// Who failed, for errors: the warehouse, the mart and the run.
+#[derive(Clone)]
+struct Context {
+    warehouse: String,
+    mart: String,
+    run_id: String,
+}
+
+impl Context {
+    /// Maps a DuckDB error of `statement` to an [`Error::Warehouse`].
+    fn at(&self, statement: &str) -> impl Fn(duckdb::Error) -> Error + use<'_> {
+        let statement = statement.to_string();
+        move |e| Error::Warehouse {
+            warehouse: self.warehouse.clone(),
+            mart: self.mart.clone(),
+            run_id: self.run_id.clone(),
+            statement: statement.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn table_exists(conn: &Connection, name: &str) -> duckdb::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        [name],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+#[async_trait::async_trait]
+impl Warehouse for DuckDbWarehouse {
+    fn describe(&self) -> String {
+        format!("duckdb://{}", self.path.display())
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::DuckDb
+    }
+
+    async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()> {
+        let statements: Vec<(String, String)> = tables
+            .iter()
+            .map(|t| (t.name.clone(), dialect::create_mart(Dialect::DuckDb, t)))
+            .chain([(RUNS_TABLE.to_string(), dialect::create_runs(Dialect::DuckDb))])
+            .collect();
+        let ctx = self.context("-", "-");
+        self.with_conn(move |conn| {
+            for (mart, sql) in statements {
+                conn.execute_batch(&sql).map_err(Context { mart, ..ctx.clone() }.at("create_table"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let sql = format!(
+            "SELECT {} FROM {}",
+            dialect::max_as_i64(Dialect::DuckDb, table, &table.watermark),
+            quote(&table.name)
+        );
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0)).map_err(ctx.at("max_watermark")))
+            .await
+    }
+
+    async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
+        let ctx = self.context(mart, "-");
+        let mart = mart.to_string();
+        self.with_conn(move |conn| {
+            let error = ctx.at("committed_batches");
+            let mut stmt = conn
+                .prepare(&format!("SELECT batch FROM {RUNS_TABLE} WHERE mart = ? AND batch IS NOT NULL"))
+                .map_err(&error)?;
+            let rows = stmt.query_map([mart], |row| row.get::<_, String>(0)).map_err(&error)?;
+            rows.collect::<duckdb::Result<HashSet<_>>>().map_err(&error)
+        })
+        .await
+    }
+
+    async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
+        let table = request.table.clone();
+        let record = request.record.clone();
+        let expected = request.staged.rows;
+        let paths = request
+            .staged
+            .parts
+            .iter()
+            .map(|part| {
+                request.stage.local_path(&part.key).ok_or_else(|| Error::Stage {
+                    url: request.stage.url(),
+                    action: "locating staged files for DuckDB".into(),
+                    message: "the DuckDB warehouse reads staged files locally: use a file:// stage".into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stage_dir = format!("{}/{}", request.stage.url(), request.staged.prefix);
+        let ctx = self.context(&table.name, &record.run_id);
+        self.with_conn(move |conn| {
+            let started = Instant::now();
+            let tx = conn.transaction().map_err(ctx.at("begin"))?;
+            let done: i64 = tx
+                .query_row(&format!("SELECT count(*) FROM {RUNS_TABLE} WHERE run_id = ?"), [&record.run_id], |r| r.get(0))
+                .map_err(ctx.at("check_run_id"))?;
+            if done > 0 {
+                return Ok(MergeOutcome {
+                    already_committed: true,
+                    ..MergeOutcome::default()
+                });
+            }
+            let stage = dialect::stage_table(&table);
+            let cols = table.schema.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS temp.{stage}; CREATE TEMP TABLE {stage} AS SELECT * FROM {} LIMIT 0",
+                quote(&table.name)
+            ))
+            .map_err(ctx.at("create_stage_table"))?;
+            let loaded = if paths.is_empty() {
+                0
+            } else {
+                let files = paths.iter().map(|p| literal(&p.display().to_string())).collect::<Vec<_>>().join(", ");
+                tx.execute(&format!("INSERT INTO {stage} ({cols}) SELECT {cols} FROM read_parquet([{files}])"), [])
+                    .map_err(ctx.at("load_stage"))? as u64
+            };
+            if loaded != expected {
+                return Err(Error::RowCount {
+                    mart: table.name.clone(),
+                    run_id: record.run_id.clone(),
+                    loaded,
+                    staged: expected,
+                    stage: stage_dir,
+                });
+            }
+            let mut outcome = MergeOutcome::default();
+            for Statement { name, sql } in dialect::merge_statements(Dialect::DuckDb, &table) {
+                let changed = if name == "record_run" {
+                    let merge_ms = started.elapsed().as_millis() as i64;
+                    tx.execute(&sql, params_from_iter(run_values(&record, &outcome, merge_ms)))
+                } else {
+                    tx.execute(&sql, [])
+                }
+                .map_err(ctx.at(name))? as u64;
+                match name {
+                    "delete_replaced" => outcome.deleted = changed,
+                    "insert_rows" | "insert_new_rows" => outcome.inserted = changed,
+                    "retention_trim" => outcome.trimmed = changed,
+                    _ => {}
+                }
+            }
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS temp.{stage}")).map_err(ctx.at("create_stage_table"))?;
+            tx.commit().map_err(ctx.at("commit"))?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn status(&self, table: &TableConfig) -> Result<MartStatus> {
+        let table = table.clone();
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| {
+            let error = ctx.at("status");
+            let mut status = MartStatus {
+                mart: table.name.clone(),
+                ..MartStatus::default()
+            };
+            if !table_exists(conn, &table.name).map_err(&error)? {
+                return Ok(status);
+            }
+            status.exists = true;
+            let sql = format!(
+                "SELECT count(*), {} FROM {}",
+                dialect::max_as_i64(Dialect::DuckDb, &table, &table.watermark),
+                quote(&table.name)
+            );
+            (status.rows, status.max_watermark) = conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&error)?;
+            if table_exists(conn, RUNS_TABLE).map_err(&error)? {
+                status.runs = conn
+                    .query_row(&format!("SELECT count(*) FROM {RUNS_TABLE} WHERE mart = ?"), [&table.name], |r| r.get(0))
+                    .map_err(&error)?;
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, \
+                         rows_deleted, rows_inserted, rows_trimmed FROM {RUNS_TABLE} WHERE mart = ? \
+                         ORDER BY committed_at DESC, run_id DESC LIMIT 1"
+                    ))
+                    .map_err(&error)?;
+                let mut rows = stmt
+                    .query_map([&table.name], |r| {
+                        Ok(LastRun {
+                            run_id: r.get(0)?,
+                            batch: r.get(1)?,
+                            committed_at: r.get(2)?,
+                            rows_extracted: r.get(3)?,
+                            rows_deduped: r.get(4)?,
+                            rows_deleted: r.get(5)?,
+                            rows_inserted: r.get(6)?,
+                            rows_trimmed: r.get(7)?,
+                        })
+                    })
+                    .map_err(&error)?;
+                status.last_run = rows.next().transpose().map_err(&error)?;
+            }
+            Ok(status)
+        })
+        .await
+    }
+}
+
+/// Values for `record_run`, in [`dialect::RUNS_COLUMNS`] order.
+fn run_values(record: &super::RunRecord, outcome: &MergeOutcome, merge_ms: i64) -> Vec<Value> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let int = |v: u64| Value::BigInt(v as i64);
+    let opt = |v: Option<i64>| v.map_or(Value::Null, Value::BigInt);
+    vec![
+        Value::Text(record.run_id.clone()),
+        Value::Text(record.mart.clone()),
+        Value::Text(record.batch.clone()),
+        Value::BigInt(record.started_at_ms),
+        Value::BigInt(now_ms),
+        opt(record.watermark_from),
+        opt(record.watermark_to),
+        int(record.rows_extracted),
+        int(record.rows_deduped),
+        int(record.rows_rejected),
+        int(outcome.deleted),
+        int(outcome.inserted),
+        int(outcome.trimmed),
+        int(record.bytes_staged),
+        int(record.extract_ms),
+        int(record.dedup_ms),
+        int(record.stage_ms),
+        Value::BigInt(merge_ms),
+    ]
+}

@@ -1,0 +1,123 @@
+//! Warehouses: where the marts live. A merge loads one staged run into a temp table and
+//! applies it to the mart in one transaction (see [`dialect::merge_statements`]).
+//!
+//! Backends: [`duckdb`] (`duckdb://PATH`, embedded).
+//!
+//! To add a warehouse: a sibling module implementing [`Warehouse`], a [`Dialect`] variant
+//! with its SQL in [`dialect`], a URL scheme in `config`, and a line in [`open`]; then run the
+//! warehouse contract tests (`tests/it/warehouse_contract.rs`) against it.
+
+pub mod dialect;
+pub mod duckdb;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub use dialect::Dialect;
+
+use crate::config::{TableConfig, WarehouseConfig, WarehouseUrl};
+use crate::error::Result;
+use crate::stage::{Stage, StagedRun};
+
+/// One run's facts, recorded in `martsync_runs` inside the merge transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub mart: String,
+    /// What the run was fed: `run` for a normal cycle, or the replayed file's label.
+    pub batch: String,
+    /// Epoch milliseconds.
+    pub started_at_ms: i64,
+    pub watermark_from: Option<i64>,
+    pub watermark_to: Option<i64>,
+    pub rows_extracted: u64,
+    pub rows_deduped: u64,
+    pub rows_rejected: u64,
+    pub bytes_staged: u64,
+    pub extract_ms: u64,
+    pub dedup_ms: u64,
+    pub stage_ms: u64,
+}
+
+/// A staged run to merge.
+pub struct MergeRequest<'a> {
+    pub table: &'a TableConfig,
+    pub staged: &'a StagedRun,
+    pub stage: &'a dyn Stage,
+    pub record: RunRecord,
+}
+
+/// What a merge changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MergeOutcome {
+    /// Mart rows replaced by newer versions (`latest`).
+    pub deleted: u64,
+    pub inserted: u64,
+    /// Mart rows removed by the retention trim.
+    pub trimmed: u64,
+    /// The run id had already committed: nothing was done.
+    pub already_committed: bool,
+}
+
+/// The last committed run of a mart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LastRun {
+    pub run_id: String,
+    pub batch: Option<String>,
+    pub committed_at: String,
+    pub rows_extracted: i64,
+    pub rows_deduped: i64,
+    pub rows_deleted: i64,
+    pub rows_inserted: i64,
+    pub rows_trimmed: i64,
+}
+
+/// A mart's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MartStatus {
+    pub mart: String,
+    pub exists: bool,
+    pub rows: i64,
+    pub max_watermark: Option<i64>,
+    pub runs: i64,
+    pub last_run: Option<LastRun>,
+}
+
+/// A place the marts live.
+///
+/// Contract, checked by the contract tests on every backend:
+/// - [`Warehouse::merge`] is atomic: it commits every change of the run (mart rows, trim,
+///   run record) or none; any error leaves the mart as it was.
+/// - [`Warehouse::merge`] is idempotent for a run id: a run id already in `martsync_runs`
+///   changes nothing and reports `already_committed`.
+/// - `latest`: a staged row replaces the mart's row of its key only if its version is greater
+///   or equal. `append`: a staged row whose key the mart holds is not inserted.
+#[async_trait::async_trait]
+pub trait Warehouse: Send + Sync + 'static {
+    /// The warehouse's URL, without secrets.
+    fn describe(&self) -> String;
+
+    fn dialect(&self) -> Dialect;
+
+    /// Creates the marts that do not exist, and the run ledger.
+    async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()>;
+
+    /// The mart's largest watermark, in the column's unit; `None` when it is empty.
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
+
+    /// Labels of the batches already committed to a mart (replay skips them).
+    async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>>;
+
+    /// Applies a staged run to its mart in one transaction.
+    async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome>;
+
+    /// Rows, watermark and last run of a mart.
+    async fn status(&self, table: &TableConfig) -> Result<MartStatus>;
+}
+
+/// Opens the configured warehouse.
+pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
+    match &config.url {
+        WarehouseUrl::DuckDb(path) => Ok(Arc::new(duckdb::DuckDbWarehouse::open(path).await?)),
+    }
+}

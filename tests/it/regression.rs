@@ -1,0 +1,100 @@
+//! The root cause of the old pipeline's duplicates, and the rules that replace it: one row
+//! per order however long its lifecycle, old versions never overwrite new ones, ties go to
+//! the later arrival, retention trims behind the newest row.
+
+use martsync::generate::{FileFormat, Uti, uti_batch, write_batch};
+
+use crate::common::{Workspace, dump_expected};
+
+const DAY: i32 = 86_400;
+const T0: i32 = 1_767_225_600;
+
+fn uti(order_id: i64, day: i32, event: &str) -> Uti {
+    Uti {
+        order_id,
+        tracking_no: format!("TN{order_id}"),
+        partner_id: 7,
+        carrier_code: Some("dhl".into()),
+        status: 1,
+        last_code: None,
+        last_event: Some(event.into()),
+        last_location: None,
+        delivered_at: None,
+        add_time: T0,
+        update_time: T0 + day * DAY,
+    }
+}
+
+/// Writes each batch as one replay file of uni_tracking_info.
+fn write_batches(dir: &std::path::Path, batches: &[Vec<Uti>]) {
+    for (i, rows) in batches.iter().enumerate() {
+        let path = dir.join(format!("uni_tracking_info/batch-{i:05}.parquet"));
+        write_batch(&path, &uti_batch(rows), FileFormat::Parquet).unwrap();
+    }
+}
+
+const UTI_ONLY: &str = "[[tables]]\nname = \"mart_uni_tracking_info\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_updated_over_60_days_is_one_row_holding_its_latest_version() {
+    let ws = Workspace::new();
+    let input = ws.path("input");
+    // Order 1 is updated every 5 days for 60 days, one extraction batch per update, each
+    // batch also re-reading the previous update (the lookback overlap). The old pipeline's
+    // 20-day DELETE window left a duplicate for every update older than 20 days.
+    let batches: Vec<Vec<Uti>> = (0..=12)
+        .map(|k| {
+            let mut rows = vec![uti(1, k * 5, &format!("update {k}"))];
+            if k > 0 {
+                rows.insert(0, uti(1, (k - 1) * 5, &format!("update {}", k - 1)));
+            }
+            rows.push(uti(2, k, "steady"));
+            rows
+        })
+        .collect();
+    write_batches(&input, &batches);
+    ws.replay(&input, UTI_ONLY).await;
+
+    let expected = dump_expected(&[uti_batch(&[uti(1, 60, "update 12"), uti(2, 12, "steady")])]);
+    assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
+    assert_eq!(ws.count("SELECT count(*) - count(DISTINCT order_id) FROM mart_uni_tracking_info"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_old_versions_never_overwrite_and_ties_go_to_the_later_arrival() {
+    let ws = Workspace::new();
+    let input = ws.path("input");
+    let batches = vec![
+        vec![uti(1, 10, "v10"), uti(2, 3, "first"), uti(3, 4, "a")],
+        // Order 1's day-30 version, then its day-10 version arriving late in the same batch.
+        vec![uti(1, 30, "v30"), uti(1, 10, "v10 again"), uti(2, 3, "second")],
+        // Day 20 arrives after day 30 committed: must not win. Order 3: a tie inside one batch.
+        vec![uti(1, 20, "v20 late"), uti(3, 4, "b"), uti(3, 4, "c")],
+    ];
+    write_batches(&input, &batches);
+    ws.replay(&input, UTI_ONLY).await;
+
+    let expected = dump_expected(&[uti_batch(&[uti(1, 30, "v30"), uti(2, 3, "second"), uti(3, 4, "c")])]);
+    assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_rows_older_than_180_days_behind_the_newest() {
+    let ws = Workspace::new();
+    let input = ws.path("input");
+    let batches = vec![
+        vec![uti(1, 0, "old"), uti(2, 30, "kept")],
+        vec![uti(3, 200, "newest")],
+        // A version older than the cutoff that arrives now is trimmed at once.
+        vec![uti(4, 5, "too old on arrival")],
+        // Exactly 180 days behind the newest is kept.
+        vec![uti(5, 20, "on the edge")],
+    ];
+    write_batches(&input, &batches);
+    ws.replay(&input, UTI_ONLY).await;
+
+    let expected = dump_expected(&[uti_batch(&[uti(2, 30, "kept"), uti(3, 200, "newest"), uti(5, 20, "on the edge")])]);
+    assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
+    let trimmed = ws.count("SELECT sum(rows_trimmed) FROM martsync_runs WHERE mart = 'mart_uni_tracking_info'");
+    assert_eq!(trimmed, 2);
+}

@@ -1,0 +1,82 @@
+//! Replays converge: replaying the same files again, or after the process was killed part-way,
+//! gives marts equal row for row to one clean replay.
+
+use std::time::Duration;
+
+use martsync::generate::{self, FileFormat, Params, Rng};
+
+use crate::common::{Workspace, martsync};
+
+const MARTS: [&str; 3] = ["mart_uni_tracking_info", "mart_ecs_order_info", "mart_uni_tracking_spath"];
+
+fn history_params(orders: usize, cycles: usize) -> Params {
+    Params {
+        orders,
+        cycles,
+        cycle_secs: 8 * 86_400,
+        late_rate: 0.05,
+        tie_rate: 0.05,
+        ..Params::demo()
+    }
+}
+
+fn dumps(ws: &Workspace) -> Vec<Vec<String>> {
+    MARTS.iter().map(|m| ws.dump(m)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_twice_equals_one_clean_replay() {
+    let input = tempfile::tempdir().unwrap();
+    generate::write_history(&generate::generate(&history_params(400, 30)), input.path(), generate::DEMO_FORMATS).unwrap();
+
+    let clean = Workspace::new();
+    clean.replay(input.path(), "").await;
+    let twice = Workspace::new();
+    twice.replay(input.path(), "").await;
+    twice.replay(input.path(), "").await;
+
+    let expected = dumps(&clean);
+    assert!(expected.iter().all(|rows| !rows.is_empty()));
+    assert_eq!(dumps(&twice), expected);
+    // The second replay skipped every file: one run per file and mart.
+    assert_eq!(twice.count("SELECT count(*) FROM martsync_runs"), 3 * 30);
+}
+
+#[test]
+fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
+    let input = tempfile::tempdir().unwrap();
+    let history = generate::generate(&history_params(3_000, 60));
+    generate::write_history(&history, input.path(), [FileFormat::Parquet; 3]).unwrap();
+    let from = input.path().to_str().unwrap();
+
+    let clean = Workspace::new();
+    let config = clean.write_config(input.path(), "");
+    let out = martsync(clean.dir.path(), &["replay", "--config", config.to_str().unwrap(), "--from", from]);
+    assert!(out.status.success(), "clean replay: {}", String::from_utf8_lossy(&out.stderr));
+
+    let killed = Workspace::new();
+    let config = killed.write_config(input.path(), "");
+    let mut rng = Rng::new(7);
+    let mut kills = 0;
+    for _ in 0..4 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_martsync"))
+            .args(["replay", "--config", config.to_str().unwrap(), "--from", from])
+            .current_dir(killed.dir.path())
+            .env("MARTSYNC_LOG", "martsync=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.range(200, 1_500) as u64));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no cleanup runs
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills > 0, "the replay finished before any kill: make the history larger");
+    let out = martsync(killed.dir.path(), &["replay", "--config", config.to_str().unwrap(), "--from", from]);
+    assert!(out.status.success(), "final replay: {}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(dumps(&killed), dumps(&clean));
+}
