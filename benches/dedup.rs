@@ -25,9 +25,16 @@ fn reset_peak_rss() {
 }
 
 fn bench_latest(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let small_only = std::env::var_os("MARTSYNC_BENCH_SMALL").is_some();
-    let sizes: &[(usize, usize)] = if small_only { &[(1_000_000, 200_000)] } else { &[(1_000_000, 200_000), (10_000_000, 2_000_000)] };
+    let sizes: &[(usize, usize)] = if small_only {
+        &[(1_000_000, 200_000)]
+    } else {
+        &[(1_000_000, 200_000), (10_000_000, 2_000_000)]
+    };
     let spec = DedupSpec {
         keep: Keep::Latest,
         key: vec![0],
@@ -43,15 +50,21 @@ fn bench_latest(c: &mut Criterion) {
         group.sample_size(10);
         group.bench_function(format!("{rows}_rows_{keys}_keys"), |b| {
             b.iter(|| {
-                let stream = Box::pin(futures::stream::iter(input.iter().cloned().map(Ok).collect::<Vec<_>>()));
-                let out = runtime.block_on(dedup::dedup("bench", schema.clone(), stream, spec.clone())).unwrap();
+                let stream = Box::pin(futures::stream::iter(
+                    input.iter().cloned().map(Ok).collect::<Vec<_>>(),
+                ));
+                let out = runtime
+                    .block_on(dedup::dedup("bench", schema.clone(), stream, spec.clone()))
+                    .unwrap();
                 assert!(out.stats.rows_out as usize <= keys);
                 out
             })
         });
         group.finish();
         if let Some(peak) = peak_rss_mib() {
-            println!("dedup_latest/{rows}_rows_{keys}_keys: peak RSS {peak:.0} MiB (input held in memory: {base:.0} MiB before the runs)");
+            println!(
+                "dedup_latest/{rows}_rows_{keys}_keys: peak RSS {peak:.0} MiB (input held in memory: {base:.0} MiB before the runs)"
+            );
         }
     }
 }

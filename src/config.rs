@@ -222,32 +222,41 @@ pub struct TableConfig {
     pub max_rejected: u64,
 }
 
-/// The marts of the design: (mart, source, strategy, key, version, watermark).
-const BUILTIN_TABLES: &[(&str, &str, Strategy, &[&str], Option<&str>, &str)] = &[
-    (
-        "mart_uni_tracking_info",
-        "uni_tracking_info",
-        Strategy::Latest,
-        &["order_id"],
-        Some("update_time"),
-        "update_time",
-    ),
-    (
-        "mart_ecs_order_info",
-        "ecs_order_info",
-        Strategy::Append,
-        &["order_id"],
-        None,
-        "add_time",
-    ),
-    (
-        "mart_uni_tracking_spath",
-        "uni_tracking_spath",
-        Strategy::Append,
-        &["order_id", "traceSeq", "pathTime"],
-        None,
-        "pathTime",
-    ),
+/// A mart of the design, with the settings a `[[tables]]` entry may leave out.
+struct BuiltinTable {
+    mart: &'static str,
+    source: &'static str,
+    strategy: Strategy,
+    key: &'static [&'static str],
+    version: Option<&'static str>,
+    watermark: &'static str,
+}
+
+const BUILTIN_TABLES: &[BuiltinTable] = &[
+    BuiltinTable {
+        mart: "mart_uni_tracking_info",
+        source: "uni_tracking_info",
+        strategy: Strategy::Latest,
+        key: &["order_id"],
+        version: Some("update_time"),
+        watermark: "update_time",
+    },
+    BuiltinTable {
+        mart: "mart_ecs_order_info",
+        source: "ecs_order_info",
+        strategy: Strategy::Append,
+        key: &["order_id"],
+        version: None,
+        watermark: "add_time",
+    },
+    BuiltinTable {
+        mart: "mart_uni_tracking_spath",
+        source: "uni_tracking_spath",
+        strategy: Strategy::Append,
+        key: &["order_id", "traceSeq", "pathTime"],
+        version: None,
+        watermark: "pathTime",
+    },
 ];
 
 const DEFAULT_LOOKBACK: &str = "30m";
@@ -266,9 +275,10 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let (origin, raw) = match path {
             Some(p) => (p.display().to_string(), RawConfig::read(p)?),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                (DEFAULT_CONFIG_FILE.to_string(), RawConfig::read(Path::new(DEFAULT_CONFIG_FILE))?)
-            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                DEFAULT_CONFIG_FILE.to_string(),
+                RawConfig::read(Path::new(DEFAULT_CONFIG_FILE))?,
+            ),
             None => ("embedded default".to_string(), RawConfig::default()),
         };
         raw.validate(&origin, &|name| std::env::var(name).ok())
@@ -278,7 +288,8 @@ impl Config {
 impl RawConfig {
     /// Reads and parses a TOML file; an unknown key or a value of the wrong kind names the key.
     pub fn read(path: &Path) -> Result<RawConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading config", path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("reading config", path, e))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -300,8 +311,11 @@ impl RawConfig {
         };
         let demo = format!("files://{}", demo_fixtures_dir().display());
         let (source_url, source_origin) = pick(SOURCE_URL_ENV, self.source.url, demo);
-        let (stage_url, stage_origin) =
-            pick(STAGE_URL_ENV, self.stage.url, "file://.martsync/stage".into());
+        let (stage_url, stage_origin) = pick(
+            STAGE_URL_ENV,
+            self.stage.url,
+            "file://.martsync/stage".into(),
+        );
         let (warehouse_url, warehouse_origin) = pick(
             WAREHOUSE_URL_ENV,
             self.warehouse.url,
@@ -309,14 +323,26 @@ impl RawConfig {
         );
 
         let source = SourceConfig {
-            url: parse_source_url(&source_url).map_err(|m| Error::config(&source_origin, "source.url", m))?,
-            batch_rows: positive(self.source.batch_rows, DEFAULT_BATCH_ROWS, origin, "source.batch_rows")?,
+            url: parse_source_url(&source_url)
+                .map_err(|m| Error::config(&source_origin, "source.url", m))?,
+            batch_rows: positive(
+                self.source.batch_rows,
+                DEFAULT_BATCH_ROWS,
+                origin,
+                "source.batch_rows",
+            )?,
             unsigned_bigint: self.source.unsigned_bigint,
         };
         let stage = StageConfig {
-            url: parse_stage_url(&stage_url).map_err(|m| Error::config(&stage_origin, "stage.url", m))?,
+            url: parse_stage_url(&stage_url)
+                .map_err(|m| Error::config(&stage_origin, "stage.url", m))?,
             keep: self.stage.keep,
-            part_rows: positive(self.stage.part_rows, DEFAULT_PART_ROWS, origin, "stage.part_rows")?,
+            part_rows: positive(
+                self.stage.part_rows,
+                DEFAULT_PART_ROWS,
+                origin,
+                "stage.part_rows",
+            )?,
         };
         let warehouse = WarehouseConfig {
             url: parse_warehouse_url(&warehouse_url)
@@ -328,7 +354,7 @@ impl RawConfig {
             BUILTIN_TABLES
                 .iter()
                 .map(|t| TableSection {
-                    name: t.0.to_string(),
+                    name: t.mart.to_string(),
                     ..TableSection::default()
                 })
                 .collect()
@@ -358,26 +384,35 @@ impl RawConfig {
 }
 
 impl TableSection {
-    fn validate(self, origin: &str, index: usize, unsigned_bigint: UnsignedBigint) -> Result<TableConfig> {
+    fn validate(
+        self,
+        origin: &str,
+        index: usize,
+        unsigned_bigint: UnsignedBigint,
+    ) -> Result<TableConfig> {
         let at = |key: &str| format!("tables[{index}].{key}");
         let err = |key: &str, message: String| Error::config(origin, at(key), message);
 
         validate_identifier(&self.name).map_err(|m| err("name", m))?;
-        let builtin = BUILTIN_TABLES.iter().find(|t| t.0 == self.name);
+        let builtin = BUILTIN_TABLES.iter().find(|t| t.mart == self.name);
         let required = |key: &str| {
             err(
                 key,
                 format!(
                     "`{key}` is required for mart `{}` (only the built-in marts {} have defaults)",
                     self.name,
-                    BUILTIN_TABLES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+                    BUILTIN_TABLES
+                        .iter()
+                        .map(|t| t.mart)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         };
 
         let source_name = match (self.source, builtin) {
             (Some(s), _) => s,
-            (None, Some(b)) => b.1.to_string(),
+            (None, Some(b)) => b.source.to_string(),
             (None, None) => return Err(required("source")),
         };
         validate_identifier(&source_name).map_err(|m| err("source", m))?;
@@ -386,14 +421,16 @@ impl TableSection {
                 "source",
                 format!(
                     "unknown source table `{source_name}`; martsync knows {}",
-                    schema::builtin_source_names().collect::<Vec<_>>().join(", ")
+                    schema::builtin_source_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;
 
         let strategy = match (self.strategy, builtin) {
             (Some(s), _) => s,
-            (None, Some(b)) => b.2,
+            (None, Some(b)) => b.strategy,
             (None, None) => return Err(required("strategy")),
         };
         let column = |key: &str, name: &str| -> Result<String> {
@@ -410,33 +447,45 @@ impl TableSection {
 
         let key_names = match (self.key, builtin) {
             (Some(k), _) => k.into_vec(),
-            (None, Some(b)) => b.3.iter().map(|s| s.to_string()).collect(),
+            (None, Some(b)) => b.key.iter().map(|s| s.to_string()).collect(),
             (None, None) => return Err(required("key")),
         };
         if key_names.is_empty() {
             return Err(err("key", "at least one key column is needed".into()));
         }
-        let key = key_names.iter().map(|k| column("key", k)).collect::<Result<Vec<_>>>()?;
+        let key = key_names
+            .iter()
+            .map(|k| column("key", k))
+            .collect::<Result<Vec<_>>>()?;
 
-        let version = match (strategy, self.version, builtin) {
-            (Strategy::Latest, Some(v), _) => Some(column("version", &v)?),
-            (Strategy::Latest, None, Some(b)) if b.4.is_some() => Some(column("version", b.4.unwrap())?),
-            (Strategy::Latest, None, _) => return Err(required("version")),
-            (Strategy::Append, Some(_), _) => {
-                return Err(err("version", "only a `latest` table has a version column".into()));
+        let builtin_version = builtin.and_then(|b| b.version).map(str::to_string);
+        let version = match (strategy, self.version.or(builtin_version)) {
+            (Strategy::Latest, Some(v)) => Some(column("version", &v)?),
+            (Strategy::Latest, None) => return Err(required("version")),
+            (Strategy::Append, Some(_)) => {
+                return Err(err(
+                    "version",
+                    "only a `latest` table has a version column".into(),
+                ));
             }
-            (Strategy::Append, None, _) => None,
+            (Strategy::Append, None) => None,
         };
         let watermark = match (self.watermark, builtin) {
             (Some(w), _) => column("watermark", &w)?,
-            (None, Some(b)) => column("watermark", b.5)?,
+            (None, Some(b)) => column("watermark", b.watermark)?,
             (None, None) => return Err(required("watermark")),
         };
-        for (key, name) in [("watermark", Some(&watermark)), ("version", version.as_ref())] {
+        for (key, name) in [
+            ("watermark", Some(&watermark)),
+            ("version", version.as_ref()),
+        ] {
             if let Some(name) = name {
                 let ty = &schema.column(name).expect("checked above").mapped.arrow;
                 if !(ty.is_integer() || matches!(ty, arrow::datatypes::DataType::Timestamp(..))) {
-                    return Err(err(key, format!("column `{name}` is {ty}; it must be an integer or a timestamp")));
+                    return Err(err(
+                        key,
+                        format!("column `{name}` is {ty}; it must be an integer or a timestamp"),
+                    ));
                 }
             }
         }
@@ -475,7 +524,8 @@ fn positive(value: Option<usize>, default: usize, origin: &str, key: &str) -> Re
 
 /// "30m", "180d", "1h 30m".
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. \"30m\" or \"180d\""))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. \"30m\" or \"180d\""))
 }
 
 /// Mart, source and column names are interpolated into SQL as quoted identifiers; they are
@@ -483,7 +533,10 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 pub fn validate_identifier(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 127
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -511,21 +564,27 @@ fn path_part(url: &str, rest: &str) -> std::result::Result<PathBuf, String> {
 fn parse_source_url(url: &str) -> std::result::Result<SourceUrl, String> {
     match split_scheme(url)? {
         ("files", rest) => Ok(SourceUrl::Files(path_part(url, rest)?)),
-        (scheme, _) => Err(format!("unsupported source scheme `{scheme}://` (supported: files://DIR)")),
+        (scheme, _) => Err(format!(
+            "unsupported source scheme `{scheme}://` (supported: files://DIR)"
+        )),
     }
 }
 
 fn parse_stage_url(url: &str) -> std::result::Result<StageUrl, String> {
     match split_scheme(url)? {
         ("file", rest) => Ok(StageUrl::File(path_part(url, rest)?)),
-        (scheme, _) => Err(format!("unsupported stage scheme `{scheme}://` (supported: file://DIR)")),
+        (scheme, _) => Err(format!(
+            "unsupported stage scheme `{scheme}://` (supported: file://DIR)"
+        )),
     }
 }
 
 fn parse_warehouse_url(url: &str) -> std::result::Result<WarehouseUrl, String> {
     match split_scheme(url)? {
         ("duckdb", rest) => Ok(WarehouseUrl::DuckDb(path_part(url, rest)?)),
-        (scheme, _) => Err(format!("unsupported warehouse scheme `{scheme}://` (supported: duckdb://PATH)")),
+        (scheme, _) => Err(format!(
+            "unsupported warehouse scheme `{scheme}://` (supported: duckdb://PATH)"
+        )),
     }
 }
 
@@ -576,7 +635,14 @@ mod tests {
     fn empty_config_means_the_three_marts() {
         let config = check("").unwrap();
         let names: Vec<_> = config.tables.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["mart_uni_tracking_info", "mart_ecs_order_info", "mart_uni_tracking_spath"]);
+        assert_eq!(
+            names,
+            [
+                "mart_uni_tracking_info",
+                "mart_ecs_order_info",
+                "mart_uni_tracking_spath"
+            ]
+        );
         let spath = &config.tables[2];
         assert_eq!(spath.key, ["order_id", "traceseq", "pathtime"]);
         assert_eq!(spath.lookback, Duration::from_secs(1800));
@@ -586,16 +652,29 @@ mod tests {
 
     #[test]
     fn environment_overrides_urls() {
-        let env = |name: &str| (name == WAREHOUSE_URL_ENV).then(|| "duckdb:///tmp/x.duckdb".to_string());
+        let env =
+            |name: &str| (name == WAREHOUSE_URL_ENV).then(|| "duckdb:///tmp/x.duckdb".to_string());
         let config = RawConfig::default().validate("t", &env).unwrap();
-        assert_eq!(config.warehouse.url, WarehouseUrl::DuckDb("/tmp/x.duckdb".into()));
+        assert_eq!(
+            config.warehouse.url,
+            WarehouseUrl::DuckDb("/tmp/x.duckdb".into())
+        );
         let bad = |name: &str| (name == SOURCE_URL_ENV).then(|| "ftp://x".to_string());
-        let msg = RawConfig::default().validate("t", &bad).unwrap_err().to_string();
-        assert!(msg.contains("MARTSYNC_SOURCE_URL") && msg.contains("ftp"), "{msg}");
+        let msg = RawConfig::default()
+            .validate("t", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("MARTSYNC_SOURCE_URL") && msg.contains("ftp"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("mysql://u:secret@h:3306/db"), "mysql://u:***@h:3306/db");
+        assert_eq!(
+            redact_url("mysql://u:secret@h:3306/db"),
+            "mysql://u:***@h:3306/db"
+        );
     }
 }

@@ -95,7 +95,11 @@ pub enum Error {
 
 impl Error {
     /// A config error for `key`.
-    pub fn config(origin: impl Into<String>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn config(
+        origin: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Config {
             origin: origin.into(),
             key: key.into(),

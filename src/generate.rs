@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Decimal128Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, Decimal128Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::SchemaRef;
 
@@ -138,8 +138,23 @@ pub struct History {
 
 const COUNTRIES: &[&str] = &["US", "DE", "GB", "FR", "JP", "BR", "AU", "CN"];
 const CARRIERS: &[&str] = &["ups", "dhl", "fedex", "usps", "yodel", "sf"];
-const PLACES: &[&str] = &["Shenzhen", "Leipzig", "Memphis", "Louisville", "Heathrow", "São Paulo", "Zürich"];
-const EVENTS: &[&str] = &["Label created", "Picked up", "In transit", "Customs cleared", "Out for delivery", "Delivered"];
+const PLACES: &[&str] = &[
+    "Shenzhen",
+    "Leipzig",
+    "Memphis",
+    "Louisville",
+    "Heathrow",
+    "São Paulo",
+    "Zürich",
+];
+const EVENTS: &[&str] = &[
+    "Label created",
+    "Picked up",
+    "In transit",
+    "Customs cleared",
+    "Out for delivery",
+    "Delivered",
+];
 
 /// Simulates the sources and cuts them into batches; deterministic for a given `Params`.
 pub fn generate(p: &Params) -> History {
@@ -153,13 +168,20 @@ pub fn generate(p: &Params) -> History {
         let order_id = 1_000_000 + i as i64;
         let created = rng.range(p.start, end);
         // About a third of the orders live longer than 20 days: the old pipeline's blind spot.
-        let lifecycle_days = if rng.chance(0.35) { rng.range(21, 61) } else { rng.range(1, 21) };
+        let lifecycle_days = if rng.chance(0.35) {
+            rng.range(21, 61)
+        } else {
+            rng.range(1, 21)
+        };
         let updates = rng.range(2, 8) as usize;
-        let mut times: Vec<i64> = (0..updates).map(|_| created + rng.range(0, lifecycle_days * 86_400)).collect();
+        let mut times: Vec<i64> = (0..updates)
+            .map(|_| created + rng.range(0, lifecycle_days * 86_400))
+            .collect();
         times.sort();
         times[0] = created;
         let partner_id = rng.range(1, 40) as i32;
-        let carrier = (!rng.chance(0.1)).then(|| CARRIERS[rng.range(0, CARRIERS.len() as i64) as usize].to_string());
+        let carrier = (!rng.chance(0.1))
+            .then(|| CARRIERS[rng.range(0, CARRIERS.len() as i64) as usize].to_string());
         let mut order_versions = Vec::new();
         for (n, &t) in times.iter().enumerate() {
             let status = (n as i16 + 1).min(EVENTS.len() as i16);
@@ -185,7 +207,8 @@ pub fn generate(p: &Params) -> History {
                 path_time: t as i32,
                 code: 100 * status,
                 location: Some(place.to_string()),
-                description: (!rng.chance(0.05)).then(|| format!("{} at {place}", EVENTS[status as usize - 1])),
+                description: (!rng.chance(0.05))
+                    .then(|| format!("{} at {place}", EVENTS[status as usize - 1])),
                 is_updated: 0,
                 time_modified: t * 1_000_000 + rng.range(0, 1_000) * 1_000,
             });
@@ -218,12 +241,18 @@ pub fn generate(p: &Params) -> History {
         let mut uti = Vec::new();
         for (o, order_versions) in versions.iter().enumerate() {
             // The source holds one row per order: its latest version as of the window's end.
-            if let Some(v) = order_versions.iter().rev().find(|v| (v.update_time as i64) <= hi) {
+            if let Some(v) = order_versions
+                .iter()
+                .rev()
+                .find(|v| (v.update_time as i64) <= hi)
+            {
                 let mut row = v.clone();
-                if let Some(prev) = &current[o] {
-                    if prev.update_time == row.update_time {
-                        row = prev.clone(); // keep a tie correction made earlier
-                    }
+                // Keep a tie correction made earlier to this version.
+                if let Some(prev) = current[o]
+                    .as_ref()
+                    .filter(|p| p.update_time == row.update_time)
+                {
+                    row = prev.clone();
                 }
                 if in_window(row.update_time as i64) {
                     uti.push(row.clone());
@@ -232,7 +261,10 @@ pub fn generate(p: &Params) -> History {
                     }
                     if rng.chance(p.tie_rate) {
                         // A correction with the same version: the later arrival must win.
-                        row.last_event = Some(format!("{} (corrected)", row.last_event.clone().unwrap_or_default()));
+                        row.last_event = Some(format!(
+                            "{} (corrected)",
+                            row.last_event.clone().unwrap_or_default()
+                        ));
                         uti.push(row.clone());
                     }
                 }
@@ -243,7 +275,9 @@ pub fn generate(p: &Params) -> History {
         // Only rows that really are stale by then are sent: a row of the current version
         // would be a (legitimate) re-send, not a late old version.
         for (_, row) in late.iter().filter(|(due, _)| *due == k) {
-            let newest = current[(row.order_id - 1_000_000) as usize].as_ref().map(|c| c.update_time);
+            let newest = current[(row.order_id - 1_000_000) as usize]
+                .as_ref()
+                .map(|c| c.update_time);
             if newest.is_some_and(|t| t > row.update_time) {
                 let at = rng.range(0, uti.len() as i64 + 1) as usize;
                 uti.insert(at, row.clone());
@@ -251,15 +285,29 @@ pub fn generate(p: &Params) -> History {
         }
         late.retain(|(due, _)| *due > k);
         history.uti.push(uti);
-        history.ecs.push(ecs_rows.iter().filter(|e| in_window(e.add_time as i64)).cloned().collect());
-        history.spath.push(events.iter().filter(|e| in_window(e.path_time as i64)).cloned().collect());
+        history.ecs.push(
+            ecs_rows
+                .iter()
+                .filter(|e| in_window(e.add_time as i64))
+                .cloned()
+                .collect(),
+        );
+        history.spath.push(
+            events
+                .iter()
+                .filter(|e| in_window(e.path_time as i64))
+                .cloned()
+                .collect(),
+        );
     }
     history.uti_final = current.into_iter().flatten().collect();
     history
 }
 
 fn schema_of(table: &str) -> SchemaRef {
-    schema::builtin_source(table, UnsignedBigint::Int64).expect("shipped table").arrow_schema()
+    schema::builtin_source(table, UnsignedBigint::Int64)
+        .expect("shipped table")
+        .arrow_schema()
 }
 
 /// `uni_tracking_info` rows as a batch in the mart schema.
@@ -303,12 +351,15 @@ pub fn uti_batch(rows: &[Uti]) -> RecordBatch {
         Arc::new(c.9.finish()),
         Arc::new(c.10.finish()),
     ];
-    RecordBatch::try_new(schema_of("uni_tracking_info"), columns).expect("uti columns match the schema")
+    RecordBatch::try_new(schema_of("uni_tracking_info"), columns)
+        .expect("uti columns match the schema")
 }
 
 /// `ecs_order_info` rows as a batch in the mart schema.
 pub fn ecs_batch(rows: &[Ecs]) -> RecordBatch {
-    let mut value = Decimal128Builder::new().with_precision_and_scale(12, 2).expect("valid decimal");
+    let mut value = Decimal128Builder::new()
+        .with_precision_and_scale(12, 2)
+        .expect("valid decimal");
     let (mut id, mut no, mut partner, mut cref, mut country, mut weight, mut currency, mut add) = (
         Int64Builder::new(),
         StringBuilder::new(),
@@ -341,7 +392,8 @@ pub fn ecs_batch(rows: &[Ecs]) -> RecordBatch {
         Arc::new(currency.finish()),
         Arc::new(add.finish()),
     ];
-    RecordBatch::try_new(schema_of("ecs_order_info"), columns).expect("ecs columns match the schema")
+    RecordBatch::try_new(schema_of("ecs_order_info"), columns)
+        .expect("ecs columns match the schema")
 }
 
 /// `uni_tracking_spath` rows as a batch in the mart schema.
@@ -379,7 +431,8 @@ pub fn spath_batch(rows: &[Spath]) -> RecordBatch {
         Arc::new(upd.finish()),
         Arc::new(modified.finish()),
     ];
-    RecordBatch::try_new(schema_of("uni_tracking_spath"), columns).expect("spath columns match the schema")
+    RecordBatch::try_new(schema_of("uni_tracking_spath"), columns)
+        .expect("spath columns match the schema")
 }
 
 /// A file format for written batches.
@@ -399,12 +452,15 @@ pub fn write_batch(path: &Path, batch: &RecordBatch, format: FileFormat) -> Resu
     let failed = |e: String| Error::io("writing", path, std::io::Error::other(e));
     match format {
         FileFormat::Parquet => {
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| failed(e.to_string()))?;
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+                .map_err(|e| failed(e.to_string()))?;
             w.write(batch).map_err(|e| failed(e.to_string()))?;
             w.close().map_err(|e| failed(e.to_string()))?;
         }
         FileFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
             w.write(batch).map_err(|e| failed(e.to_string()))?;
         }
         FileFormat::Jsonl => {
@@ -427,7 +483,10 @@ pub fn write_history(history: &History, dir: &Path, formats: [FileFormat; 3]) ->
         FileFormat::Jsonl => "jsonl",
     };
     for (k, rows) in history.uti.iter().enumerate() {
-        let path = dir.join(format!("uni_tracking_info/batch-{k:05}.{}", ext(formats[0])));
+        let path = dir.join(format!(
+            "uni_tracking_info/batch-{k:05}.{}",
+            ext(formats[0])
+        ));
         write_batch(&path, &uti_batch(rows), formats[0])?;
     }
     for (k, rows) in history.ecs.iter().enumerate() {
@@ -435,7 +494,10 @@ pub fn write_history(history: &History, dir: &Path, formats: [FileFormat; 3]) ->
         write_batch(&path, &ecs_batch(rows), formats[1])?;
     }
     for (k, rows) in history.spath.iter().enumerate() {
-        let path = dir.join(format!("uni_tracking_spath/batch-{k:05}.{}", ext(formats[2])));
+        let path = dir.join(format!(
+            "uni_tracking_spath/batch-{k:05}.{}",
+            ext(formats[2])
+        ));
         write_batch(&path, &spath_batch(rows), formats[2])?;
     }
     Ok(())
@@ -462,7 +524,9 @@ pub fn synthetic_uti(rows: usize, keys: usize, batch_rows: usize, seed: u64) -> 
                     status,
                     last_code: Some(status * 100),
                     last_event: Some(EVENTS[status as usize - 1].to_string()),
-                    last_location: Some(PLACES[rng.range(0, PLACES.len() as i64) as usize].to_string()),
+                    last_location: Some(
+                        PLACES[rng.range(0, PLACES.len() as i64) as usize].to_string(),
+                    ),
                     delivered_at: None,
                     add_time: 1_767_225_600,
                     update_time,

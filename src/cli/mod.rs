@@ -76,7 +76,10 @@ pub fn exit_code(error: &Error) -> ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::execute(args).await,
@@ -114,7 +117,46 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// Prints each mart's failure, writes the `--report-json` file if asked (one entry per mart
+/// with its `result` or its `error`), and returns the exit code: 0 only when every mart
+/// succeeded.
+pub fn conclude<T: serde::Serialize>(
+    command: &str,
+    results: &[(String, crate::Result<T>)],
+    report_json: Option<&std::path::Path>,
+) -> crate::Result<ExitCode> {
+    let mut failed = false;
+    for (mart, result) in results {
+        if let Err(e) = result {
+            failed = true;
+            eprintln!("error: {mart}: {e}");
+        }
+    }
+    if let Some(path) = report_json {
+        let entries: Vec<_> = results
+            .iter()
+            .map(|(mart, r)| match r {
+                Ok(value) => serde_json::json!({"mart": mart, "ok": true, "result": value}),
+                Err(e) => serde_json::json!({"mart": mart, "ok": false, "error": e.to_string()}),
+            })
+            .collect();
+        write_json(
+            path,
+            &serde_json::json!({"command": command, "marts": entries}),
+        )?;
+    }
+    Ok(if failed {
+        ExitCode::from(exit::FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Writes a JSON report file.

@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::json;
 
-use super::{ConfigArgs, write_json};
+use super::ConfigArgs;
 use crate::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
@@ -60,10 +59,9 @@ pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
         "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
         "mart", "files", "skipped", "extracted", "deduped", "deleted", "inserted", "trimmed"
     );
-    let mut failed = false;
     for (mart, result) in &results {
-        match result {
-            Ok(s) => println!(
+        if let Ok(s) = result {
+            println!(
                 "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
                 mart,
                 s.files,
@@ -73,22 +71,8 @@ pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
                 s.total(|c| c.rows_deleted),
                 s.total(|c| c.rows_inserted),
                 s.total(|c| c.rows_trimmed)
-            ),
-            Err(e) => {
-                failed = true;
-                eprintln!("error: {mart}: {e}");
-            }
+            );
         }
     }
-    if let Some(path) = &args.report_json {
-        let entries: Vec<_> = results
-            .iter()
-            .map(|(mart, r)| match r {
-                Ok(summary) => json!({"mart": mart, "ok": true, "summary": summary}),
-                Err(e) => json!({"mart": mart, "ok": false, "error": e.to_string()}),
-            })
-            .collect();
-        write_json(path, &json!({"command": "replay", "marts": entries}))?;
-    }
-    Ok(if failed { ExitCode::from(super::exit::FAILED) } else { ExitCode::SUCCESS })
+    super::conclude("replay", &results, args.report_json.as_deref())
 }

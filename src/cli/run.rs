@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
 
-use super::{ConfigArgs, human_bytes, write_json};
+use super::{ConfigArgs, human_bytes};
 use crate::pipeline::{CycleReport, Pipeline};
 
 #[derive(Debug, Args)]
@@ -27,31 +26,22 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
     let pipeline = Pipeline::open(config).await?;
     let results = pipeline.run(&tables).await;
     print_reports(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
-    let mut failed = false;
-    for (mart, result) in &results {
-        if let Err(e) = result {
-            failed = true;
-            eprintln!("error: {mart}: {e}");
-        }
-    }
-    if let Some(path) = &args.report_json {
-        let entries: Vec<_> = results
-            .iter()
-            .map(|(mart, r)| match r {
-                Ok(report) => json!({"mart": mart, "ok": true, "report": report}),
-                Err(e) => json!({"mart": mart, "ok": false, "error": e.to_string()}),
-            })
-            .collect();
-        write_json(path, &json!({"command": "run", "cycles": entries}))?;
-    }
-    Ok(if failed { ExitCode::from(super::exit::FAILED) } else { ExitCode::SUCCESS })
+    super::conclude("run", &results, args.report_json.as_deref())
 }
 
 /// The per-mart summary table.
 pub fn print_reports<'a>(reports: impl Iterator<Item = &'a CycleReport>) {
     println!(
         "{:<26} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8}",
-        "mart", "extracted", "deduped", "rejected", "deleted", "inserted", "trimmed", "staged", "ms"
+        "mart",
+        "extracted",
+        "deduped",
+        "rejected",
+        "deleted",
+        "inserted",
+        "trimmed",
+        "staged",
+        "ms"
     );
     for r in reports {
         println!(

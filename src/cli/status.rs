@@ -24,7 +24,10 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
         statuses.push(warehouse.status(table).await?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&statuses).expect("status serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&statuses).expect("status serializes")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("warehouse {}", warehouse.describe());
@@ -34,7 +37,10 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             continue;
         }
         let watermark = s.max_watermark.map_or("-".to_string(), |w| w.to_string());
-        println!("{:<26} rows {:>10}  max watermark {:>12}  runs {:>6}", s.mart, s.rows, watermark, s.runs);
+        println!(
+            "{:<26} rows {:>10}  max watermark {:>12}  runs {:>6}",
+            s.mart, s.rows, watermark, s.runs
+        );
         if let Some(run) = &s.last_run {
             println!(
                 "  last run {} at {} ({}): extracted {}, deduped {}, deleted {}, inserted {}, trimmed {}",

@@ -60,7 +60,11 @@ impl KeepPerKeyExec {
 
 impl DisplayAs for KeepPerKeyExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "KeepPerKeyExec: keep={:?}, key={:?}, version={:?}", self.spec.keep, self.spec.key, self.spec.version)
+        write!(
+            f,
+            "KeepPerKeyExec: keep={:?}, key={:?}, version={:?}",
+            self.spec.keep, self.spec.key, self.spec.version
+        )
     }
 }
 
@@ -94,15 +98,24 @@ impl ExecutionPlan for KeepPerKeyExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children)
             .map_err(|_| DataFusionError::Internal("KeepPerKeyExec takes one input".into()))?;
         Ok(Arc::new(KeepPerKeyExec::new(input, self.spec.clone())))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
-            return Err(DataFusionError::Internal(format!("KeepPerKeyExec has one partition, not {partition}")));
+            return Err(DataFusionError::Internal(format!(
+                "KeepPerKeyExec has one partition, not {partition}"
+            )));
         }
         let input = self.input.execute(0, context)?;
         let schema = self.input.schema();

@@ -81,7 +81,11 @@ pub struct KeepState {
 
 impl KeepState {
     pub fn new(schema: SchemaRef, spec: DedupSpec) -> Result<Self, ArrowError> {
-        let key_types: Vec<_> = spec.key.iter().map(|&i| schema.field(i).data_type().clone()).collect();
+        let key_types: Vec<_> = spec
+            .key
+            .iter()
+            .map(|&i| schema.field(i).data_type().clone())
+            .collect();
         let index = if key_types.len() == 1 && key_types[0].is_integer() {
             KeyIndex::Int1(HashMap::new())
         } else if key_types.len() <= 4 && key_types.iter().all(|t| t.is_integer()) {
@@ -136,9 +140,15 @@ impl KeepState {
             (Keep::Latest, Some(v)) => Some(column_as_i64(batch.column(v))?),
             _ => None,
         };
-        let chunk = u32::try_from(self.chunks.len()).map_err(|_| ArrowError::ComputeError("too many batches".into()))?;
+        let chunk = u32::try_from(self.chunks.len())
+            .map_err(|_| ArrowError::ComputeError("too many batches".into()))?;
         self.live.push(0);
-        let keys: Vec<ArrayRef> = self.spec.key.iter().map(|&i| batch.column(i).clone()).collect();
+        let keys: Vec<ArrayRef> = self
+            .spec
+            .key
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
         let valid = |row: usize| invalid.as_ref().is_none_or(|inv| !inv.value(row));
         let version_of = |row: usize| versions.as_ref().map_or(0, |v| v.value(row));
 
@@ -162,7 +172,10 @@ impl KeepState {
                 }
             }
             KeyIndex::IntN(n, map) => {
-                let cols = keys.iter().map(column_as_i64).collect::<Result<Vec<_>, _>>()?;
+                let cols = keys
+                    .iter()
+                    .map(column_as_i64)
+                    .collect::<Result<Vec<_>, _>>()?;
                 for row in (0..rows).filter(|&r| valid(r)) {
                     let mut key = [0i64; 4];
                     for (i, col) in cols.iter().enumerate().take(*n) {
@@ -260,16 +273,24 @@ impl KeepState {
         self.slots
             .chunks(OUTPUT_BATCH_ROWS)
             .map(|slots| {
-                let indices: Vec<(usize, usize)> =
-                    slots.iter().map(|s| (position[s.chunk as usize], s.row as usize)).collect();
+                let indices: Vec<(usize, usize)> = slots
+                    .iter()
+                    .map(|s| (position[s.chunk as usize], s.row as usize))
+                    .collect();
                 interleave_record_batch(&present, &indices)
             })
             .collect()
     }
 
     /// The kept rows, the rows set aside for NULL keys, and the counts.
-    pub fn finish(mut self) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
-        let out = if self.slots.is_empty() { Vec::new() } else { self.gather()? };
+    pub fn finish(
+        mut self,
+    ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
+        let out = if self.slots.is_empty() {
+            Vec::new()
+        } else {
+            self.gather()?
+        };
         self.stats.rows_out = self.slots.len() as u64;
         Ok((out, self.rejected, self.stats))
     }
@@ -311,7 +332,8 @@ mod tests {
             let (plain, plain_stats) = run(&batches, keep, usize::MAX / 4);
             let (compacted, stats) = run(&batches, keep, 0);
             assert_eq!(stats, plain_stats);
-            let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&b[0].schema(), b).unwrap();
+            let concat =
+                |b: &[RecordBatch]| arrow::compute::concat_batches(&b[0].schema(), b).unwrap();
             assert_eq!(concat(&compacted), concat(&plain), "{keep:?}");
         }
     }
@@ -324,10 +346,18 @@ mod tests {
         // Null out order_id in rows 0 and 1 and update_time in row 2.
         let mut columns = batch.columns().to_vec();
         let ids = columns[0].as_any().downcast_ref::<Int64Array>().unwrap();
-        columns[0] = Arc::new(Int64Array::from_iter(ids.iter().enumerate().map(|(i, v)| if i < 2 { None } else { v })));
+        columns[0] = Arc::new(Int64Array::from_iter(
+            ids.iter()
+                .enumerate()
+                .map(|(i, v)| if i < 2 { None } else { v }),
+        ));
         let times = arrow::compute::cast(&columns[10], &arrow::datatypes::DataType::Int64).unwrap();
         let times = times.as_any().downcast_ref::<Int64Array>().unwrap();
-        let times: Int64Array = times.iter().enumerate().map(|(i, v)| if i == 2 { None } else { v }).collect();
+        let times: Int64Array = times
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i == 2 { None } else { v })
+            .collect();
         columns[10] = arrow::compute::cast(&times, &arrow::datatypes::DataType::Int32).unwrap();
         let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
         let spec = DedupSpec {
@@ -341,6 +371,9 @@ mod tests {
         assert_eq!(stats.rows_rejected, 3);
         assert_eq!(rejected.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
         assert_eq!(stats.rows_in, 50);
-        assert_eq!(out.iter().map(|b| b.num_rows() as u64).sum::<u64>(), stats.rows_out);
+        assert_eq!(
+            out.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+            stats.rows_out
+        );
     }
 }

@@ -14,8 +14,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, collect};
 use futures::StreamExt;
 
@@ -50,7 +50,12 @@ pub fn spec_for(table: &TableConfig) -> DedupSpec {
 }
 
 /// Keeps one row per key of `input` (arrival order breaks ties), inside DataFusion.
-pub async fn dedup(mart: &str, schema: SchemaRef, input: BatchStream, spec: DedupSpec) -> Result<Deduped> {
+pub async fn dedup(
+    mart: &str,
+    schema: SchemaRef,
+    input: BatchStream,
+    spec: DedupSpec,
+) -> Result<Deduped> {
     let failed = |e: DataFusionError| match e {
         // Source errors travel through DataFusion wrapped; hand them back as they were.
         DataFusionError::External(inner) => match inner.downcast::<Error>() {
@@ -81,7 +86,9 @@ pub async fn dedup(mart: &str, schema: SchemaRef, input: BatchStream, spec: Dedu
     let exec = Arc::new(KeepPerKeyExec::new(Arc::new(scan), spec));
     let outcome = exec.outcome();
     let plan: Arc<dyn ExecutionPlan> = exec;
-    let batches = collect(plan, Arc::new(TaskContext::default())).await.map_err(failed)?;
+    let batches = collect(plan, Arc::new(TaskContext::default()))
+        .await
+        .map_err(failed)?;
     let outcome = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
     Ok(Deduped {
         batches,
@@ -122,7 +129,9 @@ impl PartitionStream for OnceStream {
             None => Box::pin(RecordBatchStreamAdapter::new(
                 Arc::clone(&self.schema),
                 futures::stream::once(async {
-                    Err(DataFusionError::Internal("a source stream can only be read once".into()))
+                    Err(DataFusionError::Internal(
+                        "a source stream can only be read once".into(),
+                    ))
                 }),
             )),
         }
@@ -148,7 +157,11 @@ pub fn reference_sql(columns: &[String], spec: &DedupSpec) -> String {
         .map(|i| format!("{} IS NOT NULL", quote(i)))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "SELECT {list} FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS __rn \
          FROM input WHERE {not_null}) WHERE __rn = 1"

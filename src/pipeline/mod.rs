@@ -5,7 +5,6 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
@@ -21,6 +20,9 @@ use crate::source::files::FilesSource;
 use crate::source::{self, BatchStream, Extract, Source};
 use crate::stage::{self, Stage};
 use crate::warehouse::{self, MergeRequest, RunRecord, Warehouse};
+
+/// Told of each replayed file: (mart, files done, files in all).
+pub type Progress = Arc<dyn Fn(&str, usize, usize) + Send + Sync>;
 
 /// What a cycle reads.
 #[derive(Debug, Clone)]
@@ -88,7 +90,7 @@ impl Pipeline {
         &self,
         dir: &Path,
         tables: &[TableConfig],
-        progress: Arc<dyn Fn(&str, usize, usize) + Send + Sync>,
+        progress: Progress,
     ) -> Vec<(String, Result<ReplaySummary>)> {
         let handles: Vec<_> = tables
             .iter()
@@ -110,8 +112,14 @@ impl Pipeline {
         results
     }
 
-    async fn replay_table(&self, dir: &Path, table: &TableConfig, progress: &(dyn Fn(&str, usize, usize) + Send + Sync)) -> Result<ReplaySummary> {
-        let files = FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows).list_files(table)?;
+    async fn replay_table(
+        &self,
+        dir: &Path,
+        table: &TableConfig,
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<ReplaySummary> {
+        let files =
+            FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows).list_files(table)?;
         let committed = self.warehouse.committed_batches(&table.name).await?;
         let mut summary = ReplaySummary {
             mart: table.name.clone(),
@@ -143,7 +151,9 @@ impl Pipeline {
     /// the merge commits leaves the mart unchanged.
     pub async fn cycle(&self, table: &TableConfig, input: Input) -> Result<CycleReport> {
         let started = Instant::now();
-        let started_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let started_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         let run_id = new_run_id();
         let schema = table.schema.arrow_schema();
 
@@ -156,20 +166,45 @@ impl Pipeline {
             }
             Input::Files { label, files } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
-                (label, None, source.read_files(table, files, Extract { above: None }))
+                (
+                    label,
+                    None,
+                    source.read_files(table, files, Extract { above: None }),
+                )
             }
         };
         let (stream, source_wait) = timed(stream);
         let dedup_started = Instant::now();
-        let Deduped { batches, rejected, stats } =
-            dedup::dedup(&table.name, Arc::clone(&schema), stream, dedup::spec_for(table)).await?;
-        let extract_ms = source_wait.lock().map(|d| d.as_millis() as u64).unwrap_or(0);
+        let Deduped {
+            batches,
+            rejected,
+            stats,
+        } = dedup::dedup(
+            &table.name,
+            Arc::clone(&schema),
+            stream,
+            dedup::spec_for(table),
+        )
+        .await?;
+        let extract_ms = source_wait
+            .lock()
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
         let watermark_to = max_watermark(table, &batches)?;
 
         if stats.rows_rejected > table.max_rejected {
             // Stage only the rejected rows, for the user to inspect; nothing is merged.
-            let staged = stage::write_run(self.stage.as_ref(), &table.name, &run_id, &schema, Vec::new(), &rejected, 1).await?;
+            let staged = stage::write_run(
+                self.stage.as_ref(),
+                &table.name,
+                &run_id,
+                &schema,
+                Vec::new(),
+                &rejected,
+                1,
+            )
+            .await?;
             let mut columns = table.key.clone();
             columns.extend(table.version.iter().cloned());
             return Err(Error::Rejected {
@@ -177,7 +212,11 @@ impl Pipeline {
                 count: stats.rows_rejected,
                 max: table.max_rejected,
                 columns: columns.join(", "),
-                first: format!("run {run_id}; they are in {}/{}/rejected.parquet", self.stage.url(), staged.prefix),
+                first: format!(
+                    "run {run_id}; they are in {}/{}/rejected.parquet",
+                    self.stage.url(),
+                    staged.prefix
+                ),
             });
         }
 
@@ -222,10 +261,10 @@ impl Pipeline {
         let merge_ms = merge_started.elapsed().as_millis() as u64;
         // Staged files are only a means to load: drop them whether or not the merge worked
         // (a failed run is retried from the source, not from its files), unless kept.
-        if !self.config.stage.keep || merged.is_err() {
-            if let Err(e) = self.stage.delete_prefix(&staged.prefix).await {
-                warn!(mart = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
-            }
+        if (!self.config.stage.keep || merged.is_err())
+            && let Err(e) = self.stage.delete_prefix(&staged.prefix).await
+        {
+            warn!(mart = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
         }
         let merged = merged?;
 
@@ -233,7 +272,11 @@ impl Pipeline {
             mart: table.name.clone(),
             run_id,
             batch,
-            outcome: if merged.already_committed { Outcome::AlreadyCommitted } else { Outcome::Committed },
+            outcome: if merged.already_committed {
+                Outcome::AlreadyCommitted
+            } else {
+                Outcome::Committed
+            },
             watermark_from,
             watermark_to,
             rows_extracted: stats.rows_in,
@@ -272,38 +315,63 @@ pub fn select_tables(config: &Config, only: &[String]) -> Result<Vec<TableConfig
     }
     only.iter()
         .map(|name| {
-            config.tables.iter().find(|t| &t.name == name).cloned().ok_or_else(|| {
-                Error::config(
-                    &config.origin,
-                    "--table",
-                    format!(
-                        "no mart named `{name}` is configured (configured: {})",
-                        config.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })
+            config
+                .tables
+                .iter()
+                .find(|t| &t.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    Error::config(
+                        &config.origin,
+                        "--table",
+                        format!(
+                            "no mart named `{name}` is configured (configured: {})",
+                            config
+                                .tables
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })
         })
         .collect()
 }
 
 /// A replayed file's identity in `martsync_runs`: its name and size.
 pub fn batch_label(file: &Path) -> Result<String> {
-    let size = std::fs::metadata(file).map_err(|e| Error::io("reading metadata of", file, e))?.len();
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let size = std::fs::metadata(file)
+        .map_err(|e| Error::io("reading metadata of", file, e))?
+        .len();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(format!("file:{name}:{size}"))
 }
 
 /// The lookback in the watermark column's unit (seconds, or µs for timestamps).
 fn lookback_in_units(table: &TableConfig) -> i64 {
     let timestamp = matches!(
-        table.schema.column(&table.watermark).map(|c| &c.mapped.arrow),
+        table
+            .schema
+            .column(&table.watermark)
+            .map(|c| &c.mapped.arrow),
         Some(arrow::datatypes::DataType::Timestamp(..))
     );
-    if timestamp { table.lookback.as_micros() as i64 } else { table.lookback.as_secs() as i64 }
+    if timestamp {
+        table.lookback.as_micros() as i64
+    } else {
+        table.lookback.as_secs() as i64
+    }
 }
 
 fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<i64>> {
-    let column = table.schema.index_of(&table.watermark).expect("validated watermark column");
+    let column = table
+        .schema
+        .index_of(&table.watermark)
+        .expect("validated watermark column");
     let mut max = None;
     for batch in batches {
         let values = source::column_as_i64(batch.column(column)).map_err(|e| Error::Dedup {
@@ -319,7 +387,11 @@ fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<
 pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let now = SystemTime::now();
-    let stamp: String = humantime::format_rfc3339_millis(now).to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let stamp: String = humantime::format_rfc3339_millis(now)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     hasher.write_u32(std::process::id());
@@ -334,7 +406,7 @@ fn timed(mut stream: BatchStream) -> (BatchStream, Arc<std::sync::Mutex<Duration
     let wrapped = futures::stream::poll_fn(move |cx| {
         let since = *pending_since.get_or_insert_with(Instant::now);
         let polled = stream.poll_next_unpin(cx);
-        if let Poll::Ready(_) = polled {
+        if polled.is_ready() {
             if let Ok(mut t) = total.lock() {
                 *t += since.elapsed();
             }

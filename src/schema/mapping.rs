@@ -49,7 +49,11 @@ impl WarehouseType {
     pub fn sql(&self, dialect: Dialect) -> String {
         use Dialect::*;
         use WarehouseType::*;
-        let redshift_bytes = |chars: u32| chars.saturating_mul(MAX_UTF8_BYTES).min(REDSHIFT_MAX_VARCHAR);
+        let redshift_bytes = |chars: u32| {
+            chars
+                .saturating_mul(MAX_UTF8_BYTES)
+                .min(REDSHIFT_MAX_VARCHAR)
+        };
         match (self, dialect) {
             (SmallInt, _) => "SMALLINT".into(),
             (Integer, _) => "INTEGER".into(),
@@ -91,7 +95,10 @@ fn mapped(arrow: DataType, warehouse: WarehouseType) -> MappedType {
 }
 
 /// Maps a MySQL column type (`information_schema` `COLUMN_TYPE` spelling, any case).
-pub fn map_mysql_type(column_type: &str, unsigned_bigint: UnsignedBigint) -> Result<MappedType, String> {
+pub fn map_mysql_type(
+    column_type: &str,
+    unsigned_bigint: UnsignedBigint,
+) -> Result<MappedType, String> {
     let lower = column_type.trim().to_ascii_lowercase();
     let unsigned = lower.contains(" unsigned");
     let (base, args) = split_type(&lower);
@@ -138,11 +145,20 @@ pub fn map_mysql_type(column_type: &str, unsigned_bigint: UnsignedBigint) -> Res
         // DATETIME has no zone: kept as a naive timestamp; fractional digits beyond µs do not exist in MySQL.
         "datetime" => mapped(micros, W::Timestamp),
         // TIMESTAMP is stored in UTC by MySQL: kept as a UTC instant.
-        "timestamp" => mapped(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), W::TimestampTz),
+        "timestamp" => mapped(
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            W::TimestampTz,
+        ),
         "binary" | "varbinary" => mapped(DataType::Binary, W::Binary(arg(0).unwrap_or(255))),
-        "tinyblob" | "blob" | "mediumblob" | "longblob" => mapped(DataType::Binary, W::Binary(65535)),
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            mapped(DataType::Binary, W::Binary(65535))
+        }
         "bit" => mapped(DataType::Int64, W::BigInt),
-        other => return Err(format!("unsupported MySQL type `{other}` (from `{column_type}`)")),
+        other => {
+            return Err(format!(
+                "unsupported MySQL type `{other}` (from `{column_type}`)"
+            ));
+        }
     })
 }
 
@@ -152,7 +168,10 @@ fn split_type(lower: &str) -> (&str, Vec<u32>) {
     match head.find('(') {
         Some(open) => {
             let inner = head[open + 1..].trim_end_matches(')');
-            let args = inner.split(',').filter_map(|a| a.trim().parse().ok()).collect();
+            let args = inner
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect();
             (&head[..open], args)
         }
         None => (head, Vec::new()),
@@ -179,9 +198,24 @@ mod tests {
             ("int(10) unsigned", Int64, DataType::Int64, W::BigInt),
             ("bigint(20)", Int64, DataType::Int64, W::BigInt),
             ("BIGINT UNSIGNED", Int64, DataType::Int64, W::BigInt),
-            ("bigint(20) unsigned", Numeric, DataType::Decimal128(20, 0), W::Numeric(20, 0)),
-            ("DECIMAL(12,2)", Int64, DataType::Decimal128(12, 2), W::Numeric(12, 2)),
-            ("decimal(38,10)", Int64, DataType::Decimal128(38, 10), W::Numeric(38, 10)),
+            (
+                "bigint(20) unsigned",
+                Numeric,
+                DataType::Decimal128(20, 0),
+                W::Numeric(20, 0),
+            ),
+            (
+                "DECIMAL(12,2)",
+                Int64,
+                DataType::Decimal128(12, 2),
+                W::Numeric(12, 2),
+            ),
+            (
+                "decimal(38,10)",
+                Int64,
+                DataType::Decimal128(38, 10),
+                W::Numeric(38, 10),
+            ),
             ("float", Int64, DataType::Float32, W::Real),
             ("double", Int64, DataType::Float64, W::Double),
             ("CHAR(2)", Int64, DataType::Utf8, W::Char(2)),
@@ -191,7 +225,12 @@ mod tests {
             ("json", Int64, DataType::Utf8, W::Varchar(16383)),
             ("time", Int64, DataType::Utf8, W::Varchar(16)),
             ("date", Int64, DataType::Date32, W::Date),
-            ("DATETIME", Int64, DataType::Timestamp(TimeUnit::Microsecond, None), W::Timestamp),
+            (
+                "DATETIME",
+                Int64,
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                W::Timestamp,
+            ),
             ("timestamp(3)", Int64, utc, W::TimestampTz),
             ("varbinary(16)", Int64, DataType::Binary, W::Binary(16)),
             ("blob", Int64, DataType::Binary, W::Binary(65535)),
@@ -200,8 +239,16 @@ mod tests {
             let got = map_mysql_type(mysql, unsigned_bigint).unwrap();
             assert_eq!((got.arrow, got.warehouse), (arrow, warehouse), "{mysql}");
         }
-        assert!(map_mysql_type("bigint unsigned", Int64).unwrap().checked_unsigned);
-        assert!(map_mysql_type("geometry", Int64).unwrap_err().contains("geometry"));
+        assert!(
+            map_mysql_type("bigint unsigned", Int64)
+                .unwrap()
+                .checked_unsigned
+        );
+        assert!(
+            map_mysql_type("geometry", Int64)
+                .unwrap_err()
+                .contains("geometry")
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ impl TableSchema {
 
     /// Position of a column, by name in any case.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// The column named `name` (any case).
@@ -60,7 +62,11 @@ impl TableSchema {
 
     /// Column names, comma separated, for error messages.
     pub fn column_list(&self) -> String {
-        self.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Parses one MySQL `CREATE TABLE` statement.
@@ -95,9 +101,18 @@ impl TableSchema {
 
 /// The source tables whose DDL ships in `sql/source/`.
 const BUILTIN_SOURCES: &[(&str, &str)] = &[
-    ("uni_tracking_info", include_str!("../../sql/source/uni_tracking_info.sql")),
-    ("ecs_order_info", include_str!("../../sql/source/ecs_order_info.sql")),
-    ("uni_tracking_spath", include_str!("../../sql/source/uni_tracking_spath.sql")),
+    (
+        "uni_tracking_info",
+        include_str!("../../sql/source/uni_tracking_info.sql"),
+    ),
+    (
+        "ecs_order_info",
+        include_str!("../../sql/source/ecs_order_info.sql"),
+    ),
+    (
+        "uni_tracking_spath",
+        include_str!("../../sql/source/uni_tracking_spath.sql"),
+    ),
 ];
 
 /// Names of the source tables martsync ships DDL for.
@@ -107,14 +122,19 @@ pub fn builtin_source_names() -> impl Iterator<Item = &'static str> {
 
 /// The schema of a source table martsync ships DDL for.
 pub fn builtin_source(name: &str, unsigned_bigint: UnsignedBigint) -> Option<TableSchema> {
-    let (_, ddl) = BUILTIN_SOURCES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let (_, ddl) = BUILTIN_SOURCES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     // The shipped DDL is tested to parse, so a failure here is a build defect.
     Some(TableSchema::from_mysql_ddl(ddl, unsigned_bigint).expect("shipped source DDL parses"))
 }
 
 /// The MySQL DDL text of a shipped source table (used to create test sources).
 pub fn builtin_source_ddl(name: &str) -> Option<&'static str> {
-    BUILTIN_SOURCES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, ddl)| *ddl)
+    BUILTIN_SOURCES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, ddl)| *ddl)
 }
 
 #[cfg(test)]
@@ -134,8 +154,14 @@ mod tests {
         assert!(uti.column("carrier_code").unwrap().nullable);
         let spath = builtin_source("uni_tracking_spath", UnsignedBigint::Int64).unwrap();
         assert_eq!(spath.column("traceSeq").unwrap().name, "traceseq");
-        assert_eq!(spath.column("is_updated").unwrap().mapped.arrow, DataType::Int16);
+        assert_eq!(
+            spath.column("is_updated").unwrap().mapped.arrow,
+            DataType::Int16
+        );
         let ecs = builtin_source("ecs_order_info", UnsignedBigint::Int64).unwrap();
-        assert_eq!(ecs.column("declared_value").unwrap().mapped.arrow, DataType::Decimal128(12, 2));
+        assert_eq!(
+            ecs.column("declared_value").unwrap().mapped.arrow,
+            DataType::Decimal128(12, 2)
+        );
     }
 }

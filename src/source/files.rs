@@ -60,7 +60,9 @@ impl FilesSource {
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::Source {
             table: table.schema.name.clone(),
             location: dir.display().to_string(),
-            message: format!("cannot list the folder ({e}); a files:// source needs one folder per source table"),
+            message: format!(
+                "cannot list the folder ({e}); a files:// source needs one folder per source table"
+            ),
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -71,22 +73,32 @@ impl FilesSource {
     }
 
     /// Streams `files` in order, in the mart schema, keeping the rows `extract` selects.
-    pub fn read_files(&self, table: &TableConfig, files: Vec<PathBuf>, extract: Extract) -> BatchStream {
+    pub fn read_files(
+        &self,
+        table: &TableConfig,
+        files: Vec<PathBuf>,
+        extract: Extract,
+    ) -> BatchStream {
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
         let table = table.clone();
         let batch_rows = self.batch_rows;
         tokio::task::spawn_blocking(move || {
             let target = table.schema.arrow_schema();
-            let watermark = table.schema.index_of(&table.watermark).expect("validated watermark column");
+            let watermark = table
+                .schema
+                .index_of(&table.watermark)
+                .expect("validated watermark column");
             for path in files {
                 let send = |item: Result<RecordBatch>| tx.blocking_send(item).is_ok();
                 let result = read_file(&path, &target, batch_rows, &table, &mut |batch| {
                     let batch = match extract.above {
-                        Some(above) => filter_above(&batch, watermark, above).map_err(|e| Error::Source {
-                            table: table.schema.name.clone(),
-                            location: path.display().to_string(),
-                            message: format!("watermark filter: {e}"),
-                        })?,
+                        Some(above) => {
+                            filter_above(&batch, watermark, above).map_err(|e| Error::Source {
+                                table: table.schema.name.clone(),
+                                location: path.display().to_string(),
+                                message: format!("watermark filter: {e}"),
+                            })?
+                        }
                         None => batch,
                     };
                     // A closed channel means the consumer stopped (an error downstream): stop reading.
@@ -118,15 +130,19 @@ impl Source for FilesSource {
     }
 
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
-        let watermark = table.schema.index_of(&table.watermark).expect("validated watermark column");
+        let watermark = table
+            .schema
+            .index_of(&table.watermark)
+            .expect("validated watermark column");
         let mut stream = self.extract(table, Extract { above: None }).await?;
         let mut max = None;
         while let Some(batch) = stream.next().await {
-            let values = super::column_as_i64(batch?.column(watermark)).map_err(|e| Error::Source {
-                table: table.schema.name.clone(),
-                location: self.table_dir(table).display().to_string(),
-                message: e.to_string(),
-            })?;
+            let values =
+                super::column_as_i64(batch?.column(watermark)).map_err(|e| Error::Source {
+                    table: table.schema.name.clone(),
+                    location: self.table_dir(table).display().to_string(),
+                    message: e.to_string(),
+                })?;
             max = max.max(arrow::compute::max(&values));
         }
         Ok(max)
@@ -149,7 +165,9 @@ fn read_file(
     };
     let file = File::open(path).map_err(|e| Error::io("opening source file", path, e))?;
     let format = format_of(path).expect("listed files have a known format");
-    let batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>> = match format {
+    let batches: Box<
+        dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
+    > = match format {
         Format::Parquet => {
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .and_then(|b| b.with_batch_size(batch_rows).build())
@@ -178,7 +196,12 @@ fn read_file(
     for batch in batches {
         let batch = batch.map_err(|e| source_err(row, e.to_string()))?;
         let rows = batch.num_rows() as u64;
-        let conformed = conform(&batch, target, table, &format!("{} (rows from {row})", path.display()))?;
+        let conformed = conform(
+            &batch,
+            target,
+            table,
+            &format!("{} (rows from {row})", path.display()),
+        )?;
         row += rows;
         if !emit(conformed)? {
             return Ok(false);
@@ -199,7 +222,11 @@ fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
         .split(',')
         .map(|name| {
             let name = name.trim().trim_matches('"');
-            match target.fields().iter().find(|f| f.name().eq_ignore_ascii_case(name)) {
+            match target
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(name))
+            {
                 Some(f) => Field::new(name, f.data_type().clone(), true),
                 None => Field::new(name, DataType::Utf8, true),
             }
@@ -212,21 +239,30 @@ fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
 /// record spells them (so `traceSeq` in the file finds the mart's `traceseq`).
 fn json_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
     let mut first = String::new();
-    let mut reader = BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?);
+    let mut reader =
+        BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?);
     while first.trim().is_empty() {
         first.clear();
-        if reader.read_line(&mut first).map_err(|e| Error::io("reading", path, e))? == 0 {
+        if reader
+            .read_line(&mut first)
+            .map_err(|e| Error::io("reading", path, e))?
+            == 0
+        {
             break;
         }
     }
-    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(first.trim())
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(first.trim())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
     let fields: Vec<Field> = target
         .fields()
         .iter()
         .map(|f| {
-            let name = keys.iter().find(|k| k.eq_ignore_ascii_case(f.name())).unwrap_or(f.name());
+            let name = keys
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(f.name()))
+                .unwrap_or(f.name());
             Field::new(name, f.data_type().clone(), true)
         })
         .collect();

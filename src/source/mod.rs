@@ -42,34 +42,57 @@ pub trait Source: Send + Sync + 'static {
 /// Opens the configured source.
 pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
     match &config.url {
-        SourceUrl::Files(dir) => Ok(Arc::new(files::FilesSource::new(dir.clone(), config.batch_rows))),
+        SourceUrl::Files(dir) => Ok(Arc::new(files::FilesSource::new(
+            dir.clone(),
+            config.batch_rows,
+        ))),
     }
 }
 
 /// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).
-pub fn column_as_i64(array: &ArrayRef) -> std::result::Result<Int64Array, arrow::error::ArrowError> {
+pub fn column_as_i64(
+    array: &ArrayRef,
+) -> std::result::Result<Int64Array, arrow::error::ArrowError> {
     let micros = match array.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => array.clone(),
-        DataType::Timestamp(_, tz) => {
-            cast_with_options(array, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()), &CastOptions::default())?
-        }
+        DataType::Timestamp(_, tz) => cast_with_options(
+            array,
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+            &CastOptions::default(),
+        )?,
         _ => array.clone(),
     };
     let as_int = cast_with_options(&micros, &DataType::Int64, &CastOptions::default())?;
-    Ok(as_int.as_any().downcast_ref::<Int64Array>().expect("cast to Int64").clone())
+    Ok(as_int
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone())
 }
 
 /// Keeps the rows whose `column` is strictly above `above`.
-pub fn filter_above(batch: &RecordBatch, column: usize, above: i64) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+pub fn filter_above(
+    batch: &RecordBatch,
+    column: usize,
+    above: i64,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
     let values = column_as_i64(batch.column(column))?;
-    let keep: BooleanArray = values.iter().map(|v| Some(v.is_some_and(|v| v > above))).collect();
+    let keep: BooleanArray = values
+        .iter()
+        .map(|v| Some(v.is_some_and(|v| v > above)))
+        .collect();
     filter_record_batch(batch, &keep)
 }
 
 /// Brings a batch read from a file into the mart schema: columns matched by name in any
 /// case, cast to the mart's types (an out-of-range value is an error, never a silent NULL),
 /// missing nullable columns filled with NULL. `what` names the file for errors.
-pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &TableConfig, what: &str) -> Result<RecordBatch> {
+pub fn conform(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+    table: &TableConfig,
+    what: &str,
+) -> Result<RecordBatch> {
     let source_schema = batch.schema();
     let strict = CastOptions {
         safe: false,
@@ -80,19 +103,28 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef, table: &TableConfig, wha
         .iter()
         .zip(&table.schema.columns)
         .map(|(field, column)| {
-            let found = source_schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(field.name()));
+            let found = source_schema
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(field.name()));
             match found {
-                Some(i) if batch.column(i).data_type() == field.data_type() => Ok(batch.column(i).clone()),
-                Some(i) => cast_with_options(batch.column(i), field.data_type(), &strict).map_err(|e| Error::Source {
-                    table: table.schema.name.clone(),
-                    location: what.to_string(),
-                    message: format!(
-                        "column `{}` ({}) does not convert to the mart's {}: {e}",
-                        field.name(),
-                        batch.column(i).data_type(),
-                        field.data_type()
-                    ),
-                }),
+                Some(i) if batch.column(i).data_type() == field.data_type() => {
+                    Ok(batch.column(i).clone())
+                }
+                Some(i) => {
+                    cast_with_options(batch.column(i), field.data_type(), &strict).map_err(|e| {
+                        Error::Source {
+                            table: table.schema.name.clone(),
+                            location: what.to_string(),
+                            message: format!(
+                                "column `{}` ({}) does not convert to the mart's {}: {e}",
+                                field.name(),
+                                batch.column(i).data_type(),
+                                field.data_type()
+                            ),
+                        }
+                    })
+                }
                 None if column.nullable => Ok(new_null_array(field.data_type(), batch.num_rows())),
                 None => Err(Error::Source {
                     table: table.schema.name.clone(),

@@ -15,7 +15,8 @@ pub struct FileStage {
 impl FileStage {
     /// A stage rooted at `root` (made absolute, so staged URLs stay valid from any directory).
     pub fn new(root: &Path) -> Result<Self> {
-        let root = std::path::absolute(root).map_err(|e| Error::io("resolving stage folder", root, e))?;
+        let root =
+            std::path::absolute(root).map_err(|e| Error::io("resolving stage folder", root, e))?;
         Ok(FileStage { root })
     }
 
@@ -47,14 +48,20 @@ impl Stage for FileStage {
         }
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         let len = bytes.len() as u64;
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| Error::io("writing staged file", &tmp, e))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| Error::io("renaming staged file", &path, e))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| Error::io("writing staged file", &tmp, e))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| Error::io("renaming staged file", &path, e))?;
         Ok(self.file(key, len))
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>> {
         let path = self.path(key);
-        tokio::fs::read(&path).await.map_err(|e| Error::io("reading staged file", &path, e))
+        tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::io("reading staged file", &path, e))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<StagedFile>> {
@@ -66,8 +73,15 @@ impl Stage for FileStage {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("listing stage folder", &dir, e)),
             };
-            while let Some(entry) = entries.next_entry().await.map_err(|e| Error::io("listing stage folder", &dir, e))? {
-                let meta = entry.metadata().await.map_err(|e| Error::io("reading", entry.path(), e))?;
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| Error::io("listing stage folder", &dir, e))?
+            {
+                let meta = entry
+                    .metadata()
+                    .await
+                    .map_err(|e| Error::io("reading", entry.path(), e))?;
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else if let Ok(rel) = entry.path().strip_prefix(&self.root) {

@@ -97,12 +97,17 @@ pub fn run_prefix(mart: &str, run_id: &str) -> String {
 
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid zstd level"),
+        ))
         .build()
 }
 
 /// Encodes batches as one Parquet file in memory.
-pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
+pub fn encode_parquet(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(schema), Some(writer_properties()))?;
     for batch in batches {
@@ -175,7 +180,9 @@ pub async fn write_run(
         .await?;
     if !rejected.is_empty() {
         let bytes = encode_parquet(schema, rejected).map_err(encode_error)?;
-        stage.put(&format!("{prefix}/rejected.parquet"), bytes).await?;
+        stage
+            .put(&format!("{prefix}/rejected.parquet"), bytes)
+            .await?;
     }
     let manifest = Manifest {
         entries: staged
@@ -190,7 +197,9 @@ pub async fn write_run(
             .collect(),
     };
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    let manifest_file = stage.put(&format!("{prefix}/manifest.json"), manifest_bytes).await?;
+    let manifest_file = stage
+        .put(&format!("{prefix}/manifest.json"), manifest_bytes)
+        .await?;
     Ok(StagedRun {
         prefix,
         bytes: staged.iter().map(|f| f.content_length).sum(),
@@ -209,9 +218,18 @@ mod tests {
     #[test]
     fn parts_respect_the_row_limit() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, false)]));
-        let batch = |n: i32| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int32Array::from_iter_values(0..n))]).unwrap();
+        let batch = |n: i32| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int32Array::from_iter_values(0..n))],
+            )
+            .unwrap()
+        };
         let parts = split_parts(&[batch(5), batch(7), batch(1)], 4);
-        let sizes: Vec<usize> = parts.iter().map(|p| p.iter().map(|b| b.num_rows()).sum()).collect();
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| p.iter().map(|b| b.num_rows()).sum())
+            .collect();
         assert_eq!(sizes, [4, 4, 4, 1]);
     }
 }

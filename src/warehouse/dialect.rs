@@ -66,14 +66,28 @@ pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
         .iter()
         .map(|c| {
             let null = if c.nullable { "" } else { " NOT NULL" };
-            format!("  {} {}{null}", quote(&c.name), c.mapped.warehouse.sql(dialect))
+            format!(
+                "  {} {}{null}",
+                quote(&c.name),
+                c.mapped.warehouse.sql(dialect)
+            )
         })
         .collect::<Vec<_>>()
         .join(",\n");
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (\n{columns}\n)", quote(&table.name));
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{columns}\n)",
+        quote(&table.name)
+    );
     if dialect == Dialect::Redshift {
-        let sort = sort_key(table).iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-        sql.push_str(&format!("\nDISTKEY({})\nCOMPOUND SORTKEY({sort})", quote(&table.key[0])));
+        let sort = sort_key(table)
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!(
+            "\nDISTKEY({})\nCOMPOUND SORTKEY({sort})",
+            quote(&table.key[0])
+        ));
     }
     sql
 }
@@ -147,7 +161,9 @@ fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
     match dialect {
         Dialect::DuckDb => format!("make_timestamp(CAST({p} AS BIGINT) * 1000)"),
         Dialect::Postgres => format!("(to_timestamp({p}::BIGINT / 1000.0) AT TIME ZONE 'UTC')"),
-        Dialect::Redshift => format!("(TIMESTAMP 'epoch' + {p}::BIGINT * INTERVAL '1 millisecond')"),
+        Dialect::Redshift => {
+            format!("(TIMESTAMP 'epoch' + {p}::BIGINT * INTERVAL '1 millisecond')")
+        }
     }
 }
 
@@ -156,7 +172,13 @@ fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
 pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement> {
     let mart = quote(&table.name);
     let stage = stage_table(table);
-    let cols = table.schema.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
+    let cols = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     let key_match = |left: &str, right: &str| {
         table
             .key
@@ -168,7 +190,12 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
     let mut statements = Vec::new();
     match table.strategy {
         Strategy::Latest => {
-            let version = quote(table.version.as_deref().expect("latest tables have a version"));
+            let version = quote(
+                table
+                    .version
+                    .as_deref()
+                    .expect("latest tables have a version"),
+            );
             statements.push(Statement {
                 name: "drop_stale_versions",
                 sql: format!(
@@ -178,7 +205,10 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
             });
             statements.push(Statement {
                 name: "delete_replaced",
-                sql: format!("DELETE FROM {mart} USING {stage} WHERE {}", key_match(&mart, &stage)),
+                sql: format!(
+                    "DELETE FROM {mart} USING {stage} WHERE {}",
+                    key_match(&mart, &stage)
+                ),
             });
             statements.push(Statement {
                 name: "insert_rows",
@@ -214,13 +244,20 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
         .enumerate()
         .map(|(i, c)| {
             let p = placeholder(dialect, i + 1);
-            if c.ends_with("_at") { epoch_ms_to_timestamp(dialect, &p) } else { p }
+            if c.ends_with("_at") {
+                epoch_ms_to_timestamp(dialect, &p)
+            } else {
+                p
+            }
         })
         .collect::<Vec<_>>()
         .join(", ");
     statements.push(Statement {
         name: "record_run",
-        sql: format!("INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})", RUNS_COLUMNS.join(", ")),
+        sql: format!(
+            "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
+            RUNS_COLUMNS.join(", ")
+        ),
     });
     statements
 }

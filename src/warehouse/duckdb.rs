@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use duckdb::{Connection, params_from_iter, types::Value};
+use tracing::debug;
 
 use super::dialect::{self, Dialect, RUNS_TABLE, Statement, literal, quote};
 use super::{LastRun, MartStatus, MergeOutcome, MergeRequest, Warehouse};
@@ -30,7 +31,8 @@ impl DuckDbWarehouse {
         let opened = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             if let Some(parent) = opened.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating warehouse folder", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("creating warehouse folder", parent, e))?;
             }
             Connection::open(&opened).map_err(|e| {
                 let message = e.to_string();
@@ -59,7 +61,10 @@ impl DuckDbWarehouse {
     }
 
     /// Runs `f` with the connection on a blocking thread.
-    async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -123,12 +128,21 @@ impl Warehouse for DuckDbWarehouse {
         let statements: Vec<(String, String)> = tables
             .iter()
             .map(|t| (t.name.clone(), dialect::create_mart(Dialect::DuckDb, t)))
-            .chain([(RUNS_TABLE.to_string(), dialect::create_runs(Dialect::DuckDb))])
+            .chain([(
+                RUNS_TABLE.to_string(),
+                dialect::create_runs(Dialect::DuckDb),
+            )])
             .collect();
         let ctx = self.context("-", "-");
         self.with_conn(move |conn| {
             for (mart, sql) in statements {
-                conn.execute_batch(&sql).map_err(Context { mart, ..ctx.clone() }.at("create_table"))?;
+                conn.execute_batch(&sql).map_err(
+                    Context {
+                        mart,
+                        ..ctx.clone()
+                    }
+                    .at("create_table"),
+                )?;
             }
             Ok(())
         })
@@ -142,8 +156,11 @@ impl Warehouse for DuckDbWarehouse {
             quote(&table.name)
         );
         let ctx = self.context(&table.name, "-");
-        self.with_conn(move |conn| conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0)).map_err(ctx.at("max_watermark")))
-            .await
+        self.with_conn(move |conn| {
+            conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))
+                .map_err(ctx.at("max_watermark"))
+        })
+        .await
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
@@ -152,9 +169,13 @@ impl Warehouse for DuckDbWarehouse {
         self.with_conn(move |conn| {
             let error = ctx.at("committed_batches");
             let mut stmt = conn
-                .prepare(&format!("SELECT batch FROM {RUNS_TABLE} WHERE mart = ? AND batch IS NOT NULL"))
+                .prepare(&format!(
+                    "SELECT batch FROM {RUNS_TABLE} WHERE mart = ? AND batch IS NOT NULL"
+                ))
                 .map_err(&error)?;
-            let rows = stmt.query_map([mart], |row| row.get::<_, String>(0)).map_err(&error)?;
+            let rows = stmt
+                .query_map([mart], |row| row.get::<_, String>(0))
+                .map_err(&error)?;
             rows.collect::<duckdb::Result<HashSet<_>>>().map_err(&error)
         })
         .await
@@ -169,11 +190,16 @@ impl Warehouse for DuckDbWarehouse {
             .parts
             .iter()
             .map(|part| {
-                request.stage.local_path(&part.key).ok_or_else(|| Error::Stage {
-                    url: request.stage.url(),
-                    action: "locating staged files for DuckDB".into(),
-                    message: "the DuckDB warehouse reads staged files locally: use a file:// stage".into(),
-                })
+                request
+                    .stage
+                    .local_path(&part.key)
+                    .ok_or_else(|| Error::Stage {
+                        url: request.stage.url(),
+                        action: "locating staged files for DuckDB".into(),
+                        message:
+                            "the DuckDB warehouse reads staged files locally: use a file:// stage"
+                                .into(),
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         let stage_dir = format!("{}/{}", request.stage.url(), request.staged.prefix);
@@ -222,6 +248,7 @@ impl Warehouse for DuckDbWarehouse {
                     tx.execute(&sql, [])
                 }
                 .map_err(ctx.at(name))? as u64;
+                debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
                 match name {
                     "delete_replaced" => outcome.deleted = changed,
                     "insert_rows" | "insert_new_rows" => outcome.inserted = changed,

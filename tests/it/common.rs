@@ -51,14 +51,19 @@ impl Workspace {
     }
 
     pub async fn pipeline(&self, source: &Path, extra: &str) -> Pipeline {
-        Pipeline::open(self.config(source, extra)).await.expect("pipeline opens")
+        Pipeline::open(self.config(source, extra))
+            .await
+            .expect("pipeline opens")
     }
 
     /// Replays `dir` with a fresh pipeline (closed again before returning).
     pub async fn replay(&self, dir: &Path, extra: &str) {
         let pipeline = self.pipeline(dir, extra).await;
         let tables = pipeline.config.tables.clone();
-        for (mart, result) in pipeline.replay(dir, &tables, std::sync::Arc::new(|_: &str, _, _| {})).await {
+        for (mart, result) in pipeline
+            .replay(dir, &tables, std::sync::Arc::new(|_: &str, _, _| {}))
+            .await
+        {
             result.unwrap_or_else(|e| panic!("replay of {mart} failed: {e}"));
         }
     }
@@ -84,7 +89,12 @@ pub fn dump_query(conn: &duckdb::Connection, sql: &str) -> Vec<String> {
     while let Some(row) = rows.next().expect("dump row") {
         let stmt = row.as_ref();
         let values: Vec<String> = (0..stmt.column_count())
-            .map(|i| format!("{:?}", row.get::<_, duckdb::types::Value>(i).expect("value")))
+            .map(|i| {
+                format!(
+                    "{:?}",
+                    row.get::<_, duckdb::types::Value>(i).expect("value")
+                )
+            })
             .collect();
         out.push(values.join(" | "));
     }
@@ -100,7 +110,10 @@ pub fn dump_expected(batches: &[RecordBatch]) -> Vec<String> {
     let bytes = martsync::stage::encode_parquet(&schema, batches).expect("encode expected rows");
     std::fs::write(&path, bytes).expect("write expected rows");
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");
-    dump_query(&conn, &format!("SELECT * FROM read_parquet('{}')", path.display()))
+    dump_query(
+        &conn,
+        &format!("SELECT * FROM read_parquet('{}')", path.display()),
+    )
 }
 
 /// Runs the martsync binary with `args` in `cwd`.

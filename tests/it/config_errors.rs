@@ -10,7 +10,11 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
     // A warehouse with data in it, to prove a bad config changes nothing.
     let good = ws.write_config(&demo, "");
     let out = martsync(ws.dir.path(), &["run", "--config", good.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = std::fs::read(ws.warehouse()).unwrap();
     let marts_before = ws.dump("mart_uni_tracking_info");
 
@@ -18,7 +22,11 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
     let with_table = |table: &str| format!("{valid}[[tables]]\n{table}\n");
     // (what is wrong, the config, words the error must contain)
     let cases: Vec<(&str, String, &[&str])> = vec![
-        ("unknown key", valid.replace("[stage]\n", "[stage]\nkeeep = true\n"), &["keeep"]),
+        (
+            "unknown key",
+            valid.replace("[stage]\n", "[stage]\nkeeep = true\n"),
+            &["keeep"],
+        ),
         (
             "unknown strategy",
             with_table("name = \"mart_uni_tracking_info\"\nstrategy = \"lastest\""),
@@ -39,7 +47,11 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             with_table("name = \"mart_ecs_order_info\"\nlookback = \"30 minutes!\""),
             &["tables[0].lookback", "30 minutes!"],
         ),
-        ("bad warehouse URL", valid.replace("duckdb://", "snowflake://"), &["warehouse.url", "snowflake"]),
+        (
+            "bad warehouse URL",
+            valid.replace("duckdb://", "snowflake://"),
+            &["warehouse.url", "snowflake"],
+        ),
         (
             "unsafe table name",
             with_table("name = \"x; drop table y\"\nsource = \"ecs_order_info\""),
@@ -52,11 +64,21 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
         let out = martsync(ws.dir.path(), &["run", "--config", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
-        assert!(stderr.contains("bad.toml"), "{what}: the error does not name the file: {stderr}");
+        assert!(
+            stderr.contains("bad.toml"),
+            "{what}: the error does not name the file: {stderr}"
+        );
         for word in words {
-            assert!(stderr.contains(word), "{what}: the error does not mention `{word}`: {stderr}");
+            assert!(
+                stderr.contains(word),
+                "{what}: the error does not mention `{word}`: {stderr}"
+            );
         }
-        assert_eq!(std::fs::read(ws.warehouse()).unwrap(), before, "{what}: the warehouse changed");
+        assert_eq!(
+            std::fs::read(ws.warehouse()).unwrap(),
+            before,
+            "{what}: the warehouse changed"
+        );
     }
     assert_eq!(ws.dump("mart_uni_tracking_info"), marts_before);
 }

@@ -22,26 +22,57 @@ fn stream_of(batch: &RecordBatch, rows_per_batch: usize) -> BatchStream {
 }
 
 async fn reference(batch: &RecordBatch, spec: &DedupSpec) -> Vec<RecordBatch> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(ARRIVAL_COLUMN, DataType::Int64, false));
     let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(Int64Array::from_iter_values(0..batch.num_rows() as i64)));
+    columns.push(Arc::new(Int64Array::from_iter_values(
+        0..batch.num_rows() as i64,
+    )));
     let with_arrival = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let ctx = SessionContext::new();
     let table = MemTable::try_new(with_arrival.schema(), vec![vec![with_arrival]]).unwrap();
     ctx.register_table("input", Arc::new(table)).unwrap();
-    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
-    ctx.sql(&dedup::reference_sql(&names, spec)).await.unwrap().collect().await.unwrap()
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    ctx.sql(&dedup::reference_sql(&names, spec))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 async fn check(mart: &str, batch: RecordBatch, spec: DedupSpec) {
     let want = dump_expected(&reference(&batch, &spec).await);
-    assert!(want.len() < batch.num_rows(), "the input has duplicates to remove");
+    assert!(
+        want.len() < batch.num_rows(),
+        "the input has duplicates to remove"
+    );
     for rows_per_batch in [1, 7, 1000, batch.num_rows()] {
-        let out = dedup::dedup(mart, batch.schema(), stream_of(&batch, rows_per_batch), spec.clone()).await.unwrap();
+        let out = dedup::dedup(
+            mart,
+            batch.schema(),
+            stream_of(&batch, rows_per_batch),
+            spec.clone(),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.stats.rows_in, batch.num_rows() as u64);
         assert_eq!(out.stats.rows_out as usize, want.len());
-        assert_eq!(dump_expected(&out.batches), want, "batches of {rows_per_batch} rows");
+        assert_eq!(
+            dump_expected(&out.batches),
+            want,
+            "batches of {rows_per_batch} rows"
+        );
     }
 }
 
@@ -74,7 +105,12 @@ async fn first_arrival_agrees_with_the_window_query_on_a_composite_key() {
         key: vec![1, 2, 3],
         version: None,
     };
-    check("mart_uni_tracking_spath", generate::spath_batch(&rows), spec).await;
+    check(
+        "mart_uni_tracking_spath",
+        generate::spath_batch(&rows),
+        spec,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

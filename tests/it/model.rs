@@ -42,20 +42,37 @@ fn spath(id: i64, order_id: i64, trace_seq: i32, path_time: i32, payload: u8) ->
     }
 }
 
-fn replay_and_dump(dir_name: &str, mart: &str, files: Vec<arrow::array::RecordBatch>) -> Vec<String> {
+fn replay_and_dump(
+    dir_name: &str,
+    mart: &str,
+    files: Vec<arrow::array::RecordBatch>,
+) -> Vec<String> {
     let ws = Workspace::new();
     let input = ws.path("input");
     for (i, batch) in files.iter().enumerate() {
-        write_batch(&input.join(format!("{dir_name}/b-{i:04}.parquet")), batch, FileFormat::Parquet).unwrap();
+        write_batch(
+            &input.join(format!("{dir_name}/b-{i:04}.parquet")),
+            batch,
+            FileFormat::Parquet,
+        )
+        .unwrap();
     }
     let extra = format!("[[tables]]\nname = \"{mart}\"\nretention = \"{RETENTION}s\"\n");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(ws.replay(&input, &extra));
     ws.dump(mart)
 }
 
 fn expected(rows: Vec<arrow::array::RecordBatch>) -> Vec<String> {
-    if rows.iter().all(|b| b.num_rows() == 0) { Vec::new() } else { dump_expected(&rows) }
+    if rows.iter().all(|b| b.num_rows() == 0) {
+        Vec::new()
+    } else {
+        dump_expected(&rows)
+    }
 }
 
 proptest! {

@@ -57,7 +57,10 @@ async fn an_order_updated_over_60_days_is_one_row_holding_its_latest_version() {
 
     let expected = dump_expected(&[uti_batch(&[uti(1, 60, "update 12"), uti(2, 12, "steady")])]);
     assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
-    assert_eq!(ws.count("SELECT count(*) - count(DISTINCT order_id) FROM mart_uni_tracking_info"), 0);
+    assert_eq!(
+        ws.count("SELECT count(*) - count(DISTINCT order_id) FROM mart_uni_tracking_info"),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,14 +70,22 @@ async fn late_old_versions_never_overwrite_and_ties_go_to_the_later_arrival() {
     let batches = vec![
         vec![uti(1, 10, "v10"), uti(2, 3, "first"), uti(3, 4, "a")],
         // Order 1's day-30 version, then its day-10 version arriving late in the same batch.
-        vec![uti(1, 30, "v30"), uti(1, 10, "v10 again"), uti(2, 3, "second")],
+        vec![
+            uti(1, 30, "v30"),
+            uti(1, 10, "v10 again"),
+            uti(2, 3, "second"),
+        ],
         // Day 20 arrives after day 30 committed: must not win. Order 3: a tie inside one batch.
         vec![uti(1, 20, "v20 late"), uti(3, 4, "b"), uti(3, 4, "c")],
     ];
     write_batches(&input, &batches);
     ws.replay(&input, UTI_ONLY).await;
 
-    let expected = dump_expected(&[uti_batch(&[uti(1, 30, "v30"), uti(2, 3, "second"), uti(3, 4, "c")])]);
+    let expected = dump_expected(&[uti_batch(&[
+        uti(1, 30, "v30"),
+        uti(2, 3, "second"),
+        uti(3, 4, "c"),
+    ])]);
     assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
 }
 
@@ -93,8 +104,13 @@ async fn retention_removes_rows_older_than_180_days_behind_the_newest() {
     write_batches(&input, &batches);
     ws.replay(&input, UTI_ONLY).await;
 
-    let expected = dump_expected(&[uti_batch(&[uti(2, 30, "kept"), uti(3, 200, "newest"), uti(5, 20, "on the edge")])]);
+    let expected = dump_expected(&[uti_batch(&[
+        uti(2, 30, "kept"),
+        uti(3, 200, "newest"),
+        uti(5, 20, "on the edge"),
+    ])]);
     assert_eq!(ws.dump("mart_uni_tracking_info"), expected);
-    let trimmed = ws.count("SELECT sum(rows_trimmed) FROM martsync_runs WHERE mart = 'mart_uni_tracking_info'");
+    let trimmed = ws
+        .count("SELECT sum(rows_trimmed) FROM martsync_runs WHERE mart = 'mart_uni_tracking_info'");
     assert_eq!(trimmed, 2);
 }

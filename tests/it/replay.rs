@@ -7,7 +7,11 @@ use martsync::generate::{self, FileFormat, Params, Rng};
 
 use crate::common::{Workspace, martsync};
 
-const MARTS: [&str; 3] = ["mart_uni_tracking_info", "mart_ecs_order_info", "mart_uni_tracking_spath"];
+const MARTS: [&str; 3] = [
+    "mart_uni_tracking_info",
+    "mart_ecs_order_info",
+    "mart_uni_tracking_spath",
+];
 
 fn history_params(orders: usize, cycles: usize) -> Params {
     Params {
@@ -27,7 +31,12 @@ fn dumps(ws: &Workspace) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_twice_equals_one_clean_replay() {
     let input = tempfile::tempdir().unwrap();
-    generate::write_history(&generate::generate(&history_params(400, 30)), input.path(), generate::DEMO_FORMATS).unwrap();
+    generate::write_history(
+        &generate::generate(&history_params(400, 30)),
+        input.path(),
+        generate::DEMO_FORMATS,
+    )
+    .unwrap();
 
     let clean = Workspace::new();
     clean.replay(input.path(), "").await;
@@ -49,10 +58,29 @@ fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
     generate::write_history(&history, input.path(), [FileFormat::Parquet; 3]).unwrap();
     let from = input.path().to_str().unwrap();
 
+    let replay_args = |config: &std::path::Path| {
+        [
+            "replay".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--from".into(),
+            from.into(),
+        ]
+    };
+    let replay_to_the_end = |ws: &Workspace, config: &std::path::Path| {
+        let out = martsync(
+            ws.dir.path(),
+            &replay_args(config).each_ref().map(String::as_str),
+        );
+        assert!(
+            out.status.success(),
+            "replay: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
     let clean = Workspace::new();
-    let config = clean.write_config(input.path(), "");
-    let out = martsync(clean.dir.path(), &["replay", "--config", config.to_str().unwrap(), "--from", from]);
-    assert!(out.status.success(), "clean replay: {}", String::from_utf8_lossy(&out.stderr));
+    replay_to_the_end(&clean, &clean.write_config(input.path(), ""));
 
     let killed = Workspace::new();
     let config = killed.write_config(input.path(), "");
@@ -60,7 +88,7 @@ fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
     let mut kills = 0;
     for _ in 0..4 {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_martsync"))
-            .args(["replay", "--config", config.to_str().unwrap(), "--from", from])
+            .args(replay_args(&config))
             .current_dir(killed.dir.path())
             .env("MARTSYNC_LOG", "martsync=warn")
             .stdout(std::process::Stdio::null())
@@ -74,9 +102,11 @@ fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
         }
         child.wait().unwrap();
     }
-    assert!(kills > 0, "the replay finished before any kill: make the history larger");
-    let out = martsync(killed.dir.path(), &["replay", "--config", config.to_str().unwrap(), "--from", from]);
-    assert!(out.status.success(), "final replay: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        kills > 0,
+        "the replay finished before any kill: make the history larger"
+    );
+    replay_to_the_end(&killed, &config);
 
     assert_eq!(dumps(&killed), dumps(&clean));
 }

@@ -2,14 +2,22 @@
 
 use crate::common::{Workspace, martsync};
 
-const MARTS: [&str; 3] = ["mart_uni_tracking_info", "mart_ecs_order_info", "mart_uni_tracking_spath"];
+const MARTS: [&str; 3] = [
+    "mart_uni_tracking_info",
+    "mart_ecs_order_info",
+    "mart_uni_tracking_spath",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
     let cwd = tempfile::tempdir().unwrap();
     let out = martsync(cwd.path(), &["run", "--report-json", "report.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for mart in MARTS {
         assert!(stdout.contains(mart), "summary lacks {mart}: {stdout}");
     }
@@ -19,14 +27,21 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
     let staged: Vec<_> = walk(&cwd.path().join(".martsync/stage"));
     assert!(staged.is_empty(), "left behind: {staged:?}");
 
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(cwd.path().join("report.json")).unwrap()).unwrap();
-    let cycles = report["cycles"].as_array().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.path().join("report.json")).unwrap()).unwrap();
+    let cycles = report["marts"].as_array().unwrap();
     assert_eq!(cycles.len(), 3);
-    assert!(cycles.iter().all(|c| c["ok"] == true && c["report"]["rows_inserted"].as_u64().unwrap() > 0));
+    assert!(
+        cycles
+            .iter()
+            .all(|c| c["ok"] == true && c["result"]["rows_inserted"].as_u64().unwrap() > 0)
+    );
 
     // The same files replayed one by one must give the same marts as one run over all of them.
     let replayed = Workspace::new();
-    replayed.replay(&martsync::config::demo_fixtures_dir(), "").await;
+    replayed
+        .replay(&martsync::config::demo_fixtures_dir(), "")
+        .await;
     let conn = duckdb::Connection::open(&warehouse).unwrap();
     for mart in MARTS {
         let ran = crate::common::dump_query(&conn, &format!("SELECT * FROM {mart}"));
@@ -37,30 +52,53 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
 
     // A second run reads only the lookback overlap, and changes nothing.
     let out = martsync(cwd.path(), &["run", "--report-json", "again.json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(cwd.path().join("again.json")).unwrap()).unwrap();
-    for cycle in again["cycles"].as_array().unwrap() {
-        let r = &cycle["report"];
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.path().join("again.json")).unwrap()).unwrap();
+    for cycle in again["marts"].as_array().unwrap() {
+        let r = &cycle["result"];
         assert!(r["watermark_from"].is_i64(), "{r}");
         assert!(r["rows_extracted"].as_u64().unwrap() < 50, "{r}");
-        assert_eq!(r["rows_inserted"].as_u64().unwrap(), r["rows_deleted"].as_u64().unwrap(), "{r}");
+        assert_eq!(
+            r["rows_inserted"].as_u64().unwrap(),
+            r["rows_deleted"].as_u64().unwrap(),
+            "{r}"
+        );
     }
     let conn = duckdb::Connection::open(&warehouse).unwrap();
     for mart in MARTS {
-        assert_eq!(crate::common::dump_query(&conn, &format!("SELECT * FROM {mart}")), replayed.dump(mart));
+        assert_eq!(
+            crate::common::dump_query(&conn, &format!("SELECT * FROM {mart}")),
+            replayed.dump(mart)
+        );
     }
     drop(conn);
 
     let out = martsync(cwd.path(), &["status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("last run"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("last run"),
+        "{stdout}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     entries
         .flatten()
-        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
         .collect()
 }
 
