@@ -221,6 +221,15 @@ impl Pipeline {
         }
 
         let stage_started = Instant::now();
+        match stage::delete_orphans(self.stage.as_ref(), &table.name, SystemTime::now()).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                info!(mart = %table.name, runs = ?deleted, "Deleted staged files of crashed runs.")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(mart = %table.name, error = %e, "Could not look for staged files of crashed runs.")
+            }
+        }
         let staged = stage::write_run(
             self.stage.as_ref(),
             &table.name,

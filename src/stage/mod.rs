@@ -209,6 +209,63 @@ pub async fn write_run(
     })
 }
 
+/// A staged run older than this is an orphan: its process died before cleaning up (a live
+/// cycle stages and loads within minutes).
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// When a run id (`20261126T153000123Z-…`) was made, if it is one.
+pub fn run_id_time(run_id: &str) -> Option<std::time::SystemTime> {
+    let stamp = run_id.split('-').next()?;
+    if stamp.len() != 19 || !stamp.ends_with('Z') {
+        return None;
+    }
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13],
+        &stamp[13..15],
+        &stamp[15..18]
+    );
+    humantime::parse_rfc3339(&rfc3339).ok()
+}
+
+/// Deletes the staged runs of `mart` older than [`ORPHAN_AGE`] at `now`: what crashed runs
+/// left behind. Returns the prefixes deleted.
+pub async fn delete_orphans(
+    stage: &dyn Stage,
+    mart: &str,
+    now: std::time::SystemTime,
+) -> Result<Vec<String>> {
+    let mut runs: Vec<String> = stage
+        .list(&format!("{mart}/"))
+        .await?
+        .into_iter()
+        .filter_map(|f| {
+            f.key
+                .strip_prefix(&format!("{mart}/"))?
+                .split('/')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    runs.dedup();
+    let mut deleted = Vec::new();
+    for run_id in runs {
+        let old = run_id_time(&run_id)
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > ORPHAN_AGE);
+        if old {
+            let prefix = run_prefix(mart, &run_id);
+            stage.delete_prefix(&prefix).await?;
+            deleted.push(prefix);
+        }
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +288,47 @@ mod tests {
             .map(|p| p.iter().map(|b| b.num_rows()).sum())
             .collect();
         assert_eq!(sizes, [4, 4, 4, 1]);
+    }
+
+    #[tokio::test]
+    async fn orphans_older_than_an_hour_are_deleted_and_fresh_runs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = file::FileStage::new(dir.path()).unwrap();
+        let now = humantime::parse_rfc3339("2026-11-26T15:30:00Z").unwrap();
+        for run in [
+            "20261126T120000000Z-aaaaaaaa",
+            "20261126T152900000Z-bbbbbbbb",
+        ] {
+            stage
+                .put(&format!("m/{run}/part-00000.parquet"), vec![1])
+                .await
+                .unwrap();
+            stage
+                .put(&format!("m/{run}/manifest.json"), vec![2])
+                .await
+                .unwrap();
+        }
+        stage
+            .put("other/20261126T120000000Z-cccccccc/x", vec![3])
+            .await
+            .unwrap();
+        let deleted = delete_orphans(&stage, "m", now).await.unwrap();
+        assert_eq!(deleted, ["m/20261126T120000000Z-aaaaaaaa"]);
+        let left: Vec<String> = stage
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "m/20261126T152900000Z-bbbbbbbb/manifest.json",
+                "m/20261126T152900000Z-bbbbbbbb/part-00000.parquet",
+                "other/20261126T120000000Z-cccccccc/x"
+            ]
+        );
+        assert!(run_id_time(&crate::pipeline::new_run_id()).is_some());
     }
 }

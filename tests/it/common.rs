@@ -125,3 +125,20 @@ pub fn martsync(cwd: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("martsync runs")
 }
+
+/// Every file below `dir` (none if it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}

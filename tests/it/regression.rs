@@ -114,3 +114,60 @@ async fn retention_removes_rows_older_than_180_days_behind_the_newest() {
         .count("SELECT sum(rows_trimmed) FROM martsync_runs WHERE mart = 'mart_uni_tracking_info'");
     assert_eq!(trimmed, 2);
 }
+
+/// A batch whose first row has a NULL order_id.
+fn with_null_key(rows: &[Uti]) -> arrow::array::RecordBatch {
+    let batch = uti_batch(rows);
+    let mut columns = batch.columns().to_vec();
+    let ids: arrow::array::Int64Array = (0..rows.len())
+        .map(|i| (i > 0).then_some(rows[i].order_id))
+        .collect();
+    columns[0] = std::sync::Arc::new(ids);
+    arrow::array::RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_keys_fail_the_cycle_unless_allowed_and_are_kept_for_inspection() {
+    let ws = Workspace::new();
+    let input = ws.path("input");
+    write_batches(&input, &[vec![uti(1, 1, "a")]]);
+    let bad = input.join("uni_tracking_info/batch-00001.parquet");
+    write_batch(
+        &bad,
+        &with_null_key(&[uti(9, 2, "no key"), uti(2, 2, "b")]),
+        FileFormat::Parquet,
+    )
+    .unwrap();
+
+    let pipeline = ws.pipeline(&input, UTI_ONLY).await;
+    let tables = pipeline.config.tables.clone();
+    let results = pipeline
+        .replay(&input, &tables, std::sync::Arc::new(|_: &str, _, _| {}))
+        .await;
+    let message = results[0].1.as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("mart_uni_tracking_info") && message.contains("1 row(s)"),
+        "{message}"
+    );
+    assert!(message.contains("rejected.parquet"), "{message}");
+    drop(pipeline);
+    // The first file committed; the bad one changed nothing.
+    assert_eq!(
+        ws.dump("mart_uni_tracking_info"),
+        dump_expected(&[uti_batch(&[uti(1, 1, "a")])])
+    );
+    let rejected: Vec<_> = crate::common::walk(&ws.path("stage"))
+        .into_iter()
+        .filter(|p| p.ends_with("rejected.parquet"))
+        .collect();
+    assert_eq!(rejected.len(), 1);
+
+    // Allowed: the row is set aside, counted, and the rest commits.
+    ws.replay(&input, &format!("{UTI_ONLY}max_rejected = 1\n"))
+        .await;
+    assert_eq!(
+        ws.dump("mart_uni_tracking_info"),
+        dump_expected(&[uti_batch(&[uti(1, 1, "a"), uti(2, 2, "b")])])
+    );
+    assert_eq!(ws.count("SELECT sum(rows_rejected) FROM martsync_runs"), 1);
+}

@@ -24,7 +24,7 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
     let warehouse = cwd.path().join(".martsync/warehouse.duckdb");
     assert!(warehouse.exists());
     // Staged files are removed after COMMIT.
-    let staged: Vec<_> = walk(&cwd.path().join(".martsync/stage"));
+    let staged: Vec<_> = crate::common::walk(&cwd.path().join(".martsync/stage"));
     assert!(staged.is_empty(), "left behind: {staged:?}");
 
     let report: serde_json::Value =
@@ -84,22 +84,6 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
         out.status.success() && stdout.contains("last run"),
         "{stdout}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            if e.path().is_dir() {
-                walk(&e.path())
-            } else {
-                vec![e.path()]
-            }
-        })
-        .collect()
 }
 
 #[test]
