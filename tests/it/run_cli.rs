@@ -105,3 +105,22 @@ fn ddl_renders_redshift_distribution_and_sort_keys() {
     let out = martsync(cwd.path(), &["ddl", "--dialect", "duckdb"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"declared_value\" NUMERIC(12,2)"));
 }
+
+#[test]
+fn a_warehouse_held_by_another_process_is_a_clear_lock_error() {
+    let ws = Workspace::new();
+    let config = ws.write_config(&martsync::config::demo_fixtures_dir(), "");
+    // This test process holds the DuckDB file, as a concurrent run would.
+    let holder = duckdb::Connection::open(ws.warehouse()).unwrap();
+    let out = martsync(
+        ws.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("locked by another martsync run"),
+        "{stderr}"
+    );
+    drop(holder);
+}
