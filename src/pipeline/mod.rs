@@ -1,5 +1,5 @@
-//! The cycle: extract → dedup → stage → merge → clean up, for one mart. `run`, `replay` and
-//! the benchmarks all go through [`Pipeline::cycle`].
+//! The cycle: extract → dedup → stage → merge → clean up, for one mart. `run` and `replay`
+//! both go through [`Pipeline::cycle`].
 
 pub mod report;
 
@@ -118,8 +118,16 @@ impl Pipeline {
         table: &TableConfig,
         progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
     ) -> Result<ReplaySummary> {
-        let files =
-            FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows).list_files(table)?;
+        let source = FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows);
+        // A history may hold some tables only: a mart without a folder has nothing to replay.
+        if !source.table_dir(table).is_dir() {
+            warn!(mart = %table.name, folder = %source.table_dir(table).display(), "No folder to replay for this mart.");
+            return Ok(ReplaySummary {
+                mart: table.name.clone(),
+                ..ReplaySummary::default()
+            });
+        }
+        let files = source.list_files(table)?;
         let committed = self.warehouse.committed_batches(&table.name).await?;
         let mut summary = ReplaySummary {
             mart: table.name.clone(),

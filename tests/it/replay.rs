@@ -110,3 +110,15 @@ fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
 
     assert_eq!(dumps(&killed), dumps(&clean));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_of_some_tables_replays_those_and_leaves_the_others_empty() {
+    let input = tempfile::tempdir().unwrap();
+    let history = generate::generate(&history_params(50, 5));
+    generate::write_history(&history, input.path(), generate::DEMO_FORMATS).unwrap();
+    std::fs::remove_dir_all(input.path().join("ecs_order_info")).unwrap();
+    let ws = Workspace::new();
+    ws.replay(input.path(), "").await;
+    assert!(!ws.dump("mart_uni_tracking_info").is_empty());
+    assert!(ws.dump("mart_ecs_order_info").is_empty());
+}
