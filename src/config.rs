@@ -288,8 +288,10 @@ impl Config {
 impl RawConfig {
     /// Reads and parses a TOML file; an unknown key or a value of the wrong kind names the key.
     pub fn read(path: &Path) -> Result<RawConfig> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("reading config", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let message = format!("cannot read the config file: {e}");
+            Error::config(path.display().to_string(), "-", message)
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -667,6 +669,16 @@ mod tests {
         assert!(
             msg.contains("MARTSYNC_SOURCE_URL") && msg.contains("ftp"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_a_config_error() {
+        let err = RawConfig::read(Path::new("/nonexistent/martsync.toml")).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/martsync.toml"),
+            "{err}"
         );
     }
 
