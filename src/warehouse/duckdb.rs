@@ -256,7 +256,7 @@ impl Warehouse for DuckDbWarehouse {
                     _ => {}
                 }
             }
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS temp.{stage}")).map_err(ctx.at("create_stage_table"))?;
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS temp.{stage}")).map_err(ctx.at("drop_stage_table"))?;
             tx.commit().map_err(ctx.at("commit"))?;
             Ok(outcome)
         })

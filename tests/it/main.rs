@@ -7,3 +7,4 @@ mod model;
 mod regression;
 mod replay;
 mod run_cli;
+mod warehouse_contract;
