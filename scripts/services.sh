@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Installs (if missing) and starts, on loopback, the real services the service-backed tests
+# use: MariaDB, PostgreSQL (Debian packages) and Garage, an S3-protocol server (crates.io).
+# Prints the environment the tests read, as `export` lines:
+#
+#   eval "$(scripts/services.sh)"
+#
+# Safe to run again: running services are reused. Needs root (apt-get, service users).
+set -euo pipefail
+
+STATE="${MARTSYNC_SERVICES_DIR:-/var/tmp/martsync-services}"
+mkdir -p "$STATE"
+log() { echo "services: $*" >&2; }
+
+wait_for() { # wait_for WHAT COMMAND...
+  local what=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  log "$what did not come up within 60 s"; return 1
+}
+
+install_debs() {
+  local missing=()
+  command -v mariadbd >/dev/null || missing+=(mariadb-server)
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
+start_mariadb() {
+  if ! mariadb-admin ping >/dev/null 2>&1; then
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+    (mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1 &)
+    wait_for MariaDB mariadb-admin ping
+  fi
+  mariadb -uroot <<'SQL'
+CREATE DATABASE IF NOT EXISTS martsync;
+CREATE USER IF NOT EXISTS 'martsync'@'127.0.0.1' IDENTIFIED BY 'martsync';
+CREATE USER IF NOT EXISTS 'martsync'@'localhost' IDENTIFIED BY 'martsync';
+GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'localhost' WITH GRANT OPTION;
+SQL
+  echo "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:3306/martsync"
+}
+
+start_postgres() {
+  local version
+  version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+  if ! pg_lsclusters -h | grep -q online; then
+    log "starting PostgreSQL $version"
+    pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
+    pg_ctlcluster "$version" main start
+  fi
+  wait_for PostgreSQL su postgres -c "psql -qAtc 'select 1'"
+  su postgres -c "psql -qAt" >&2 <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'martsync') THEN
+    CREATE ROLE martsync LOGIN SUPERUSER PASSWORD 'martsync';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE martsync OWNER martsync'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'martsync') \gexec
+SQL
+  echo "export MARTSYNC_TEST_POSTGRES_URL=postgres://martsync:martsync@127.0.0.1:5432/martsync"
+}
+
+start_garage() {
+  if ! command -v garage >/dev/null; then
+    log "installing Garage from crates.io (about 10 minutes on 2 cores)"
+    cargo install garage --locked >&2
+  fi
+  local conf="$STATE/garage.toml"
+  if [ ! -f "$conf" ]; then
+    cat >"$conf" <<EOF2
+metadata_dir = "$STATE/garage/meta"
+data_dir = "$STATE/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:3900"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:3903"
+EOF2
+  fi
+  local g=(garage -c "$conf")
+  if ! "${g[@]}" status >/dev/null 2>&1; then
+    log "starting Garage"
+    ("${g[@]}" server >"$STATE/garage.log" 2>&1 &)
+    wait_for Garage "${g[@]}" status
+  fi
+  if "${g[@]}" layout show 2>/dev/null | grep -q "No nodes"; then
+    local node
+    node=$("${g[@]}" status 2>/dev/null | awk '/NO ROLE ASSIGNED/ {print $1; exit}')
+    "${g[@]}" layout assign -z dc1 -c 1G "$node" >&2
+    "${g[@]}" layout apply --version 1 >&2
+  fi
+  "${g[@]}" bucket info martsync-test >/dev/null 2>&1 || "${g[@]}" bucket create martsync-test >&2
+  if [ ! -f "$STATE/garage-key" ]; then
+    "${g[@]}" key create martsync-test-key >"$STATE/garage-key"
+    "${g[@]}" bucket allow --read --write --owner martsync-test --key martsync-test-key >&2
+  fi
+  local id secret
+  id=$(awk '/Key ID/ {print $NF; exit}' "$STATE/garage-key")
+  secret=$(awk '/Secret key/ {print $NF; exit}' "$STATE/garage-key")
+  echo "export MARTSYNC_TEST_S3_URL=s3://martsync-test/tests"
+  echo "export AWS_ENDPOINT_URL=http://127.0.0.1:3900 AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
+}
+
+install_debs
+start_mariadb
+start_postgres
+start_garage
