@@ -129,14 +129,6 @@ pub fn builtin_source(name: &str, unsigned_bigint: UnsignedBigint) -> Option<Tab
     Some(TableSchema::from_mysql_ddl(ddl, unsigned_bigint).expect("shipped source DDL parses"))
 }
 
-/// The MySQL DDL text of a shipped source table (used to create test sources).
-pub fn builtin_source_ddl(name: &str) -> Option<&'static str> {
-    BUILTIN_SOURCES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, ddl)| *ddl)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
@@ -127,25 +126,6 @@ impl Source for FilesSource {
     async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream> {
         let files = self.list_files(table)?;
         Ok(self.read_files(table, files, extract))
-    }
-
-    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
-        let watermark = table
-            .schema
-            .index_of(&table.watermark)
-            .expect("validated watermark column");
-        let mut stream = self.extract(table, Extract { above: None }).await?;
-        let mut max = None;
-        while let Some(batch) = stream.next().await {
-            let values =
-                super::column_as_i64(batch?.column(watermark)).map_err(|e| Error::Source {
-                    table: table.schema.name.clone(),
-                    location: self.table_dir(table).display().to_string(),
-                    message: e.to_string(),
-                })?;
-            max = max.max(arrow::compute::max(&values));
-        }
-        Ok(max)
     }
 }
 

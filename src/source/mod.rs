@@ -34,9 +34,6 @@ pub trait Source: Send + Sync + 'static {
     /// The rows of `table` selected by `extract`, in arrival order. Memory stays bounded by a
     /// few batches: the stream is produced as it is read.
     async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream>;
-
-    /// The source's largest watermark for `table`, if it has rows (for lag reporting).
-    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
 }
 
 /// Opens the configured source.

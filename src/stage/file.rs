@@ -57,13 +57,6 @@ impl Stage for FileStage {
         Ok(self.file(key, len))
     }
 
-    async fn get(&self, key: &str) -> Result<Vec<u8>> {
-        let path = self.path(key);
-        tokio::fs::read(&path)
-            .await
-            .map_err(|e| Error::io("reading staged file", &path, e))
-    }
-
     async fn list(&self, prefix: &str) -> Result<Vec<StagedFile>> {
         let mut found = Vec::new();
         let mut pending = vec![self.path(prefix)];

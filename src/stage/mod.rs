@@ -39,9 +39,6 @@ pub trait Stage: Send + Sync + 'static {
     /// Stores `bytes` at `key`, atomically: a reader sees the whole object or none of it.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StagedFile>;
 
-    /// Reads an object whole.
-    async fn get(&self, key: &str) -> Result<Vec<u8>>;
-
     /// The objects under `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<StagedFile>>;
 
