@@ -483,7 +483,7 @@ impl TableSection {
         ] {
             if let Some(name) = name {
                 let ty = &schema.column(name).expect("checked above").mapped.arrow;
-                if !(ty.is_integer() || matches!(ty, arrow::datatypes::DataType::Timestamp(..))) {
+                if !(ty.is_integer() || schema.is_timestamp(name)) {
                     return Err(err(
                         key,
                         format!("column `{name}` is {ty}; it must be an integer or a timestamp"),

@@ -3,6 +3,7 @@
 
 pub mod report;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,22 +66,10 @@ impl Pipeline {
     /// One cycle per table, tables in parallel. Each result stands alone: one mart's
     /// failure does not stop the others.
     pub async fn run(&self, tables: &[TableConfig]) -> Vec<(String, Result<CycleReport>)> {
-        let handles: Vec<_> = tables
-            .iter()
-            .cloned()
-            .map(|table| {
-                let pipeline = self.clone();
-                tokio::spawn(async move {
-                    let result = pipeline.cycle(&table, Input::Watermark).await;
-                    (table.name, result)
-                })
-            })
-            .collect();
-        let mut results = Vec::new();
-        for handle in handles {
-            results.push(handle.await.expect("a cycle task does not panic"));
-        }
-        results
+        self.per_table(tables, |pipeline, table| async move {
+            pipeline.cycle(&table, Input::Watermark).await
+        })
+        .await
     }
 
     /// Replays `dir`'s files (`dir/<source table>/*`), each file one cycle, in name order;
@@ -92,22 +81,38 @@ impl Pipeline {
         tables: &[TableConfig],
         progress: Progress,
     ) -> Vec<(String, Result<ReplaySummary>)> {
+        self.per_table(tables, |pipeline, table| {
+            let dir = dir.to_path_buf();
+            let progress = Arc::clone(&progress);
+            async move { pipeline.replay_table(&dir, &table, progress.as_ref()).await }
+        })
+        .await
+    }
+
+    /// Runs `work` for every table on its own task (marts are independent, and dedup is
+    /// CPU work that should use every core), and collects the results in table order.
+    async fn per_table<T, F, Fut>(
+        &self,
+        tables: &[TableConfig],
+        work: F,
+    ) -> Vec<(String, Result<T>)>
+    where
+        T: Send + 'static,
+        F: Fn(Pipeline, TableConfig) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
         let handles: Vec<_> = tables
             .iter()
-            .cloned()
             .map(|table| {
-                let pipeline = self.clone();
-                let dir = dir.to_path_buf();
-                let progress = Arc::clone(&progress);
-                tokio::spawn(async move {
-                    let result = pipeline.replay_table(&dir, &table, progress.as_ref()).await;
-                    (table.name, result)
-                })
+                (
+                    table.name.clone(),
+                    tokio::spawn(work(self.clone(), table.clone())),
+                )
             })
             .collect();
         let mut results = Vec::new();
-        for handle in handles {
-            results.push(handle.await.expect("a replay task does not panic"));
+        for (mart, handle) in handles {
+            results.push((mart, handle.await.expect("a mart's task does not panic")));
         }
         results
     }
@@ -370,14 +375,7 @@ pub fn batch_label(file: &Path) -> Result<String> {
 
 /// The lookback in the watermark column's unit (seconds, or µs for timestamps).
 fn lookback_in_units(table: &TableConfig) -> i64 {
-    let timestamp = matches!(
-        table
-            .schema
-            .column(&table.watermark)
-            .map(|c| &c.mapped.arrow),
-        Some(arrow::datatypes::DataType::Timestamp(..))
-    );
-    if timestamp {
+    if table.schema.is_timestamp(&table.watermark) {
         table.lookback.as_micros() as i64
     } else {
         table.lookback.as_secs() as i64

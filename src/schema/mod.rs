@@ -60,6 +60,13 @@ impl TableSchema {
         self.index_of(name).map(|i| &self.columns[i])
     }
 
+    /// Whether a column holds timestamps (its watermark and retention arithmetic is then in
+    /// microseconds and intervals, not integers).
+    pub fn is_timestamp(&self, name: &str) -> bool {
+        self.column(name)
+            .is_some_and(|c| matches!(c.mapped.arrow, arrow::datatypes::DataType::Timestamp(..)))
+    }
+
     /// Column names, comma separated, for error messages.
     pub fn column_list(&self) -> String {
         self.columns

@@ -37,17 +37,10 @@ pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn is_timestamp(table: &TableConfig, column: &str) -> bool {
-    matches!(
-        table.schema.column(column).map(|c| &c.mapped.arrow),
-        Some(arrow::datatypes::DataType::Timestamp(..))
-    )
-}
-
 /// The expression giving `max(column)` as an integer in the column's unit (µs for timestamps).
 pub fn max_as_i64(dialect: Dialect, table: &TableConfig, column: &str) -> String {
     let col = quote(column);
-    if !is_timestamp(table, column) {
+    if !table.schema.is_timestamp(column) {
         return format!("max({col})");
     }
     match dialect {
@@ -229,7 +222,7 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
     if let Some(retention) = table.retention {
         let col = quote(&table.retention_column);
         let secs = retention.as_secs();
-        let cutoff = if is_timestamp(table, &table.retention_column) {
+        let cutoff = if table.schema.is_timestamp(&table.retention_column) {
             format!("(SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
         } else {
             format!("(SELECT max({col}) FROM {mart}) - {secs}")
