@@ -65,8 +65,16 @@ pub struct SourceSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageSection {
-    /// `file://DIR`. Default `file://.martsync/stage`. Overridden by `MARTSYNC_STAGE_URL`.
+    /// `file://DIR` or `s3://bucket/prefix`. Default `file://.martsync/stage`. Overridden by
+    /// `MARTSYNC_STAGE_URL`.
     pub url: Option<String>,
+    /// S3 endpoint of an S3-compatible server, e.g. `http://127.0.0.1:3900`. Default: AWS,
+    /// or `AWS_ENDPOINT_URL` when set. Setting an endpoint switches to path-style requests.
+    pub endpoint: Option<String>,
+    /// S3 region. Default: the AWS credential chain's (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Server-side encryption of staged objects: `AES256` or `aws:kms`. Default: the bucket's.
+    pub sse: Option<String>,
     /// Keep each run's staged files after COMMIT (default false: they are deleted).
     #[serde(default)]
     pub keep: bool,
@@ -172,12 +180,18 @@ pub struct SourceConfig {
 pub enum SourceUrl {
     /// One folder per source table.
     Files(PathBuf),
+    /// `mysql://user:pass@host:port/db[?ssl-mode=…&ssl-ca=…]`, kept whole (it holds the
+    /// password: display it only through [`redact_url`]).
+    MySql(String),
 }
 
 /// A validated stage.
 #[derive(Debug, Clone)]
 pub struct StageConfig {
     pub url: StageUrl,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub sse: Option<String>,
     pub keep: bool,
     pub part_rows: usize,
 }
@@ -186,6 +200,11 @@ pub struct StageConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageUrl {
     File(PathBuf),
+    /// `s3://bucket/prefix`: the prefix has no leading or trailing slash, and may be empty.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 /// A validated warehouse.
@@ -199,6 +218,10 @@ pub struct WarehouseConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WarehouseUrl {
     DuckDb(PathBuf),
+    /// `postgres://user:pass@host:port/db[?sslmode=…]`, kept whole (it holds the password).
+    Postgres(String),
+    /// `redshift://user:pass@host:5439/db`, kept whole; TLS with verification by default.
+    Redshift(String),
 }
 
 /// One validated mart.
@@ -335,9 +358,21 @@ impl RawConfig {
             )?,
             unsigned_bigint: self.source.unsigned_bigint,
         };
+        if let Some(sse) = self.stage.sse.as_deref()
+            && !matches!(sse, "AES256" | "aws:kms")
+        {
+            return Err(Error::config(
+                origin,
+                "stage.sse",
+                format!("`{sse}` is not a server-side encryption: use \"AES256\" or \"aws:kms\""),
+            ));
+        }
         let stage = StageConfig {
             url: parse_stage_url(&stage_url)
                 .map_err(|m| Error::config(&stage_origin, "stage.url", m))?,
+            endpoint: self.stage.endpoint,
+            region: self.stage.region,
+            sse: self.stage.sse,
             keep: self.stage.keep,
             part_rows: positive(
                 self.stage.part_rows,
@@ -351,6 +386,31 @@ impl RawConfig {
                 .map_err(|m| Error::config(&warehouse_origin, "warehouse.url", m))?,
             iam_role: self.warehouse.iam_role,
         };
+        if let WarehouseUrl::Redshift(_) = warehouse.url {
+            // Redshift loads from S3 itself: it needs the stage in S3 and a role to read it.
+            if !matches!(stage.url, StageUrl::S3 { .. }) {
+                return Err(Error::config(
+                    &stage_origin,
+                    "stage.url",
+                    "a Redshift warehouse loads staged files from S3: set an s3://bucket/prefix stage",
+                ));
+            }
+            if warehouse.iam_role.is_none() {
+                return Err(Error::config(
+                    origin,
+                    "warehouse.iam_role",
+                    "a Redshift warehouse needs the ARN of an IAM role that can read the stage \
+                     bucket (COPY … IAM_ROLE)",
+                ));
+            }
+        }
+        if let (WarehouseUrl::DuckDb(_), StageUrl::S3 { .. }) = (&warehouse.url, &stage.url) {
+            return Err(Error::config(
+                &stage_origin,
+                "stage.url",
+                "the DuckDB warehouse reads staged files from a local folder: use a file:// stage",
+            ));
+        }
 
         let sections = if self.tables.is_empty() {
             BUILTIN_TABLES
@@ -563,11 +623,29 @@ fn path_part(url: &str, rest: &str) -> std::result::Result<PathBuf, String> {
     }
 }
 
+/// Checks a server URL (`scheme://user:pass@host:port/db`): it parses, has a host and a
+/// database. The URL itself is kept as written for the client library.
+fn check_server_url(url: &str) -> std::result::Result<String, String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| format!("`{}` is not a valid URL: {e}", redact_url(url)))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{}` has no host", redact_url(url)));
+    }
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(format!(
+            "`{}` names no database (…/DATABASE at the end)",
+            redact_url(url)
+        ));
+    }
+    Ok(url.to_string())
+}
+
 fn parse_source_url(url: &str) -> std::result::Result<SourceUrl, String> {
     match split_scheme(url)? {
         ("files", rest) => Ok(SourceUrl::Files(path_part(url, rest)?)),
+        ("mysql", _) => Ok(SourceUrl::MySql(check_server_url(url)?)),
         (scheme, _) => Err(format!(
-            "unsupported source scheme `{scheme}://` (supported: files://DIR)"
+            "unsupported source scheme `{scheme}://` (supported: files://DIR, mysql://USER:PASS@HOST:PORT/DB)"
         )),
     }
 }
@@ -575,8 +653,18 @@ fn parse_source_url(url: &str) -> std::result::Result<SourceUrl, String> {
 fn parse_stage_url(url: &str) -> std::result::Result<StageUrl, String> {
     match split_scheme(url)? {
         ("file", rest) => Ok(StageUrl::File(path_part(url, rest)?)),
+        ("s3", rest) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("`{url}` names no bucket (s3://BUCKET/PREFIX)"));
+            }
+            Ok(StageUrl::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            })
+        }
         (scheme, _) => Err(format!(
-            "unsupported stage scheme `{scheme}://` (supported: file://DIR)"
+            "unsupported stage scheme `{scheme}://` (supported: file://DIR, s3://BUCKET/PREFIX)"
         )),
     }
 }
@@ -584,27 +672,54 @@ fn parse_stage_url(url: &str) -> std::result::Result<StageUrl, String> {
 fn parse_warehouse_url(url: &str) -> std::result::Result<WarehouseUrl, String> {
     match split_scheme(url)? {
         ("duckdb", rest) => Ok(WarehouseUrl::DuckDb(path_part(url, rest)?)),
+        ("postgres" | "postgresql", _) => Ok(WarehouseUrl::Postgres(check_server_url(url)?)),
+        ("redshift", _) => Ok(WarehouseUrl::Redshift(check_server_url(url)?)),
         (scheme, _) => Err(format!(
-            "unsupported warehouse scheme `{scheme}://` (supported: duckdb://PATH)"
+            "unsupported warehouse scheme `{scheme}://` (supported: duckdb://PATH, \
+             postgres://USER:PASS@HOST:PORT/DB, redshift://USER:PASS@HOST:PORT/DB)"
         )),
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and errors.
+/// The URL with any password replaced by `***`, for logs and errors: the user-info password
+/// and query parameters that carry secrets (`password=`, `sslpassword=`, …).
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // Not parseable: show only the scheme, never what might be a password.
+        return url.split_once("://").map_or_else(
+            || "<unparseable URL>".into(),
+            |(s, _)| format!("{s}://<unparseable>"),
+        );
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        k.contains("pass") || k.contains("secret") || k.contains("token") || k.ends_with("key")
+    };
+    if parsed.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 impl std::fmt::Display for SourceUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceUrl::Files(p) => write!(f, "files://{}", p.display()),
+            SourceUrl::MySql(url) => f.write_str(&redact_url(url)),
         }
     }
 }
@@ -613,6 +728,8 @@ impl std::fmt::Display for StageUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StageUrl::File(p) => write!(f, "file://{}", p.display()),
+            StageUrl::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            StageUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
 }
@@ -621,6 +738,9 @@ impl std::fmt::Display for WarehouseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WarehouseUrl::DuckDb(p) => write!(f, "duckdb://{}", p.display()),
+            WarehouseUrl::Postgres(url) | WarehouseUrl::Redshift(url) => {
+                f.write_str(&redact_url(url))
+            }
         }
     }
 }
@@ -688,5 +808,10 @@ mod tests {
             redact_url("mysql://u:secret@h:3306/db"),
             "mysql://u:***@h:3306/db"
         );
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=hunter2"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert!(!redact_url("mysql://u:pa ss@@h").contains("pa ss"));
     }
 }

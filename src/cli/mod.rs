@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::execute(args).await,
             Command::Replay(args) => replay::execute(args).await,
-            Command::Ddl(args) => ddl::execute(args),
+            Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Generate(args) => generate::execute(args),
         }

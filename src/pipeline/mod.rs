@@ -18,7 +18,7 @@ use crate::config::{Config, TableConfig};
 use crate::dedup::{self, Deduped};
 use crate::error::{Error, Result};
 use crate::source::files::FilesSource;
-use crate::source::{self, BatchStream, Extract, Source};
+use crate::source::{self, BatchStream, Extract, ExtractCounters, Source};
 use crate::stage::{self, Stage};
 use crate::warehouse::{self, MergeRequest, RunRecord, Warehouse};
 
@@ -47,7 +47,7 @@ impl Pipeline {
     /// Opens everything the config names and creates missing marts.
     pub async fn open(config: Config) -> Result<Self> {
         let source = source::open(&config.source)?;
-        let stage = stage::open(&config.stage)?;
+        let stage = stage::open(&config.stage).await?;
         let warehouse = warehouse::open(&config.warehouse).await?;
         warehouse.ensure_tables(&config.tables).await?;
         Ok(Pipeline {
@@ -66,6 +66,22 @@ impl Pipeline {
     /// One cycle per table, tables in parallel. Each result stands alone: one mart's
     /// failure does not stop the others.
     pub async fn run(&self, tables: &[TableConfig]) -> Vec<(String, Result<CycleReport>)> {
+        // One check up front: a source that is down fails every mart with the same clear
+        // error, instead of each cycle timing out on its own.
+        if let Err(e) = self.source.health_check().await {
+            let message = e.to_string();
+            return tables
+                .iter()
+                .map(|t| {
+                    let error = Error::Source {
+                        table: t.schema.name.clone(),
+                        location: "health check".into(),
+                        message: message.clone(),
+                    };
+                    (t.name.clone(), Err(error))
+                })
+                .collect();
+        }
         self.per_table(tables, |pipeline, table| async move {
             pipeline.cycle(&table, Input::Watermark).await
         })
@@ -170,11 +186,16 @@ impl Pipeline {
         let run_id = new_run_id();
         let schema = table.schema.arrow_schema();
 
+        let counters = Arc::new(ExtractCounters::default());
         let (batch, watermark_from, stream) = match input {
             Input::Watermark => {
                 let max = self.warehouse.max_watermark(table).await?;
                 let from = max.map(|m| m - lookback_in_units(table));
-                let stream = self.source.extract(table, Extract { above: from }).await?;
+                let extract = Extract {
+                    above: from,
+                    counters: Arc::clone(&counters),
+                };
+                let stream = self.source.extract(table, extract).await?;
                 ("run".to_string(), from, stream)
             }
             Input::Files { label, files } => {
@@ -182,7 +203,7 @@ impl Pipeline {
                 (
                     label,
                     None,
-                    source.read_files(table, files, Extract { above: None }),
+                    source.read_files(table, files, Extract::default()),
                 )
             }
         };
@@ -304,6 +325,9 @@ impl Pipeline {
             rows_extracted: stats.rows_in,
             rows_deduped: stats.rows_out,
             rows_rejected: stats.rows_rejected,
+            zero_dates: counters
+                .zero_dates
+                .load(std::sync::atomic::Ordering::Relaxed),
             rows_deleted: merged.deleted,
             rows_inserted: merged.inserted,
             rows_trimmed: merged.trimmed,

@@ -27,6 +27,8 @@ pub struct CycleReport {
     pub rows_extracted: u64,
     pub rows_deduped: u64,
     pub rows_rejected: u64,
+    /// MySQL zero dates read as NULL.
+    pub zero_dates: u64,
     pub rows_deleted: u64,
     pub rows_inserted: u64,
     pub rows_trimmed: u64,

@@ -113,12 +113,8 @@ impl FilesSource {
                 }
             }
         });
-        tokio_stream_from(rx)
+        super::receiver_stream(rx)
     }
-}
-
-fn tokio_stream_from(mut rx: mpsc::Receiver<Result<RecordBatch>>) -> BatchStream {
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 #[async_trait::async_trait]

@@ -1,9 +1,11 @@
 //! Sources: where rows come from, as a stream of Arrow batches in the mart's schema and in
 //! arrival order (the order ties are broken by).
 //!
-//! Backends: [`files`] (`files://DIR`, one folder per source table).
+//! Backends: [`files`] (`files://DIR`, one folder per source table) and [`mysql`]
+//! (`mysql://…`, the production source).
 
 pub mod files;
+pub mod mysql;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,11 +23,20 @@ use crate::error::{Error, Result};
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
 /// Which rows of a table to extract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Extract {
     /// Only rows whose watermark column is strictly above this (in the column's own unit:
     /// seconds for integer columns, microseconds for timestamps). `None`: all rows.
     pub above: Option<i64>,
+    /// Counts the extraction adds to as it reads.
+    pub counters: Arc<ExtractCounters>,
+}
+
+/// What an extraction noticed while reading, for the cycle report.
+#[derive(Debug, Default)]
+pub struct ExtractCounters {
+    /// MySQL zero dates (`0000-00-00`, or a zero month or day) read as NULL.
+    pub zero_dates: std::sync::atomic::AtomicU64,
 }
 
 /// A place rows come from.
@@ -34,6 +45,11 @@ pub trait Source: Send + Sync + 'static {
     /// The rows of `table` selected by `extract`, in arrival order. Memory stays bounded by a
     /// few batches: the stream is produced as it is read.
     async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream>;
+
+    /// Checks the source answers before a cycle starts (a server's `SELECT 1`).
+    async fn health_check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens the configured source.
@@ -43,7 +59,19 @@ pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             dir.clone(),
             config.batch_rows,
         ))),
+        SourceUrl::MySql(url) => Ok(Arc::new(mysql::MySqlSource::new(
+            url,
+            config.batch_rows,
+            config.unsigned_bigint,
+        )?)),
     }
+}
+
+/// The batches a reading task sends over a channel, as a stream.
+pub(crate) fn receiver_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+) -> BatchStream {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 /// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).

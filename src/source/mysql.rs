@@ -1,0 +1,665 @@
+//! `mysql://user:pass@host:port/db`: the production source, read with `mysql_async` over the
+//! binary protocol.
+//!
+//! One extraction is one prepared `SELECT <mart columns> FROM <table> WHERE <watermark> > ?`
+//! (the filter is a bound parameter on the indexed column, so the server uses its index).
+//! Rows are decoded straight into typed Arrow builders, one batch of `batch_rows` at a time,
+//! on a task that hands batches over a channel of [`CHANNEL_BATCHES`]: memory is bounded by
+//! those batches whatever the result size.
+//!
+//! Sessions run with `time_zone = '+00:00'`, so `TIMESTAMP` columns arrive in UTC and
+//! watermark parameters mean the same instant on the server as in the mart.
+//!
+//! TLS follows the MySQL client's options, given as URL parameters: `ssl-mode=DISABLED |
+//! PREFERRED | REQUIRED | VERIFY_CA | VERIFY_IDENTITY` (default PREFERRED on the server's
+//! terms: no TLS unless asked for) and `ssl-ca=/path/ca.pem`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder,
+    Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, Row, SslOpts, Value};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::{BatchStream, Extract, ExtractCounters, Source};
+use crate::config::{TableConfig, redact_url};
+use crate::error::{Error, Result};
+use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
+
+/// Batches in flight between the reading task and the consumer.
+const CHANNEL_BATCHES: usize = 2;
+
+/// A MySQL (or MariaDB) database.
+pub struct MySqlSource {
+    pool: Pool,
+    /// The URL without its password, for errors.
+    url: String,
+    batch_rows: usize,
+    unsigned_bigint: UnsignedBigint,
+}
+
+/// Splits martsync's TLS parameters off a MySQL URL and turns them into `SslOpts`.
+fn tls_options(url: &str) -> std::result::Result<(String, Option<SslOpts>), String> {
+    let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let mut mode = None;
+    let mut ca = None;
+    let mut rest = Vec::new();
+    for (k, v) in parsed.query_pairs() {
+        match k.to_ascii_lowercase().replace('_', "-").as_str() {
+            "ssl-mode" | "sslmode" => mode = Some(v.to_ascii_uppercase()),
+            "ssl-ca" | "sslca" => ca = Some(v.into_owned()),
+            _ => rest.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    let base = SslOpts::default();
+    let with_ca = |opts: SslOpts| match &ca {
+        Some(path) => opts.with_root_certs(vec![std::path::PathBuf::from(path).into()]),
+        None => opts,
+    };
+    let ssl = match mode.as_deref() {
+        None | Some("DISABLED") | Some("PREFERRED") if ca.is_none() => None,
+        // Encrypted but, like the MySQL client's REQUIRED, without checking who answers.
+        Some("REQUIRED") => Some(
+            base.with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        Some("VERIFY_CA") => Some(with_ca(base).with_danger_skip_domain_validation(true)),
+        None | Some("PREFERRED") | Some("VERIFY_IDENTITY") => Some(with_ca(base)),
+        Some(other) => {
+            return Err(format!(
+                "ssl-mode `{other}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+            ));
+        }
+    };
+    Ok((parsed.to_string(), ssl))
+}
+
+impl MySqlSource {
+    /// Prepares a connection pool; nothing connects until the first query.
+    pub fn new(url: &str, batch_rows: usize, unsigned_bigint: UnsignedBigint) -> Result<Self> {
+        // mysql_async's rustls asks for the process-wide crypto provider; make it the one
+        // the rest of martsync uses (an error means one is installed already).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let redacted = redact_url(url);
+        let bad_url = |message: String| Error::config("source.url", redacted.clone(), message);
+        let (url_without_tls, ssl) = tls_options(url).map_err(&bad_url)?;
+        let opts = Opts::from_url(&url_without_tls).map_err(|e| bad_url(e.to_string()))?;
+        let opts = OptsBuilder::from_opts(opts)
+            .ssl_opts(ssl)
+            .setup(vec!["SET time_zone = '+00:00'"]);
+        Ok(MySqlSource {
+            pool: Pool::new(opts),
+            url: redacted,
+            batch_rows,
+            unsigned_bigint,
+        })
+    }
+
+    fn error(&self, table: &str, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::Source {
+            table: table.to_string(),
+            location: format!("{} ({what})", self.url),
+            message: e.to_string(),
+        }
+    }
+
+    /// `SELECT 1`: is the server there and does it let us in?
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.error("-", "connect", e))?;
+        let one: Option<i64> = conn
+            .query_first("SELECT 1")
+            .await
+            .map_err(|e| self.error("-", "health check SELECT 1", e))?;
+        debug!(url = %self.url, ok = one == Some(1), "MySQL health check.");
+        Ok(())
+    }
+
+    /// The table's columns as `information_schema` describes them, mapped through the one
+    /// type mapping. A table that does not exist is an error naming it.
+    pub async fn describe_table(&self, name: &str) -> Result<TableSchema> {
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.error(name, "connect", e))?;
+        let rows: Vec<(String, String, String)> = conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (name,),
+            )
+            .await
+            .map_err(|e| self.error(name, "reading information_schema.COLUMNS", e))?;
+        if rows.is_empty() {
+            return Err(self.error(
+                name,
+                "information_schema.COLUMNS",
+                "the table does not exist in the URL's database (or the user may not see it)",
+            ));
+        }
+        let columns = rows
+            .into_iter()
+            .map(|(column, column_type, nullable)| {
+                let mapped = map_mysql_type(&column_type, self.unsigned_bigint)
+                    .map_err(|e| self.error(name, &format!("column {column}"), e))?;
+                Ok(Column {
+                    name: column.to_ascii_lowercase(),
+                    mysql_type: column_type,
+                    mapped,
+                    nullable: nullable.eq_ignore_ascii_case("YES"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TableSchema {
+            name: name.to_string(),
+            columns,
+        })
+    }
+
+    /// Every mart column must exist at the source with a type that maps to the same Arrow
+    /// type; extra source columns are ignored (the mart does not carry them).
+    fn check_columns(&self, table: &TableConfig, actual: &TableSchema) -> Result<()> {
+        for column in &table.schema.columns {
+            let Some(found) = actual.column(&column.name) else {
+                return Err(self.error(
+                    &table.schema.name,
+                    "schema check",
+                    format!(
+                        "column `{}` of mart {} is missing at the source (it has: {})",
+                        column.name,
+                        table.name,
+                        actual.column_list()
+                    ),
+                ));
+            };
+            if found.mapped.arrow != column.mapped.arrow {
+                return Err(self.error(
+                    &table.schema.name,
+                    "schema check",
+                    format!(
+                        "column `{}` is `{}` at the source, which maps to {} but mart {} expects {} \
+                         (declared `{}`)",
+                        column.name,
+                        found.mysql_type,
+                        found.mapped.arrow,
+                        table.name,
+                        column.mapped.arrow,
+                        column.mysql_type
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `` `name` `` for MySQL; names are validated plain identifiers, so nothing needs escaping.
+fn quote_mysql(name: &str) -> String {
+    format!("`{name}`")
+}
+
+/// The extraction query and its parameter for a table.
+pub fn extraction_query(table: &TableConfig, above: Option<i64>) -> (String, Vec<Value>) {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote_mysql(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("SELECT {columns} FROM {}", quote_mysql(&table.schema.name));
+    let mut params = Vec::new();
+    if let Some(above) = above {
+        sql.push_str(&format!(" WHERE {} > ?", quote_mysql(&table.watermark)));
+        params.push(if table.schema.is_timestamp(&table.watermark) {
+            micros_to_value(above)
+        } else {
+            Value::Int(above)
+        });
+    }
+    (sql, params)
+}
+
+#[async_trait::async_trait]
+impl Source for MySqlSource {
+    async fn health_check(&self) -> Result<()> {
+        self.ping().await
+    }
+
+    async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream> {
+        let source_table = table.schema.name.clone();
+        let actual = self.describe_table(&source_table).await?;
+        self.check_columns(table, &actual)?;
+        let (sql, params) = extraction_query(table, extract.above);
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.error(&source_table, "connect", e))?;
+        let schema = table.schema.arrow_schema();
+        let decoder = RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
+        let url = self.url.clone();
+        debug!(table = %source_table, sql = %sql, "Extracting.");
+        tokio::spawn(async move {
+            let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
+                table: source_table.clone(),
+                location: format!("{url} ({what})"),
+                message: e.to_string(),
+            };
+            let read = async {
+                let mut decoder = decoder;
+                let mut result = conn
+                    .exec_iter(sql.as_str(), params)
+                    .await
+                    .map_err(|e| error(&sql, &e))?;
+                while let Some(row) = result.next().await.map_err(|e| error(&sql, &e))? {
+                    decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
+                    // A closed channel: the consumer gave up (its cycle failed); stop reading.
+                    if decoder.len() >= decoder.batch_rows
+                        && tx.send(Ok(decoder.finish())).await.is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                drop(result);
+                if decoder.len() > 0 {
+                    let _ = tx.send(Ok(decoder.finish())).await;
+                }
+                decoder.report_zero_dates(&source_table);
+                Ok::<(), Error>(())
+            };
+            if let Err(e) = read.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(super::receiver_stream(rx))
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// Microseconds since the epoch (UTC) as a MySQL DATETIME parameter.
+fn micros_to_value(micros: i64) -> Value {
+    let days = micros.div_euclid(86_400_000_000);
+    let in_day = micros.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let secs = in_day / 1_000_000;
+    Value::Date(
+        y.clamp(0, 9999) as u16,
+        m as u8,
+        d as u8,
+        (secs / 3600) as u8,
+        (secs / 60 % 60) as u8,
+        (secs % 60) as u8,
+        (in_day % 1_000_000) as u32,
+    )
+}
+
+/// One typed Arrow builder per mart column.
+enum ColumnBuilder {
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Decimal(Decimal128Builder, u8, i8),
+    Utf8(StringBuilder),
+    Binary(BinaryBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
+}
+
+/// Decodes rows into the mart's Arrow schema.
+struct RowDecoder {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    builders: Vec<ColumnBuilder>,
+    /// Position of the first key column, named in errors.
+    key: Option<usize>,
+    batch_rows: usize,
+    counters: Arc<ExtractCounters>,
+    /// Zero dates read as NULL in this extraction, per column.
+    zero_dates: Vec<u64>,
+}
+
+impl RowDecoder {
+    fn new(
+        table: &TableConfig,
+        schema: &SchemaRef,
+        batch_rows: usize,
+        counters: Arc<ExtractCounters>,
+    ) -> Self {
+        let columns = table.schema.columns.clone();
+        let builders = columns
+            .iter()
+            .map(|c| new_builder(&c.mapped.arrow, batch_rows))
+            .collect();
+        RowDecoder {
+            schema: Arc::clone(schema),
+            zero_dates: vec![0; columns.len()],
+            key: table.key.first().and_then(|k| table.schema.index_of(k)),
+            columns,
+            builders,
+            batch_rows,
+            counters,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.builders.first() {
+            Some(ColumnBuilder::I16(b)) => b.len(),
+            Some(ColumnBuilder::I32(b)) => b.len(),
+            Some(ColumnBuilder::I64(b)) => b.len(),
+            Some(ColumnBuilder::F32(b)) => b.len(),
+            Some(ColumnBuilder::F64(b)) => b.len(),
+            Some(ColumnBuilder::Decimal(b, ..)) => b.len(),
+            Some(ColumnBuilder::Utf8(b)) => b.len(),
+            Some(ColumnBuilder::Binary(b)) => b.len(),
+            Some(ColumnBuilder::Date(b)) => b.len(),
+            Some(ColumnBuilder::Timestamp(b, _)) => b.len(),
+            None => 0,
+        }
+    }
+
+    fn push(&mut self, row: &Row) -> std::result::Result<(), String> {
+        for i in 0..self.builders.len() {
+            let value = row.as_ref(i).unwrap_or(&Value::NULL);
+            let column = &self.columns[i];
+            let zero = push_value(&mut self.builders[i], value, column).map_err(|message| {
+                let key = self
+                    .key
+                    .and_then(|k| row.as_ref(k))
+                    .map_or("?".to_string(), |v| v.as_sql(true));
+                let key_name = self.key.map_or("key", |k| self.columns[k].name.as_str());
+                format!(
+                    "column `{}`, row with {key_name} = {key}: {message}",
+                    column.name
+                )
+            })?;
+            if zero {
+                self.zero_dates[i] += 1;
+                self.counters.zero_dates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(|b| -> ArrayRef {
+                match b {
+                    ColumnBuilder::I16(b) => Arc::new(b.finish()),
+                    ColumnBuilder::I32(b) => Arc::new(b.finish()),
+                    ColumnBuilder::I64(b) => Arc::new(b.finish()),
+                    ColumnBuilder::F32(b) => Arc::new(b.finish()),
+                    ColumnBuilder::F64(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Decimal(b, p, s) => Arc::new(
+                        b.finish()
+                            .with_precision_and_scale(*p, *s)
+                            .expect("precision and scale come from the mapping"),
+                    ),
+                    ColumnBuilder::Utf8(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Binary(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Date(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Timestamp(b, tz) => {
+                        Arc::new(b.finish().with_timezone_opt(tz.clone()))
+                    }
+                }
+            })
+            .collect();
+        RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+            .expect("builders follow the mart schema")
+    }
+
+    fn report_zero_dates(&self, table: &str) {
+        for (column, &count) in self.columns.iter().zip(&self.zero_dates) {
+            if count > 0 {
+                warn!(table, column = %column.name, rows = count, "Zero dates ('0000-00-00') read as NULL.");
+            }
+        }
+    }
+}
+
+fn new_builder(data_type: &DataType, capacity: usize) -> ColumnBuilder {
+    match data_type {
+        DataType::Int16 => ColumnBuilder::I16(Int16Builder::with_capacity(capacity)),
+        DataType::Int32 => ColumnBuilder::I32(Int32Builder::with_capacity(capacity)),
+        DataType::Int64 => ColumnBuilder::I64(Int64Builder::with_capacity(capacity)),
+        DataType::Float32 => ColumnBuilder::F32(Float32Builder::with_capacity(capacity)),
+        DataType::Float64 => ColumnBuilder::F64(Float64Builder::with_capacity(capacity)),
+        DataType::Decimal128(p, s) => {
+            ColumnBuilder::Decimal(Decimal128Builder::with_capacity(capacity), *p, *s)
+        }
+        DataType::Utf8 => {
+            ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
+        }
+        DataType::Binary => {
+            ColumnBuilder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16))
+        }
+        DataType::Date32 => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => ColumnBuilder::Timestamp(
+            TimestampMicrosecondBuilder::with_capacity(capacity),
+            tz.clone(),
+        ),
+        other => unreachable!("the type mapping produces no {other}"),
+    }
+}
+
+/// An integer value of any MySQL integer kind (BIT arrives as big-endian bytes).
+fn as_i128(value: &Value) -> Option<i128> {
+    match value {
+        Value::Int(i) => Some(*i as i128),
+        Value::UInt(u) => Some(*u as i128),
+        Value::Bytes(b) if b.len() <= 8 => {
+            Some(b.iter().fold(0i128, |acc, byte| (acc << 8) | *byte as i128))
+        }
+        _ => None,
+    }
+}
+
+fn unexpected(value: &Value, expected: &str) -> String {
+    format!("got {value:?} where {expected} was expected")
+}
+
+/// Appends one value; returns whether it was a zero date read as NULL.
+fn push_value(
+    builder: &mut ColumnBuilder,
+    value: &Value,
+    column: &Column,
+) -> std::result::Result<bool, String> {
+    let null = matches!(value, Value::NULL);
+    let int = |target: &str, max: i128, min: i128| -> std::result::Result<Option<i128>, String> {
+        if null {
+            return Ok(None);
+        }
+        let v = as_i128(value).ok_or_else(|| unexpected(value, "an integer"))?;
+        if v > max || v < min {
+            let hint = if column.mapped.checked_unsigned {
+                "; set `unsigned_bigint = \"numeric\"` in [source] to carry such values as NUMERIC(20,0)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "value {v} of `{}` does not fit {target} ({min}..={max}){hint}",
+                column.mysql_type
+            ));
+        }
+        Ok(Some(v))
+    };
+    match builder {
+        ColumnBuilder::I16(b) => {
+            b.append_option(int("SMALLINT", i16::MAX as i128, i16::MIN as i128)?.map(|v| v as i16))
+        }
+        ColumnBuilder::I32(b) => {
+            b.append_option(int("INTEGER", i32::MAX as i128, i32::MIN as i128)?.map(|v| v as i32))
+        }
+        ColumnBuilder::I64(b) => {
+            b.append_option(int("BIGINT", i64::MAX as i128, i64::MIN as i128)?.map(|v| v as i64))
+        }
+        ColumnBuilder::F32(b) => match value {
+            Value::NULL => b.append_null(),
+            Value::Float(f) => b.append_value(*f),
+            Value::Double(d) => b.append_value(*d as f32),
+            other => return Err(unexpected(other, "a FLOAT")),
+        },
+        ColumnBuilder::F64(b) => match value {
+            Value::NULL => b.append_null(),
+            Value::Float(f) => b.append_value(*f as f64),
+            Value::Double(d) => b.append_value(*d),
+            other => return Err(unexpected(other, "a DOUBLE")),
+        },
+        ColumnBuilder::Decimal(b, p, s) => match value {
+            Value::NULL => b.append_null(),
+            Value::Bytes(text) => {
+                let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
+                let v = arrow::compute::kernels::cast_utils::parse_decimal::<
+                    arrow::datatypes::Decimal128Type,
+                >(text, *p, *s)
+                .map_err(|e| format!("`{text}` is not a DECIMAL({p},{s}): {e}"))?;
+                b.append_value(v)
+            }
+            Value::Int(_) | Value::UInt(_) => {
+                let v = as_i128(value).expect("integer");
+                let scaled = v
+                    .checked_mul(10i128.pow(*s as u32))
+                    .filter(|v| v.unsigned_abs() < 10u128.pow(*p as u32))
+                    .ok_or_else(|| format!("value {v} does not fit DECIMAL({p},{s})"))?;
+                b.append_value(scaled)
+            }
+            other => return Err(unexpected(other, "a DECIMAL")),
+        },
+        ColumnBuilder::Utf8(b) => match value {
+            Value::NULL => b.append_null(),
+            Value::Bytes(bytes) => b.append_value(std::str::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "the value is not valid UTF-8 ({e}); a binary column belongs in a BINARY/BLOB type"
+                )
+            })?),
+            Value::Time(negative, days, h, m, s, us) => {
+                let hours = *days as u64 * 24 + *h as u64;
+                let sign = if *negative { "-" } else { "" };
+                let frac = if *us > 0 { format!(".{us:06}") } else { String::new() };
+                b.append_value(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
+            }
+            Value::Int(i) => b.append_value(i.to_string()),
+            Value::UInt(u) => b.append_value(u.to_string()),
+            other => return Err(unexpected(other, "text")),
+        },
+        ColumnBuilder::Binary(b) => match value {
+            Value::NULL => b.append_null(),
+            Value::Bytes(bytes) => b.append_value(bytes),
+            other => return Err(unexpected(other, "bytes")),
+        },
+        ColumnBuilder::Date(b) => match value {
+            Value::NULL => b.append_null(),
+            Value::Date(y, m, d, ..) if *m == 0 || *d == 0 => {
+                b.append_null();
+                return Ok(true);
+            }
+            Value::Date(y, m, d, ..) => b.append_value(days_from_civil(*y as i64, *m as u32, *d as u32) as i32),
+            other => return Err(unexpected(other, "a DATE")),
+        },
+        ColumnBuilder::Timestamp(b, _) => match value {
+            Value::NULL => b.append_null(),
+            Value::Date(_, m, d, ..) if *m == 0 || *d == 0 => {
+                b.append_null();
+                return Ok(true);
+            }
+            Value::Date(y, m, d, h, mi, s, us) => {
+                let days = days_from_civil(*y as i64, *m as u32, *d as u32);
+                let secs = days * 86_400 + *h as i64 * 3600 + *mi as i64 * 60 + *s as i64;
+                b.append_value(secs * 1_000_000 + *us as i64)
+            }
+            other => return Err(unexpected(other, "a DATETIME or TIMESTAMP")),
+        },
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1, 1, 1), -719_162);
+        for days in [-719_162, -1, 0, 59, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
+
+    #[test]
+    fn timestamp_parameters_keep_microseconds() {
+        // 2026-11-26 15:30:00.000123 UTC
+        let micros = 1_795_707_000_000_123;
+        let Value::Date(y, m, d, h, mi, s, us) = micros_to_value(micros) else {
+            panic!("a date")
+        };
+        assert_eq!((y, m, d, h, mi, s, us), (2026, 11, 26, 15, 30, 0, 123));
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_off_the_url() {
+        let (url, ssl) =
+            tls_options("mysql://u:p@h:3306/db?ssl-mode=REQUIRED&prefer_socket=false").unwrap();
+        assert_eq!(url, "mysql://u:p@h:3306/db?prefer_socket=false");
+        assert!(ssl.unwrap().accept_invalid_certs());
+        let (_, ssl) = tls_options("mysql://u@h/db?ssl-mode=VERIFY_IDENTITY").unwrap();
+        let ssl = ssl.unwrap();
+        assert!(!ssl.accept_invalid_certs() && !ssl.skip_domain_validation());
+        assert!(tls_options("mysql://u@h/db").unwrap().1.is_none());
+        assert!(tls_options("mysql://u@h/db?ssl-mode=SOMETIMES").is_err());
+    }
+}

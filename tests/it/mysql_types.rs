@@ -1,0 +1,394 @@
+//! The type mapping against a real MariaDB: every row of the mapping table, and the edge
+//! cases (zero dates, unsigned overflow, DECIMAL(38,10) extremes, 4-byte UTF-8, latin1,
+//! NULL in every type, empty strings), decoded by the MySQL source into Arrow.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, TimeUnit};
+use arrow::util::display::array_value_to_string;
+use futures::TryStreamExt;
+use martsync::config::{Strategy, TableConfig};
+use martsync::schema::{TableSchema, UnsignedBigint};
+use martsync::source::mysql::MySqlSource;
+use martsync::source::{Extract, ExtractCounters, Source};
+
+use crate::common::{MyDb, service_url};
+
+/// (column, MySQL type, Arrow type the mapping must give, inserted SQL literal, how the
+/// Arrow value must print). Each case is one row, with its column set and the others NULL.
+fn cases() -> Vec<(
+    &'static str,
+    &'static str,
+    DataType,
+    &'static str,
+    &'static str,
+)> {
+    let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    vec![
+        ("c_tinyint", "TINYINT", DataType::Int16, "-128", "-128"),
+        (
+            "c_tinyint_u",
+            "TINYINT UNSIGNED",
+            DataType::Int16,
+            "255",
+            "255",
+        ),
+        ("c_bool", "TINYINT(1)", DataType::Int16, "1", "1"),
+        (
+            "c_smallint",
+            "SMALLINT",
+            DataType::Int16,
+            "-32768",
+            "-32768",
+        ),
+        (
+            "c_smallint_u",
+            "SMALLINT UNSIGNED",
+            DataType::Int32,
+            "65535",
+            "65535",
+        ),
+        (
+            "c_mediumint",
+            "MEDIUMINT",
+            DataType::Int32,
+            "-8388608",
+            "-8388608",
+        ),
+        (
+            "c_int",
+            "INT",
+            DataType::Int32,
+            "-2147483648",
+            "-2147483648",
+        ),
+        (
+            "c_int_u",
+            "INT UNSIGNED",
+            DataType::Int64,
+            "4294967295",
+            "4294967295",
+        ),
+        (
+            "c_bigint",
+            "BIGINT",
+            DataType::Int64,
+            "-9223372036854775808",
+            "-9223372036854775808",
+        ),
+        (
+            "c_bigint_u",
+            "BIGINT UNSIGNED",
+            DataType::Int64,
+            "9223372036854775807",
+            "9223372036854775807",
+        ),
+        (
+            "c_dec_max",
+            "DECIMAL(38,10)",
+            DataType::Decimal128(38, 10),
+            "9999999999999999999999999999.9999999999",
+            "9999999999999999999999999999.9999999999",
+        ),
+        (
+            "c_dec_min",
+            "DECIMAL(38,10)",
+            DataType::Decimal128(38, 10),
+            "-9999999999999999999999999999.9999999999",
+            "-9999999999999999999999999999.9999999999",
+        ),
+        (
+            "c_dec_tiny",
+            "DECIMAL(38,10)",
+            DataType::Decimal128(38, 10),
+            "0.0000000001",
+            "0.0000000001",
+        ),
+        (
+            "c_money",
+            "DECIMAL(12,2)",
+            DataType::Decimal128(12, 2),
+            "-12.5",
+            "-12.50",
+        ),
+        ("c_float", "FLOAT", DataType::Float32, "1.5", "1.5"),
+        ("c_double", "DOUBLE", DataType::Float64, "-2.25", "-2.25"),
+        ("c_char", "CHAR(2)", DataType::Utf8, "'US'", "US"),
+        (
+            "c_varchar",
+            "VARCHAR(40)",
+            DataType::Utf8,
+            "'héllo wörld'",
+            "héllo wörld",
+        ),
+        (
+            "c_emoji",
+            "VARCHAR(8) CHARACTER SET utf8mb4",
+            DataType::Utf8,
+            "'📦🚚'",
+            "📦🚚",
+        ),
+        ("c_empty", "VARCHAR(8)", DataType::Utf8, "''", ""),
+        (
+            "c_latin1",
+            "VARCHAR(20) CHARACTER SET latin1",
+            DataType::Utf8,
+            "'café'",
+            "café",
+        ),
+        ("c_text", "TEXT", DataType::Utf8, "'long text'", "long text"),
+        ("c_enum", "ENUM('a','b')", DataType::Utf8, "'b'", "b"),
+        ("c_set", "SET('x','y')", DataType::Utf8, "'x,y'", "x,y"),
+        (
+            "c_json",
+            "JSON",
+            DataType::Utf8,
+            "'{\"k\": 1}'",
+            "{\"k\": 1}",
+        ),
+        (
+            "c_time",
+            "TIME",
+            DataType::Utf8,
+            "'-838:59:59'",
+            "-838:59:59",
+        ),
+        ("c_year", "YEAR", DataType::Int16, "2026", "2026"),
+        (
+            "c_date",
+            "DATE",
+            DataType::Date32,
+            "'2026-02-28'",
+            "2026-02-28",
+        ),
+        (
+            "c_date_old",
+            "DATE",
+            DataType::Date32,
+            "'1000-01-01'",
+            "1000-01-01",
+        ),
+        (
+            "c_datetime",
+            "DATETIME(6)",
+            micros.clone(),
+            "'2026-11-26 15:30:00.123456'",
+            "2026-11-26T15:30:00.123456",
+        ),
+        (
+            "c_datetime0",
+            "DATETIME",
+            micros,
+            "'9999-12-31 23:59:59'",
+            "9999-12-31T23:59:59",
+        ),
+        (
+            "c_timestamp",
+            "TIMESTAMP(3) NULL",
+            utc,
+            "'2026-11-26 15:30:00.250'",
+            "2026-11-26T15:30:00.250Z",
+        ),
+        (
+            "c_varbinary",
+            "VARBINARY(8)",
+            DataType::Binary,
+            "X'00FF10'",
+            "00ff10",
+        ),
+        (
+            "c_blob",
+            "BLOB",
+            DataType::Binary,
+            "X'DEADBEEF'",
+            "deadbeef",
+        ),
+        ("c_bit", "BIT(8)", DataType::Int64, "b'10000001'", "129"),
+    ]
+}
+
+/// A table config for extracting all of `schema` (append, keyed by `id`).
+fn table_config(schema: TableSchema) -> TableConfig {
+    TableConfig {
+        name: format!("mart_{}", schema.name),
+        schema,
+        strategy: Strategy::Append,
+        key: vec!["id".into()],
+        version: None,
+        watermark: "id".into(),
+        lookback: Duration::ZERO,
+        retention: None,
+        retention_column: "id".into(),
+        max_rejected: 0,
+    }
+}
+
+async fn extract(
+    source: &MySqlSource,
+    table: &TableConfig,
+) -> (martsync::Result<Vec<RecordBatch>>, u64) {
+    let counters = Arc::new(ExtractCounters::default());
+    let extract = Extract {
+        above: None,
+        counters: Arc::clone(&counters),
+    };
+    let batches = match source.extract(table, extract).await {
+        Ok(stream) => stream.try_collect().await,
+        Err(e) => Err(e),
+    };
+    (batches, counters.zero_dates.load(Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mapped_type_decodes_from_mariadb() {
+    let Some(base) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = MyDb::new(&base).await;
+    let cases = cases();
+    let columns: Vec<String> = cases.iter().map(|(c, t, ..)| format!("{c} {t}")).collect();
+    db.exec(&format!(
+        "CREATE TABLE types (id INT PRIMARY KEY, {}) DEFAULT CHARSET=utf8mb4",
+        columns.join(", ")
+    ))
+    .await;
+    for (i, (column, _, _, literal, _)) in cases.iter().enumerate() {
+        db.exec(&format!(
+            "INSERT INTO types (id, {column}) VALUES ({i}, {literal})"
+        ))
+        .await;
+    }
+    // One row with NULL in every column.
+    db.exec(&format!("INSERT INTO types (id) VALUES ({})", cases.len()))
+        .await;
+
+    // A small batch size, so rows cross batch boundaries.
+    let source = MySqlSource::new(&db.url, 7, UnsignedBigint::Int64).unwrap();
+    let schema = source.describe_table("types").await.unwrap();
+    for (column, mysql_type, arrow, ..) in &cases {
+        let found = schema.column(column).unwrap();
+        assert_eq!(&found.mapped.arrow, arrow, "{column} {mysql_type}");
+    }
+    let table = table_config(schema);
+    let (batches, zero_dates) = extract(&source, &table).await;
+    let batches = batches.unwrap();
+    assert_eq!(zero_dates, 0);
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(batch.num_rows(), cases.len() + 1);
+    let ids = batch.column(0);
+    for row in 0..batch.num_rows() {
+        let id: usize = array_value_to_string(ids, row).unwrap().parse().unwrap();
+        for (c, (column, mysql_type, _, literal, expected)) in cases.iter().enumerate() {
+            let value = batch.column(c + 1);
+            if id == c {
+                assert_eq!(
+                    array_value_to_string(value, row).unwrap(),
+                    *expected,
+                    "{column} {mysql_type} = {literal}"
+                );
+            } else {
+                assert!(value.is_null(row), "{column} should be NULL in row {id}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_dates_become_null_and_are_counted() {
+    let Some(base) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = MyDb::new(&base).await;
+    db.exec(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE dates (id INT PRIMARY KEY, d DATE NULL, dt DATETIME NULL);
+         INSERT INTO dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'),
+                                  (2, '2026-01-00', '2026-05-01 10:00:00'),
+                                  (3, '2026-01-02', NULL)",
+    )
+    .await;
+    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64).unwrap();
+    let table = table_config(source.describe_table("dates").await.unwrap());
+    let (batches, zero_dates) = extract(&source, &table).await;
+    let batch = &batches.unwrap()[0];
+    assert_eq!(zero_dates, 3, "two zero dates and one zero day");
+    let shown: Vec<String> = (0..3)
+        .map(|r| {
+            (1..3)
+                .map(|c| array_value_to_string(batch.column(c), r).unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert_eq!(shown, [",", ",2026-05-01T10:00:00", "2026-01-02,"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_bigint_above_i64_is_an_error_or_numeric() {
+    let Some(base) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = MyDb::new(&base).await;
+    db.exec(
+        "CREATE TABLE big (id BIGINT UNSIGNED PRIMARY KEY, v BIGINT UNSIGNED);
+         INSERT INTO big VALUES (1, 5), (2, 18446744073709551615)",
+    )
+    .await;
+    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64).unwrap();
+    let table = table_config(source.describe_table("big").await.unwrap());
+    let error = extract(&source, &table).await.0.unwrap_err().to_string();
+    for word in [
+        "big",
+        "`v`",
+        "id = 2",
+        "18446744073709551615",
+        "unsigned_bigint",
+    ] {
+        assert!(error.contains(word), "{word} missing from: {error}");
+    }
+
+    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Numeric).unwrap();
+    let table = table_config(source.describe_table("big").await.unwrap());
+    assert_eq!(
+        table.schema.columns[1].mapped.arrow,
+        DataType::Decimal128(20, 0)
+    );
+    let batch = &extract(&source, &table).await.0.unwrap()[0];
+    assert_eq!(
+        array_value_to_string(batch.column(1), 1).unwrap(),
+        "18446744073709551615"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_schema_drift_is_named() {
+    let Some(base) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = MyDb::new(&base).await;
+    db.create_sources().await;
+    db.exec("ALTER TABLE uni_tracking_info DROP COLUMN last_location")
+        .await;
+    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64).unwrap();
+    let config = crate::common::parse_config("");
+    let uti = &config.tables[0];
+    let error = extract(&source, uti).await.0.unwrap_err().to_string();
+    for word in ["uni_tracking_info", "last_location", "missing"] {
+        assert!(error.contains(word), "{word} missing from: {error}");
+    }
+    let missing = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64)
+        .unwrap()
+        .describe_table("no_such_table")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("no_such_table") && missing.contains("does not exist"),
+        "{missing}"
+    );
+    assert!(!missing.contains(":martsync@"), "password in: {missing}");
+}
