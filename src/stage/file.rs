@@ -86,6 +86,13 @@ impl Stage for FileStage {
         Ok(found)
     }
 
+    async fn get(&self, key: &str) -> Result<Vec<u8>> {
+        let path = self.path(key);
+        tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::io("reading staged file", &path, e))
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let path = self.path(prefix);
         match tokio::fs::remove_dir_all(&path).await {

@@ -2,9 +2,11 @@
 //! load. Layout: `<stage>/<mart>/<run_id>/part-NNNNN.parquet` plus a Redshift-style
 //! `manifest.json` listing every part with its length.
 //!
-//! Backends: [`file`] (`file://DIR`).
+//! Backends: [`file`] (`file://DIR`) and [`s3`] (`s3://bucket/prefix`, AWS or any
+//! S3-compatible server).
 
 pub mod file;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,10 +41,14 @@ pub trait Stage: Send + Sync + 'static {
     /// Stores `bytes` at `key`, atomically: a reader sees the whole object or none of it.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StagedFile>;
 
-    /// The objects under `prefix`, in key order.
+    /// The whole object at `key` (warehouses that cannot read the stage themselves load
+    /// from these bytes).
+    async fn get(&self, key: &str) -> Result<Vec<u8>>;
+
+    /// The objects under the folder `prefix` (`a/b` means `a/b/…`), in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<StagedFile>>;
 
-    /// Deletes every object under `prefix`; deleting nothing is not an error.
+    /// Deletes every object under the folder `prefix`; deleting nothing is not an error.
     async fn delete_prefix(&self, prefix: &str) -> Result<()>;
 
     /// The local path of `key`, when the stage is a local folder.
@@ -50,9 +56,12 @@ pub trait Stage: Send + Sync + 'static {
 }
 
 /// Opens the configured stage.
-pub fn open(config: &StageConfig) -> Result<Arc<dyn Stage>> {
+pub async fn open(config: &StageConfig) -> Result<Arc<dyn Stage>> {
     match &config.url {
         StageUrl::File(dir) => Ok(Arc::new(file::FileStage::new(dir)?)),
+        StageUrl::S3 { bucket, prefix } => {
+            Ok(Arc::new(s3::S3Stage::open(bucket, prefix, config).await?))
+        }
     }
 }
 
