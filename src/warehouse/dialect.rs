@@ -41,7 +41,8 @@ pub fn literal(value: &str) -> String {
 pub fn max_as_i64(dialect: Dialect, table: &TableConfig, column: &str) -> String {
     let col = quote(column);
     if !table.schema.is_timestamp(column) {
-        return format!("max({col})");
+        // INTEGER columns have INTEGER maxima; clients read BIGINT.
+        return format!("CAST(max({col}) AS BIGINT)");
     }
     match dialect {
         Dialect::DuckDb => format!("epoch_us(max({col}))"),
@@ -138,6 +139,17 @@ pub const RUNS_COLUMNS: &[&str] = &[
     "merge_ms",
 ];
 
+/// The mart's columns, quoted, comma separated, in order.
+pub fn quoted_columns(table: &TableConfig) -> String {
+    table
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Name of the temp table a run is loaded into.
 pub fn stage_table(table: &TableConfig) -> String {
     quote(&format!("stage_{}", table.name))
@@ -165,13 +177,7 @@ fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
 pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement> {
     let mart = quote(&table.name);
     let stage = stage_table(table);
-    let cols = table
-        .schema
-        .columns
-        .iter()
-        .map(|c| quote(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = quoted_columns(table);
     let key_match = |left: &str, right: &str| {
         table
             .key
@@ -253,4 +259,158 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
         ),
     });
     statements
+}
+
+/// Indexes a PostgreSQL mart needs: a unique one on the key (the merge's DELETE and
+/// anti-join probe it, and it makes a duplicate key impossible) and one on the watermark
+/// (each cycle starts with `max(watermark)`). Redshift has no indexes (DISTKEY/SORTKEY
+/// instead) and DuckDB needs none at these sizes.
+pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<String> {
+    if dialect != Dialect::Postgres {
+        return Vec::new();
+    }
+    let mart = quote(&table.name);
+    let keys = table
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {mart} ({keys})",
+            quote(&format!("{}_key", table.name))
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {mart} ({})",
+            quote(&format!("{}_watermark", table.name)),
+            quote(&table.watermark)
+        ),
+    ]
+}
+
+/// Serializes merges into one mart while letting readers read. Redshift has a single
+/// `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not with SELECT.
+pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
+    let mart = quote(&table.name);
+    match dialect {
+        Dialect::DuckDb => None,
+        Dialect::Postgres => Some(format!("LOCK TABLE {mart} IN SHARE ROW EXCLUSIVE MODE")),
+        Dialect::Redshift => Some(format!("LOCK {mart}")),
+    }
+}
+
+/// Whether a run id already committed (the merge is then a no-op).
+pub fn check_run_id(dialect: Dialect) -> String {
+    format!(
+        "SELECT count(*) FROM {RUNS_TABLE} WHERE run_id = {}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Creates the temp table a run is loaded into, with the mart's columns (and, on Redshift,
+/// its distribution and sort keys, so the merge joins locally). PostgreSQL drops it at
+/// COMMIT; Redshift temp tables live for the session, so they are dropped first and after.
+pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> {
+    let mart = quote(&table.name);
+    let stage = stage_table(table);
+    match dialect {
+        Dialect::DuckDb => vec![
+            format!("DROP TABLE IF EXISTS temp.{stage}"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT * FROM {mart} LIMIT 0"),
+        ],
+        Dialect::Postgres => vec![format!(
+            "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
+        )],
+        Dialect::Redshift => vec![
+            format!("DROP TABLE IF EXISTS {stage}"),
+            format!("CREATE TEMP TABLE {stage} (LIKE {mart})"),
+        ],
+    }
+}
+
+/// Drops the temp table before COMMIT where the dialect keeps it for the session.
+pub fn drop_stage_table(dialect: Dialect, table: &TableConfig) -> Option<String> {
+    let stage = stage_table(table);
+    match dialect {
+        Dialect::DuckDb => Some(format!("DROP TABLE IF EXISTS temp.{stage}")),
+        Dialect::Postgres => None,
+        Dialect::Redshift => Some(format!("DROP TABLE {stage}")),
+    }
+}
+
+/// PostgreSQL: the binary COPY the staged rows are streamed into.
+pub fn copy_from_stdin(table: &TableConfig) -> String {
+    let cols = quoted_columns(table);
+    format!(
+        "COPY {} ({cols}) FROM STDIN (FORMAT binary)",
+        stage_table(table)
+    )
+}
+
+/// Redshift: COPY of every file the run's manifest lists. The staged Parquet has the mart's
+/// columns in the mart's order, so no column list is needed.
+pub fn copy_from_manifest(table: &TableConfig, manifest_url: &str, iam_role: &str) -> String {
+    format!(
+        "COPY {} FROM {} IAM_ROLE {} FORMAT AS PARQUET MANIFEST",
+        stage_table(table),
+        literal(manifest_url),
+        literal(iam_role)
+    )
+}
+
+/// Redshift: rows the session's last COPY loaded.
+pub const LAST_COPY_COUNT: &str = "SELECT pg_last_copy_count()";
+
+/// Redshift: why the session's last COPY failed (asked after the ROLLBACK, on the same
+/// session, so it is that COPY's detail and no other's).
+pub const LOAD_ERRORS: &str = "SELECT trim(file_name), line_number, trim(column_name), \
+     trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() \
+     ORDER BY line_number LIMIT 5";
+
+/// Labels of the batches committed to a mart.
+pub fn committed_batches(dialect: Dialect) -> String {
+    format!(
+        "SELECT batch FROM {RUNS_TABLE} WHERE mart = {} AND batch IS NOT NULL",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Whether a table exists in the connection's current schema (1 or 0).
+pub fn table_exists(dialect: Dialect) -> String {
+    let schema = match dialect {
+        Dialect::DuckDb => "'main'",
+        Dialect::Postgres | Dialect::Redshift => "current_schema()",
+    };
+    format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = {} AND table_schema = {schema}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Row count and largest watermark (as [`max_as_i64`]) of a mart.
+pub fn mart_summary(dialect: Dialect, table: &TableConfig) -> String {
+    format!(
+        "SELECT count(*), {} FROM {}",
+        max_as_i64(dialect, table, &table.watermark),
+        quote(&table.name)
+    )
+}
+
+/// Runs count of a mart.
+pub fn count_runs(dialect: Dialect) -> String {
+    format!(
+        "SELECT count(*) FROM {RUNS_TABLE} WHERE mart = {}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// The last committed run of a mart.
+pub fn last_run(dialect: Dialect) -> String {
+    format!(
+        "SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, \
+         rows_deleted, rows_inserted, rows_trimmed FROM {RUNS_TABLE} WHERE mart = {} \
+         ORDER BY committed_at DESC, run_id DESC LIMIT 1",
+        placeholder(dialect, 1)
+    )
 }

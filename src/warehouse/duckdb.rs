@@ -13,8 +13,8 @@ use std::time::Instant;
 use duckdb::{Connection, params_from_iter, types::Value};
 use tracing::debug;
 
-use super::dialect::{self, Dialect, RUNS_TABLE, Statement, literal, quote};
-use super::{LastRun, MartStatus, MergeOutcome, MergeRequest, Warehouse};
+use super::dialect::{self, Dialect, RUNS_TABLE, Statement, literal};
+use super::{LastRun, MartStatus, MergeOutcome, MergeRequest, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 
@@ -106,11 +106,9 @@ impl Context {
 }
 
 fn table_exists(conn: &Connection, name: &str) -> duckdb::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
-        [name],
-        |row| row.get::<_, i64>(0),
-    )
+    conn.query_row(&dialect::table_exists(Dialect::DuckDb), [name], |row| {
+        row.get::<_, i64>(0)
+    })
     .map(|n| n > 0)
 }
 
@@ -150,14 +148,10 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
-        let sql = format!(
-            "SELECT {} FROM {}",
-            dialect::max_as_i64(Dialect::DuckDb, table, &table.watermark),
-            quote(&table.name)
-        );
+        let sql = dialect::mart_summary(Dialect::DuckDb, table);
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| {
-            conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))
+            conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(1))
                 .map_err(ctx.at("max_watermark"))
         })
         .await
@@ -169,9 +163,7 @@ impl Warehouse for DuckDbWarehouse {
         self.with_conn(move |conn| {
             let error = ctx.at("committed_batches");
             let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT batch FROM {RUNS_TABLE} WHERE mart = ? AND batch IS NOT NULL"
-                ))
+                .prepare(&dialect::committed_batches(Dialect::DuckDb))
                 .map_err(&error)?;
             let rows = stmt
                 .query_map([mart], |row| row.get::<_, String>(0))
@@ -208,7 +200,7 @@ impl Warehouse for DuckDbWarehouse {
             let started = Instant::now();
             let tx = conn.transaction().map_err(ctx.at("begin"))?;
             let done: i64 = tx
-                .query_row(&format!("SELECT count(*) FROM {RUNS_TABLE} WHERE run_id = ?"), [&record.run_id], |r| r.get(0))
+                .query_row(&dialect::check_run_id(Dialect::DuckDb), [&record.run_id], |r| r.get(0))
                 .map_err(ctx.at("check_run_id"))?;
             if done > 0 {
                 return Ok(MergeOutcome {
@@ -217,12 +209,9 @@ impl Warehouse for DuckDbWarehouse {
                 });
             }
             let stage = dialect::stage_table(&table);
-            let cols = table.schema.columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
-            tx.execute_batch(&format!(
-                "DROP TABLE IF EXISTS temp.{stage}; CREATE TEMP TABLE {stage} AS SELECT * FROM {} LIMIT 0",
-                quote(&table.name)
-            ))
-            .map_err(ctx.at("create_stage_table"))?;
+            let cols = dialect::quoted_columns(&table);
+            tx.execute_batch(&dialect::create_stage_table(Dialect::DuckDb, &table).join(";\n"))
+                .map_err(ctx.at("create_stage_table"))?;
             let loaded = if paths.is_empty() {
                 0
             } else {
@@ -249,14 +238,11 @@ impl Warehouse for DuckDbWarehouse {
                 }
                 .map_err(ctx.at(name))? as u64;
                 debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
-                match name {
-                    "delete_replaced" => outcome.deleted = changed,
-                    "insert_rows" | "insert_new_rows" => outcome.inserted = changed,
-                    "retention_trim" => outcome.trimmed = changed,
-                    _ => {}
-                }
+                outcome.count(name, changed);
             }
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS temp.{stage}")).map_err(ctx.at("drop_stage_table"))?;
+            if let Some(sql) = dialect::drop_stage_table(Dialect::DuckDb, &table) {
+                tx.execute_batch(&sql).map_err(ctx.at("drop_stage_table"))?;
+            }
             tx.commit().map_err(ctx.at("commit"))?;
             Ok(outcome)
         })
@@ -276,22 +262,18 @@ impl Warehouse for DuckDbWarehouse {
                 return Ok(status);
             }
             status.exists = true;
-            let sql = format!(
-                "SELECT count(*), {} FROM {}",
-                dialect::max_as_i64(Dialect::DuckDb, &table, &table.watermark),
-                quote(&table.name)
-            );
-            (status.rows, status.max_watermark) = conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&error)?;
+            let sql = dialect::mart_summary(Dialect::DuckDb, &table);
+            (status.rows, status.max_watermark) = conn
+                .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&error)?;
             if table_exists(conn, RUNS_TABLE).map_err(&error)? {
                 status.runs = conn
-                    .query_row(&format!("SELECT count(*) FROM {RUNS_TABLE} WHERE mart = ?"), [&table.name], |r| r.get(0))
+                    .query_row(&dialect::count_runs(Dialect::DuckDb), [&table.name], |r| {
+                        r.get(0)
+                    })
                     .map_err(&error)?;
                 let mut stmt = conn
-                    .prepare(&format!(
-                        "SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, \
-                         rows_deleted, rows_inserted, rows_trimmed FROM {RUNS_TABLE} WHERE mart = ? \
-                         ORDER BY committed_at DESC, run_id DESC LIMIT 1"
-                    ))
+                    .prepare(&dialect::last_run(Dialect::DuckDb))
                     .map_err(&error)?;
                 let mut rows = stmt
                     .query_map([&table.name], |r| {
@@ -315,31 +297,15 @@ impl Warehouse for DuckDbWarehouse {
     }
 }
 
-/// Values for `record_run`, in [`dialect::RUNS_COLUMNS`] order.
+/// The run record's values as DuckDB values.
 fn run_values(record: &super::RunRecord, outcome: &MergeOutcome, merge_ms: i64) -> Vec<Value> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let int = |v: u64| Value::BigInt(v as i64);
-    let opt = |v: Option<i64>| v.map_or(Value::Null, Value::BigInt);
-    vec![
-        Value::Text(record.run_id.clone()),
-        Value::Text(record.mart.clone()),
-        Value::Text(record.batch.clone()),
-        Value::BigInt(record.started_at_ms),
-        Value::BigInt(now_ms),
-        opt(record.watermark_from),
-        opt(record.watermark_to),
-        int(record.rows_extracted),
-        int(record.rows_deduped),
-        int(record.rows_rejected),
-        int(outcome.deleted),
-        int(outcome.inserted),
-        int(outcome.trimmed),
-        int(record.bytes_staged),
-        int(record.extract_ms),
-        int(record.dedup_ms),
-        int(record.stage_ms),
-        Value::BigInt(merge_ms),
-    ]
+    record
+        .values(outcome, merge_ms)
+        .into_iter()
+        .map(|v| match v {
+            RunValue::Text(t) => Value::Text(t),
+            RunValue::Int(Some(i)) => Value::BigInt(i),
+            RunValue::Int(None) => Value::Null,
+        })
+        .collect()
 }

@@ -1,7 +1,8 @@
 //! Warehouses: where the marts live. A merge loads one staged run into a temp table and
 //! applies it to the mart in one transaction (see [`dialect::merge_statements`]).
 //!
-//! Backends: [`duckdb`] (`duckdb://PATH`, embedded).
+//! Backends: [`duckdb`] (`duckdb://PATH`, embedded) and [`postgres`] (`postgres://…` and
+//! `redshift://…`, one client for both).
 //!
 //! To add a warehouse: a sibling module implementing [`Warehouse`], a [`Dialect`] variant
 //! with its SQL in [`dialect`], a URL scheme in `config`, and a line in [`open`]; then run the
@@ -9,6 +10,8 @@
 
 pub mod dialect;
 pub mod duckdb;
+pub mod pgcopy;
+pub mod postgres;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -39,6 +42,44 @@ pub struct RunRecord {
     pub stage_ms: u64,
 }
 
+/// One value of the run record's insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunValue {
+    Text(String),
+    Int(Option<i64>),
+}
+
+impl RunRecord {
+    /// The values of the `record_run` statement, in [`dialect::RUNS_COLUMNS`] order, with
+    /// `started_at` and `committed_at` (now) as epoch milliseconds.
+    pub fn values(&self, outcome: &MergeOutcome, merge_ms: i64) -> Vec<RunValue> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let int = |v: u64| RunValue::Int(Some(v as i64));
+        vec![
+            RunValue::Text(self.run_id.clone()),
+            RunValue::Text(self.mart.clone()),
+            RunValue::Text(self.batch.clone()),
+            RunValue::Int(Some(self.started_at_ms)),
+            RunValue::Int(Some(now_ms)),
+            RunValue::Int(self.watermark_from),
+            RunValue::Int(self.watermark_to),
+            int(self.rows_extracted),
+            int(self.rows_deduped),
+            int(self.rows_rejected),
+            int(outcome.deleted),
+            int(outcome.inserted),
+            int(outcome.trimmed),
+            int(self.bytes_staged),
+            int(self.extract_ms),
+            int(self.dedup_ms),
+            int(self.stage_ms),
+            RunValue::Int(Some(merge_ms)),
+        ]
+    }
+}
+
 /// A staged run to merge.
 pub struct MergeRequest<'a> {
     pub table: &'a TableConfig,
@@ -57,6 +98,18 @@ pub struct MergeOutcome {
     pub trimmed: u64,
     /// The run id had already committed: nothing was done.
     pub already_committed: bool,
+}
+
+impl MergeOutcome {
+    /// Counts the rows a merge statement of [`dialect::merge_statements`] changed.
+    pub fn count(&mut self, statement: &str, rows: u64) {
+        match statement {
+            "delete_replaced" => self.deleted = rows,
+            "insert_rows" | "insert_new_rows" => self.inserted = rows,
+            "retention_trim" => self.trimmed = rows,
+            _ => {}
+        }
+    }
 }
 
 /// The last committed run of a mart.
@@ -119,5 +172,12 @@ pub trait Warehouse: Send + Sync + 'static {
 pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
     match &config.url {
         WarehouseUrl::DuckDb(path) => Ok(Arc::new(duckdb::DuckDbWarehouse::open(path).await?)),
+        WarehouseUrl::Postgres(url) => Ok(Arc::new(
+            postgres::PostgresWarehouse::open(url, Dialect::Postgres, None).await?,
+        )),
+        WarehouseUrl::Redshift(url) => Ok(Arc::new(
+            postgres::PostgresWarehouse::open(url, Dialect::Redshift, config.iam_role.clone())
+                .await?,
+        )),
     }
 }

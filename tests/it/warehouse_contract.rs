@@ -6,7 +6,9 @@ use martsync::pipeline::{Pipeline, new_run_id};
 use martsync::stage::{self, StagedRun};
 use martsync::warehouse::{MergeOutcome, MergeRequest, RunRecord};
 
-use crate::common::{Workspace, dump_expected};
+use crate::common::{
+    PgSchema, Workspace, dump_expected, dump_query, parse_config, service_config, service_url,
+};
 
 const UTI_ONLY: &str = "[[tables]]\nname = \"mart_uni_tracking_info\"\n";
 
@@ -67,35 +69,32 @@ async fn merge(
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duckdb_keeps_the_warehouse_contract() {
-    let ws = Workspace::new();
-    let pipeline = ws.pipeline(&ws.path("unused"), UTI_ONLY).await;
-
+/// The contract's steps on an open pipeline (one `latest` mart); returns the run ids.
+async fn keeps_the_contract(pipeline: &Pipeline) {
     // Version guard: greater or equal replaces, smaller does not.
     let first = new_run_id();
-    let staged = stage_rows(&pipeline, &first, &[uti(1, 10, "a"), uti(2, 10, "a")]).await;
-    let outcome = merge(&pipeline, &first, &staged).await.unwrap();
+    let staged = stage_rows(pipeline, &first, &[uti(1, 10, "a"), uti(2, 10, "a")]).await;
+    let outcome = merge(pipeline, &first, &staged).await.unwrap();
     assert_eq!(
         (outcome.inserted, outcome.deleted, outcome.already_committed),
         (2, 0, false)
     );
     let second = new_run_id();
-    let staged2 = stage_rows(&pipeline, &second, &[uti(1, 10, "tie"), uti(2, 5, "older")]).await;
-    let outcome = merge(&pipeline, &second, &staged2).await.unwrap();
+    let staged2 = stage_rows(pipeline, &second, &[uti(1, 10, "tie"), uti(2, 5, "older")]).await;
+    let outcome = merge(pipeline, &second, &staged2).await.unwrap();
     assert_eq!((outcome.inserted, outcome.deleted), (1, 1));
 
     // Idempotent per run id: the same run again changes nothing.
-    let again = merge(&pipeline, &second, &staged2).await.unwrap();
+    let again = merge(pipeline, &second, &staged2).await.unwrap();
     assert!(again.already_committed);
     assert_eq!((again.inserted, again.deleted), (0, 0));
 
-    // Atomic: a run whose staged file vanished fails, names mart, run and statement, and
+    // Atomic: a run whose staged files vanished fails, names mart, run and statement, and
     // changes nothing.
     let third = new_run_id();
-    let staged3 = stage_rows(&pipeline, &third, &[uti(1, 99, "lost"), uti(3, 99, "lost")]).await;
-    std::fs::remove_file(pipeline.stage.local_path(&staged3.parts[0].key).unwrap()).unwrap();
-    let error = merge(&pipeline, &third, &staged3)
+    let staged3 = stage_rows(pipeline, &third, &[uti(1, 99, "lost"), uti(3, 99, "lost")]).await;
+    pipeline.stage.delete_prefix(&staged3.prefix).await.unwrap();
+    let error = merge(pipeline, &third, &staged3)
         .await
         .unwrap_err()
         .to_string();
@@ -108,11 +107,104 @@ async fn duckdb_keeps_the_warehouse_contract() {
         .await
         .unwrap();
     assert_eq!(runs.len(), 1, "only the label `test` is recorded");
+    let status = pipeline
+        .warehouse
+        .status(&pipeline.config.tables[0])
+        .await
+        .unwrap();
+    assert_eq!((status.rows, status.runs), (2, 2));
+    assert_eq!(status.max_watermark, Some(1_767_225_610));
+}
+
+/// What the mart must hold after [`keeps_the_contract`], as `order_id|last_event|update_time`.
+const CONTRACT_ROWS: [&str; 2] = ["1|tie|1767225610", "2|a|1767225610"];
+const CONTRACT_DUMP: &str = "SELECT CAST(order_id AS VARCHAR) || '|' || last_event || '|' || \
+     CAST(update_time AS VARCHAR) FROM mart_uni_tracking_info";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_keeps_the_warehouse_contract() {
+    let ws = Workspace::new();
+    let pipeline = ws.pipeline(&ws.path("unused"), UTI_ONLY).await;
+    keeps_the_contract(&pipeline).await;
     drop(pipeline);
 
     assert_eq!(
         ws.dump("mart_uni_tracking_info"),
         dump_expected(&[uti_batch(&[uti(1, 10, "tie"), uti(2, 10, "a")])])
     );
+    let conn = duckdb::Connection::open(ws.warehouse()).unwrap();
+    let rows: Vec<String> = dump_query(&conn, CONTRACT_DUMP)
+        .into_iter()
+        .map(|r| {
+            r.trim_start_matches("Text(\"")
+                .trim_end_matches("\")")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(rows, CONTRACT_ROWS);
     assert_eq!(ws.count("SELECT count(*) FROM martsync_runs"), 2);
+}
+
+/// PostgreSQL, loading from a stage on the S3 server when there is one (else a folder).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_the_warehouse_contract() {
+    let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let schema = PgSchema::new(&pg).await;
+    let stage = match service_url("MARTSYNC_TEST_S3_URL") {
+        Some(s3) => format!("{s3}/{}", schema.name),
+        None => format!("file://{}", ws.path("stage").display()),
+    };
+    let config = parse_config(&service_config(
+        &format!("files://{}", ws.path("unused").display()),
+        &stage,
+        &schema.url,
+        UTI_ONLY,
+    ));
+    let pipeline = Pipeline::open(config).await.unwrap();
+    keeps_the_contract(&pipeline).await;
+    assert_eq!(schema.rows(CONTRACT_DUMP).await, CONTRACT_ROWS);
+    assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 2);
+}
+
+/// A COPY that fails on the data itself (a value longer than the mart's VARCHAR) rolls the
+/// run back: the error names mart, run and statement, and the mart is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_load_error_leaves_the_mart_unchanged() {
+    let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let schema = PgSchema::new(&pg).await;
+    let config = parse_config(&service_config(
+        &format!("files://{}", ws.path("unused").display()),
+        &format!("file://{}", ws.path("stage").display()),
+        &schema.url,
+        UTI_ONLY,
+    ));
+    let pipeline = Pipeline::open(config).await.unwrap();
+    let first = new_run_id();
+    let staged = stage_rows(&pipeline, &first, &[uti(1, 10, "a")]).await;
+    merge(&pipeline, &first, &staged).await.unwrap();
+
+    let bad = new_run_id();
+    let mut too_long = uti(2, 20, "b");
+    too_long.tracking_no = "X".repeat(41); // tracking_no is VARCHAR(40)
+    let staged = stage_rows(&pipeline, &bad, &[uti(1, 20, "replaced?"), too_long]).await;
+    let error = merge(&pipeline, &bad, &staged)
+        .await
+        .unwrap_err()
+        .to_string();
+    for word in [
+        "mart_uni_tracking_info",
+        bad.as_str(),
+        "load_stage",
+        "character varying(40)",
+    ] {
+        assert!(error.contains(word), "{word} missing from: {error}");
+    }
+    assert_eq!(schema.rows(CONTRACT_DUMP).await, ["1|a|1767225610"]);
+    assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 1);
 }

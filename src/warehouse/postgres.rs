@@ -1,0 +1,712 @@
+//! `postgres://…` and `redshift://…`: one client (tokio-postgres) for both, since Redshift
+//! speaks the PostgreSQL protocol. They differ only where the dialect does:
+//!
+//! - load: PostgreSQL reads the staged Parquet back from the stage and streams it with
+//!   `COPY … FROM STDIN (FORMAT binary)`; Redshift runs `COPY … FROM '<manifest>' IAM_ROLE …
+//!   FORMAT AS PARQUET MANIFEST` and reads the count back with `pg_last_copy_count()`;
+//! - everything else is the statements of [`dialect`], in one transaction:
+//!   `LOCK`, run-id check, temp table, load, row-count check, merge, trim, run record, COMMIT.
+//!
+//! A serialization failure or deadlock (SQLSTATE 40001 / 40P01, Redshift's "Serializable
+//! isolation violation") retries the whole transaction, a bounded number of times with
+//! backoff; the run id makes a retry of a run that did commit a no-op.
+//!
+//! TLS follows libpq's `sslmode` (given in the URL): `disable`; `prefer` and `require`
+//! encrypt without verifying the server (as libpq does); `verify-ca` and `verify-full` verify
+//! it against the web PKI roots plus `sslrootcert=FILE`. PostgreSQL defaults to `prefer`,
+//! Redshift to `verify-full`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::SinkExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Transaction};
+use tracing::{debug, warn};
+
+use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
+use super::{
+    LastRun, MartStatus, MergeOutcome, MergeRequest, RunRecord, RunValue, Warehouse, pgcopy,
+};
+use crate::config::{TableConfig, redact_url};
+use crate::error::{Error, Result};
+
+/// Attempts of a merge transaction that keeps hitting serialization conflicts.
+const MAX_ATTEMPTS: u32 = 5;
+/// The first retry waits this long; each further one twice as long.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Connections kept open between uses.
+const IDLE_CONNECTIONS: usize = 4;
+
+/// A PostgreSQL database or Redshift cluster.
+pub struct PostgresWarehouse {
+    dialect: Dialect,
+    config: tokio_postgres::Config,
+    tls: Tls,
+    /// The URL without its password.
+    url: String,
+    iam_role: Option<String>,
+    idle: Mutex<Vec<Client>>,
+}
+
+/// How connections are encrypted.
+#[derive(Clone)]
+enum Tls {
+    None,
+    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+/// Who failed, for errors.
+struct Context<'a> {
+    warehouse: &'a str,
+    mart: &'a str,
+    run_id: &'a str,
+}
+
+impl Context<'_> {
+    fn error(&self, statement: &str, message: impl Into<String>) -> Error {
+        Error::Warehouse {
+            warehouse: self.warehouse.to_string(),
+            mart: self.mart.to_string(),
+            run_id: self.run_id.to_string(),
+            statement: statement.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn at(&self, statement: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+        let statement = statement.to_string();
+        move |e| self.error(&statement, describe(&e))
+    }
+}
+
+/// A server error with its SQLSTATE, detail and hint; or the client's own error.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut message = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                message.push_str(&format!("; detail: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                message.push_str(&format!("; hint: {hint}"));
+            }
+            message
+        }
+        None => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                message.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            message
+        }
+    }
+}
+
+/// Whether retrying the whole transaction may succeed.
+fn is_serialization_conflict(e: &Error) -> bool {
+    match e {
+        Error::Warehouse { message, .. } => {
+            message.contains(SqlState::T_R_SERIALIZATION_FAILURE.code())
+                || message.contains(SqlState::T_R_DEADLOCK_DETECTED.code())
+                || message.contains("Serializable isolation violation")
+        }
+        _ => false,
+    }
+}
+
+/// The web PKI roots, plus the certificates of `sslrootcert` when given.
+fn root_store(root_cert: Option<&str>) -> std::result::Result<rustls::RootCertStore, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = root_cert {
+        let certs =
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Accepts any server certificate: libpq's `sslmode=require` (encryption without
+/// authentication). Signatures are still checked, so the session key is the server's.
+#[derive(Debug)]
+struct AcceptAnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Parses the URL into a client config and the TLS to use; `sslmode`/`sslrootcert` are
+/// handled here (tokio-postgres knows only disable/prefer/require and no root certs).
+fn connect_options(
+    url: &str,
+    dialect: Dialect,
+) -> std::result::Result<(tokio_postgres::Config, Tls), String> {
+    let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let default_mode = if dialect == Dialect::Redshift {
+        "verify-full"
+    } else {
+        "prefer"
+    };
+    let mut mode = default_mode.to_string();
+    let mut root_cert = None;
+    let mut rest = Vec::new();
+    for (k, v) in parsed.query_pairs() {
+        match k.as_ref() {
+            "sslmode" => mode = v.into_owned(),
+            "sslrootcert" => root_cert = Some(v.into_owned()),
+            _ => rest.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    let client_mode = match mode.as_str() {
+        "disable" => "disable",
+        "prefer" | "allow" => "prefer",
+        "require" | "verify-ca" | "verify-full" => "require",
+        other => {
+            return Err(format!(
+                "sslmode `{other}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ));
+        }
+    };
+    rest.push(("sslmode".into(), client_mode.into()));
+    parsed.query_pairs_mut().clear().extend_pairs(rest);
+    // tokio-postgres parses postgresql:// URLs; Redshift's are the same apart from the scheme.
+    let text = parsed.to_string();
+    let text = match text.split_once("://") {
+        Some((_, rest)) => format!("postgresql://{rest}"),
+        None => text,
+    };
+    let config: tokio_postgres::Config = text.parse().map_err(|e| format!("{e}"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let tls = match mode.as_str() {
+        "disable" => Tls::None,
+        "verify-ca" | "verify-full" => {
+            let roots = root_store(root_cert.as_deref())?;
+            Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
+                builder.with_root_certificates(roots).with_no_client_auth(),
+            ))
+        }
+        _ => Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
+                .with_no_client_auth(),
+        )),
+    };
+    Ok((config, tls))
+}
+
+impl PostgresWarehouse {
+    /// Prepares the connection settings and checks the server answers.
+    pub async fn open(url: &str, dialect: Dialect, iam_role: Option<String>) -> Result<Self> {
+        let redacted = redact_url(url);
+        let (config, tls) = connect_options(url, dialect)
+            .map_err(|m| Error::config("warehouse.url", redacted.clone(), m))?;
+        let warehouse = PostgresWarehouse {
+            dialect,
+            config,
+            tls,
+            url: redacted,
+            iam_role,
+            idle: Mutex::new(Vec::new()),
+        };
+        let client = warehouse.connect("-").await?;
+        warehouse.release(client);
+        Ok(warehouse)
+    }
+
+    async fn connect(&self, mart: &str) -> Result<Client> {
+        let failed = |e: tokio_postgres::Error| Error::Warehouse {
+            warehouse: self.url.clone(),
+            mart: mart.to_string(),
+            run_id: "-".into(),
+            statement: "connect".into(),
+            message: describe(&e),
+        };
+        let client = match &self.tls {
+            Tls::None => {
+                let (client, connection) = self
+                    .config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(failed)?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        debug!(error = %e, "PostgreSQL connection ended.");
+                    }
+                });
+                client
+            }
+            Tls::Rustls(tls) => {
+                let (client, connection) =
+                    self.config.connect(tls.clone()).await.map_err(failed)?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        debug!(error = %e, "PostgreSQL connection ended.");
+                    }
+                });
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    /// An idle connection, or a new one.
+    async fn client(&self, mart: &str) -> Result<Client> {
+        loop {
+            let idle = self.idle.lock().expect("pool lock").pop();
+            match idle {
+                Some(client) if !client.is_closed() => return Ok(client),
+                Some(_) => continue,
+                None => return self.connect(mart).await,
+            }
+        }
+    }
+
+    /// Returns a connection to the pool.
+    fn release(&self, client: Client) {
+        let mut idle = self.idle.lock().expect("pool lock");
+        if !client.is_closed() && idle.len() < IDLE_CONNECTIONS {
+            idle.push(client);
+        }
+    }
+
+    fn context<'a>(&'a self, mart: &'a str, run_id: &'a str) -> Context<'a> {
+        Context {
+            warehouse: &self.url,
+            mart,
+            run_id,
+        }
+    }
+
+    /// One attempt of the merge transaction.
+    async fn merge_once(
+        &self,
+        client: &mut Client,
+        request: &MergeRequest<'_>,
+    ) -> Result<MergeOutcome> {
+        let table = request.table;
+        let record = &request.record;
+        let ctx = self.context(&table.name, &record.run_id);
+        let started = Instant::now();
+        let tx = client.transaction().await.map_err(ctx.at("begin"))?;
+        if let Some(lock) = dialect::lock_mart(self.dialect, table) {
+            tx.batch_execute(&lock).await.map_err(ctx.at("lock_mart"))?;
+        }
+        let done: i64 = tx
+            .query_one(&dialect::check_run_id(self.dialect), &[&record.run_id])
+            .await
+            .map_err(ctx.at("check_run_id"))?
+            .get(0);
+        if done > 0 {
+            return Ok(MergeOutcome {
+                already_committed: true,
+                ..MergeOutcome::default()
+            });
+        }
+        for sql in dialect::create_stage_table(self.dialect, table) {
+            tx.batch_execute(&sql)
+                .await
+                .map_err(ctx.at("create_stage_table"))?;
+        }
+        let loaded = match self.dialect {
+            Dialect::Redshift => self.load_redshift(&tx, request, &ctx).await?,
+            _ => load_postgres(&tx, request, &ctx).await?,
+        };
+        if loaded != request.staged.rows {
+            return Err(Error::RowCount {
+                mart: table.name.clone(),
+                run_id: record.run_id.clone(),
+                loaded,
+                staged: request.staged.rows,
+                stage: format!("{}/{}", request.stage.url(), request.staged.prefix),
+            });
+        }
+        let mut outcome = MergeOutcome::default();
+        for Statement { name, sql } in dialect::merge_statements(self.dialect, table) {
+            let changed = if name == "record_run" {
+                let merge_ms = started.elapsed().as_millis() as i64;
+                let values = run_values(record, &outcome, merge_ms);
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    values.iter().map(|v| v.as_ref() as _).collect();
+                tx.execute(&sql, &params).await
+            } else {
+                tx.execute(&sql, &[]).await
+            }
+            .map_err(ctx.at(name))?;
+            debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
+            outcome.count(name, changed);
+        }
+        if let Some(sql) = dialect::drop_stage_table(self.dialect, table) {
+            tx.batch_execute(&sql)
+                .await
+                .map_err(ctx.at("drop_stage_table"))?;
+        }
+        tx.commit().await.map_err(ctx.at("commit"))?;
+        Ok(outcome)
+    }
+
+    /// Redshift loads the files itself, from the manifest.
+    async fn load_redshift(
+        &self,
+        tx: &Transaction<'_>,
+        request: &MergeRequest<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<u64> {
+        let role = self
+            .iam_role
+            .as_deref()
+            .ok_or_else(|| ctx.error("load_stage", "no warehouse.iam_role is configured"))?;
+        let sql = dialect::copy_from_manifest(request.table, &request.staged.manifest.url, role);
+        tx.batch_execute(&sql).await.map_err(ctx.at("load_stage"))?;
+        let count: i64 = tx
+            .query_one(dialect::LAST_COPY_COUNT, &[])
+            .await
+            .map_err(ctx.at("last_copy_count"))?
+            .get(0);
+        Ok(count.max(0) as u64)
+    }
+
+    /// After a failed Redshift COPY (and the rollback), the rows `sys_load_error_detail`
+    /// holds for that COPY, to add to the error.
+    async fn load_error_detail(&self, client: &Client) -> Option<String> {
+        let rows = client.query(dialect::LOAD_ERRORS, &[]).await.ok()?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} line {}, column {}: {}",
+                    r.get::<_, Option<String>>(0).unwrap_or_default(),
+                    r.get::<_, Option<i64>>(1).unwrap_or_default(),
+                    r.get::<_, Option<String>>(2).unwrap_or_default(),
+                    r.get::<_, Option<String>>(3).unwrap_or_default()
+                )
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+}
+
+/// PostgreSQL: read each staged part back from the stage (the same bytes Redshift would
+/// load) and stream it into the temp table as binary COPY.
+async fn load_postgres(
+    tx: &Transaction<'_>,
+    request: &MergeRequest<'_>,
+    ctx: &Context<'_>,
+) -> Result<u64> {
+    let sink = tx
+        .copy_in::<_, Bytes>(&dialect::copy_from_stdin(request.table))
+        .await
+        .map_err(ctx.at("load_stage"))?;
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(pgcopy::HEADER))
+        .await
+        .map_err(ctx.at("load_stage"))?;
+    for part in &request.staged.parts {
+        let bytes = request.stage.get(&part.key).await.map_err(|e| {
+            ctx.error(
+                "load_stage",
+                format!("reading staged file {}: {e}", part.url),
+            )
+        })?;
+        let (tx_chunks, mut chunks) =
+            tokio::sync::mpsc::channel::<std::result::Result<Bytes, String>>(4);
+        // Decoding Parquet and encoding rows is CPU work: off the async threads, a batch at
+        // a time, so memory holds one part's bytes and a few encoded batches.
+        let decode = tokio::task::spawn_blocking(move || {
+            let send = |item| tx_chunks.blocking_send(item).is_ok();
+            let reader = match ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+                .and_then(|b| b.with_batch_size(8192).build())
+            {
+                Ok(reader) => reader,
+                Err(e) => {
+                    send(Err(e.to_string()));
+                    return;
+                }
+            };
+            for batch in reader {
+                let mut out = BytesMut::new();
+                let encoded = batch
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| pgcopy::encode_batch(&b, &mut out));
+                let ok = match encoded {
+                    Ok(()) => send(Ok(out.freeze())),
+                    Err(e) => {
+                        send(Err(e));
+                        false
+                    }
+                };
+                if !ok {
+                    return;
+                }
+            }
+        });
+        while let Some(chunk) = chunks.recv().await {
+            let chunk = chunk.map_err(|e| {
+                ctx.error(
+                    "load_stage",
+                    format!("decoding staged file {}: {e}", part.url),
+                )
+            })?;
+            sink.send(chunk).await.map_err(ctx.at("load_stage"))?;
+        }
+        decode.await.expect("decoding a staged file does not panic");
+    }
+    sink.send(Bytes::from_static(pgcopy::TRAILER))
+        .await
+        .map_err(ctx.at("load_stage"))?;
+    sink.as_mut().finish().await.map_err(ctx.at("load_stage"))
+}
+
+/// The run record's values as query parameters.
+fn run_values(
+    record: &RunRecord,
+    outcome: &MergeOutcome,
+    merge_ms: i64,
+) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    record
+        .values(outcome, merge_ms)
+        .into_iter()
+        .map(|v| -> Box<dyn ToSql + Sync + Send> {
+            match v {
+                RunValue::Text(t) => Box::new(t),
+                RunValue::Int(i) => Box::new(i),
+            }
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Warehouse for PostgresWarehouse {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()> {
+        let client = self.client("-").await?;
+        for table in tables {
+            let ctx = self.context(&table.name, "-");
+            let mut statements = vec![dialect::create_mart(self.dialect, table)];
+            statements.extend(dialect::create_indexes(self.dialect, table));
+            for sql in statements {
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(ctx.at("create_table"))?;
+            }
+        }
+        client
+            .batch_execute(&dialect::create_runs(self.dialect))
+            .await
+            .map_err(self.context(RUNS_TABLE, "-").at("create_table"))?;
+        self.release(client);
+        Ok(())
+    }
+
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let client = self.client(&table.name).await?;
+        let row = client
+            .query_one(&dialect::mart_summary(self.dialect, table), &[])
+            .await
+            .map_err(self.context(&table.name, "-").at("max_watermark"))?;
+        self.release(client);
+        Ok(row.get(1))
+    }
+
+    async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
+        let client = self.client(mart).await?;
+        let rows = client
+            .query(&dialect::committed_batches(self.dialect), &[&mart])
+            .await
+            .map_err(self.context(mart, "-").at("committed_batches"))?;
+        self.release(client);
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
+        let mut attempt = 1;
+        loop {
+            let mut client = self.client(&request.table.name).await?;
+            let result = self.merge_once(&mut client, &request).await;
+            let result = match result {
+                Err(Error::Warehouse {
+                    warehouse,
+                    mart,
+                    run_id,
+                    statement,
+                    message,
+                }) if self.dialect == Dialect::Redshift && statement == "load_stage" => {
+                    let detail = self.load_error_detail(&client).await;
+                    Err(Error::Warehouse {
+                        warehouse,
+                        mart,
+                        run_id,
+                        statement,
+                        message: match detail {
+                            Some(d) => format!("{message}; sys_load_error_detail: {d}"),
+                            None => message,
+                        },
+                    })
+                }
+                other => other,
+            };
+            self.release(client);
+            match result {
+                Err(e) if is_serialization_conflict(&e) && attempt < MAX_ATTEMPTS => {
+                    let wait = FIRST_BACKOFF * 2u32.pow(attempt - 1);
+                    warn!(mart = %request.table.name, attempt, wait_ms = wait.as_millis() as u64, error = %e,
+                          "Serialization conflict: retrying the whole transaction.");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn status(&self, table: &TableConfig) -> Result<MartStatus> {
+        let client = self.client(&table.name).await?;
+        let ctx = self.context(&table.name, "-");
+        let error = ctx.at("status");
+        let mut status = MartStatus {
+            mart: table.name.clone(),
+            ..MartStatus::default()
+        };
+        let exists = |name: String| {
+            let client = &client;
+            let sql = dialect::table_exists(self.dialect);
+            async move {
+                client
+                    .query_one(&sql, &[&name])
+                    .await
+                    .map(|r| r.get::<_, i64>(0) > 0)
+            }
+        };
+        if !exists(table.name.clone()).await.map_err(&error)? {
+            self.release(client);
+            return Ok(status);
+        }
+        status.exists = true;
+        let row = client
+            .query_one(&dialect::mart_summary(self.dialect, table), &[])
+            .await
+            .map_err(&error)?;
+        (status.rows, status.max_watermark) = (row.get(0), row.get(1));
+        if exists(RUNS_TABLE.to_string()).await.map_err(&error)? {
+            status.runs = client
+                .query_one(&dialect::count_runs(self.dialect), &[&table.name])
+                .await
+                .map_err(&error)?
+                .get(0);
+            status.last_run = client
+                .query_opt(&dialect::last_run(self.dialect), &[&table.name])
+                .await
+                .map_err(&error)?
+                .map(|r| LastRun {
+                    run_id: r.get(0),
+                    batch: r.get(1),
+                    committed_at: r.get(2),
+                    rows_extracted: r.get(3),
+                    rows_deduped: r.get(4),
+                    rows_deleted: r.get(5),
+                    rows_inserted: r.get(6),
+                    rows_trimmed: r.get(7),
+                });
+        }
+        self.release(client);
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslmode_is_taken_off_the_url() {
+        let (config, tls) = connect_options(
+            "postgres://u:p@h:5433/db?sslmode=verify-full",
+            Dialect::Postgres,
+        )
+        .unwrap();
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert_eq!(config.get_dbname(), Some("db"));
+        assert!(matches!(tls, Tls::Rustls(_)));
+        let (config, tls) =
+            connect_options("redshift://u:p@h:5439/dev", Dialect::Redshift).unwrap();
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert!(matches!(tls, Tls::Rustls(_)));
+        let (_, tls) =
+            connect_options("postgres://u@h/db?sslmode=disable", Dialect::Postgres).unwrap();
+        assert!(matches!(tls, Tls::None));
+        assert!(connect_options("postgres://u@h/db?sslmode=sometimes", Dialect::Postgres).is_err());
+    }
+}

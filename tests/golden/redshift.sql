@@ -1,0 +1,177 @@
+-- martsync_runs: create
+CREATE TABLE IF NOT EXISTS martsync_runs (
+  run_id VARCHAR(64) NOT NULL,
+  mart VARCHAR(127) NOT NULL,
+  batch VARCHAR(1024),
+  started_at TIMESTAMP NOT NULL,
+  committed_at TIMESTAMP NOT NULL,
+  watermark_from BIGINT,
+  watermark_to BIGINT,
+  rows_extracted BIGINT NOT NULL,
+  rows_deduped BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  rows_deleted BIGINT NOT NULL,
+  rows_inserted BIGINT NOT NULL,
+  rows_trimmed BIGINT NOT NULL,
+  bytes_staged BIGINT NOT NULL,
+  extract_ms BIGINT NOT NULL,
+  dedup_ms BIGINT NOT NULL,
+  stage_ms BIGINT NOT NULL,
+  merge_ms BIGINT NOT NULL
+);
+
+-- check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- committed_batches
+SELECT batch FROM martsync_runs WHERE mart = $1 AND batch IS NOT NULL;
+
+-- table_exists
+SELECT count(*) FROM information_schema.tables WHERE table_name = $1 AND table_schema = current_schema();
+
+-- count_runs
+SELECT count(*) FROM martsync_runs WHERE mart = $1;
+
+-- last_run
+SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, rows_deleted, rows_inserted, rows_trimmed FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 1;
+
+-- last_copy_count
+SELECT pg_last_copy_count();
+
+-- load_errors
+SELECT trim(file_name), line_number, trim(column_name), trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() ORDER BY line_number LIMIT 5;
+
+-- mart_uni_tracking_info: create
+CREATE TABLE IF NOT EXISTS "mart_uni_tracking_info" (
+  "order_id" BIGINT NOT NULL,
+  "tracking_no" VARCHAR(160) NOT NULL,
+  "partner_id" INTEGER NOT NULL,
+  "carrier_code" VARCHAR(64),
+  "status" SMALLINT NOT NULL,
+  "last_code" SMALLINT,
+  "last_event" VARCHAR(1020),
+  "last_location" VARCHAR(512),
+  "delivered_at" TIMESTAMP,
+  "add_time" INTEGER NOT NULL,
+  "update_time" INTEGER NOT NULL
+)
+DISTKEY("order_id")
+COMPOUND SORTKEY("update_time", "order_id");
+
+-- mart_uni_tracking_info: summary
+SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: lock
+LOCK "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_info" (LIKE "mart_uni_tracking_info");
+
+-- mart_uni_tracking_info: load_stage
+COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_info: drop_stale_versions
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time";
+
+-- mart_uni_tracking_info: delete_replaced
+DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info: insert_rows
+INSERT INTO "mart_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: retention_trim
+DELETE FROM "mart_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "mart_uni_tracking_info") - 15552000;
+
+-- mart_uni_tracking_info: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- mart_uni_tracking_info: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_info";
+
+-- mart_ecs_order_info: create
+CREATE TABLE IF NOT EXISTS "mart_ecs_order_info" (
+  "order_id" BIGINT NOT NULL,
+  "order_no" VARCHAR(128) NOT NULL,
+  "partner_id" INTEGER NOT NULL,
+  "customer_ref" VARCHAR(256),
+  "dest_country" VARCHAR(8) NOT NULL,
+  "weight_g" INTEGER,
+  "declared_value" NUMERIC(12,2),
+  "currency" VARCHAR(12),
+  "add_time" INTEGER NOT NULL
+)
+DISTKEY("order_id")
+COMPOUND SORTKEY("partner_id", "add_time", "order_id");
+
+-- mart_ecs_order_info: summary
+SELECT count(*), CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
+
+-- mart_ecs_order_info: lock
+LOCK "mart_ecs_order_info";
+
+-- mart_ecs_order_info: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info: create_stage_table
+CREATE TEMP TABLE "stage_mart_ecs_order_info" (LIKE "mart_ecs_order_info");
+
+-- mart_ecs_order_info: load_stage
+COPY "stage_mart_ecs_order_info" FROM 's3://bucket/prefix/mart_ecs_order_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_ecs_order_info: insert_new_rows
+INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time") SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time" FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
+
+-- mart_ecs_order_info: retention_trim
+DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
+
+-- mart_ecs_order_info: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- mart_ecs_order_info: drop_stage_table
+DROP TABLE "stage_mart_ecs_order_info";
+
+-- mart_uni_tracking_spath: create
+CREATE TABLE IF NOT EXISTS "mart_uni_tracking_spath" (
+  "id" BIGINT NOT NULL,
+  "order_id" BIGINT NOT NULL,
+  "traceseq" INTEGER NOT NULL,
+  "pathtime" INTEGER NOT NULL,
+  "code" SMALLINT NOT NULL,
+  "location" VARCHAR(512),
+  "description" VARCHAR(2048),
+  "is_updated" SMALLINT NOT NULL,
+  "time_modified" TIMESTAMPTZ NOT NULL
+)
+DISTKEY("order_id")
+COMPOUND SORTKEY("pathtime", "order_id");
+
+-- mart_uni_tracking_spath: summary
+SELECT count(*), CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: lock
+LOCK "mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_spath" (LIKE "mart_uni_tracking_spath");
+
+-- mart_uni_tracking_spath: load_stage
+COPY "stage_mart_uni_tracking_spath" FROM 's3://bucket/prefix/mart_uni_tracking_spath/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_spath: insert_new_rows
+INSERT INTO "mart_uni_tracking_spath" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_mart_uni_tracking_spath" WHERE NOT EXISTS (SELECT 1 FROM "mart_uni_tracking_spath" WHERE "mart_uni_tracking_spath"."order_id" = "stage_mart_uni_tracking_spath"."order_id" AND "mart_uni_tracking_spath"."traceseq" = "stage_mart_uni_tracking_spath"."traceseq" AND "mart_uni_tracking_spath"."pathtime" = "stage_mart_uni_tracking_spath"."pathtime");
+
+-- mart_uni_tracking_spath: retention_trim
+DELETE FROM "mart_uni_tracking_spath" WHERE "pathtime" < (SELECT max("pathtime") FROM "mart_uni_tracking_spath") - 15552000;
+
+-- mart_uni_tracking_spath: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- mart_uni_tracking_spath: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_spath";
+
