@@ -7,6 +7,8 @@
 #
 # Safe to run again: running services are reused. Needs root (apt-get, service users).
 set -euo pipefail
+# Only the export lines go to stdout (it is eval'd); everything else goes to stderr.
+exec 3>&1 1>&2
 
 STATE="${MARTSYNC_SERVICES_DIR:-/var/tmp/martsync-services}"
 mkdir -p "$STATE"
@@ -46,7 +48,7 @@ CREATE USER IF NOT EXISTS 'martsync'@'localhost' IDENTIFIED BY 'martsync';
 GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'localhost' WITH GRANT OPTION;
 SQL
-  echo "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:3306/martsync"
+  echo >&3 "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:3306/martsync"
 }
 
 start_postgres() {
@@ -67,7 +69,7 @@ END $$;
 SELECT 'CREATE DATABASE martsync OWNER martsync'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'martsync') \gexec
 SQL
-  echo "export MARTSYNC_TEST_POSTGRES_URL=postgres://martsync:martsync@127.0.0.1:5432/martsync"
+  echo >&3 "export MARTSYNC_TEST_POSTGRES_URL=postgres://martsync:martsync@127.0.0.1:5432/martsync"
 }
 
 start_garage() {
@@ -115,8 +117,8 @@ EOF2
   local id secret
   id=$(awk '/Key ID/ {print $NF; exit}' "$STATE/garage-key")
   secret=$(awk '/Secret key/ {print $NF; exit}' "$STATE/garage-key")
-  echo "export MARTSYNC_TEST_S3_URL=s3://martsync-test/tests"
-  echo "export AWS_ENDPOINT_URL=http://127.0.0.1:3900 AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
+  echo >&3 "export MARTSYNC_TEST_S3_URL=s3://martsync-test/tests"
+  echo >&3 "export AWS_ENDPOINT_URL=http://127.0.0.1:3900 AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
 }
 
 install_debs

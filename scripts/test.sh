@@ -2,9 +2,16 @@
 # The whole test suite: unit tests, integration tests (tests/it), doc tests.
 # Everything runs in the release profile, so the dependency tree is compiled once for
 # tests, benchmarks and the main job alike.
+#
+# Service-backed tests (MariaDB, PostgreSQL, S3) read MARTSYNC_TEST_*_URL. When those are
+# unset and we are root (or under CI), scripts/services.sh installs and starts the services
+# first; otherwise those tests skip, except under CI=true, where a missing service fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/martsync-target}"
+if [ -z "${MARTSYNC_TEST_POSTGRES_URL:-}" ] && { [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; }; then
+  eval "$(scripts/services.sh)"
+fi
 # Benchmarks are compiled (so they cannot rot) but not run: they are large.
 cargo build --release --benches
 cargo test --release "$@"

@@ -142,3 +142,211 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// A service's URL from the environment (`scripts/services.sh` exports them). Unset: the
+/// test is skipped, except under `CI=true`, where every service test must run.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
+            "{var} is not set: under CI=true every service test must run \
+             (start the services with `eval \"$(scripts/services.sh)\"`)"
+        ),
+        _ => {
+            eprintln!("skipped: {var} is not set (see scripts/services.sh)");
+            None
+        }
+    }
+}
+
+/// A name no other test (or earlier run) uses: `t_<pid>_<counter>_<nanos>`.
+pub fn unique_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("t_{}_{n}_{nanos}", std::process::id())
+}
+
+/// One test's own PostgreSQL schema: `url` connects with it as the search path, so marts
+/// and the run ledger land there.
+pub struct PgSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn new(base: &str) -> Self {
+        let name = unique_name();
+        let client = pg_connect(base).await;
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        PgSchema {
+            url: format!("{base}{sep}options=-csearch_path%3D{name}"),
+            name,
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        pg_connect(&self.url).await
+    }
+
+    /// Every row of `sql` (one text column), sorted.
+    pub async fn rows(&self, sql: &str) -> Vec<String> {
+        let client = self.client().await;
+        let mut rows: Vec<String> = client
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| {
+                r.get::<_, Option<String>>(0)
+                    .unwrap_or_else(|| "NULL".into())
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.client()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+}
+
+pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = url
+        .parse::<tokio_postgres::Config>()
+        .expect("postgres URL")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to PostgreSQL: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// One test's own MariaDB database; `url` points at it.
+pub struct MyDb {
+    pub url: String,
+    pub pool: mysql_async::Pool,
+}
+
+impl MyDb {
+    pub async fn new(base: &str) -> Self {
+        use mysql_async::prelude::Queryable;
+        let name = unique_name();
+        let mut conn = mysql_async::Conn::from_url(base)
+            .await
+            .expect("connect to MariaDB");
+        conn.query_drop(format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let mut url = url::Url::parse(base).expect("mysql URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        MyDb {
+            pool: mysql_async::Pool::new(url.as_str()),
+            url,
+        }
+    }
+
+    /// Runs statements separated by `;` at line ends.
+    pub async fn exec(&self, sql: &str) {
+        use mysql_async::prelude::Queryable;
+        let mut conn = self.pool.get_conn().await.expect("MariaDB connection");
+        conn.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Creates the three source tables from the project's DDL.
+    pub async fn create_sources(&self) {
+        for name in martsync::schema::builtin_source_names() {
+            let ddl = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("sql/source/{name}.sql")),
+            )
+            .expect("source DDL");
+            self.exec(&ddl).await;
+        }
+    }
+
+    /// Every row of `sql` (one text column), sorted.
+    pub async fn rows(&self, sql: &str) -> Vec<String> {
+        use mysql_async::prelude::Queryable;
+        let mut conn = self.pool.get_conn().await.expect("MariaDB connection");
+        // TIMESTAMP columns print in the session's zone; the marts hold UTC.
+        conn.query_drop("SET time_zone = '+00:00'")
+            .await
+            .expect("set time zone");
+        let mut rows: Vec<String> = conn
+            .query::<Option<String>, _>(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| "NULL".into()))
+            .collect();
+        rows.sort();
+        rows
+    }
+}
+
+/// A config for the production path: given source, stage and warehouse URLs.
+pub fn service_config(source: &str, stage: &str, warehouse: &str, extra: &str) -> String {
+    format!(
+        "[source]\nurl = \"{source}\"\n[stage]\nurl = \"{stage}\"\n[warehouse]\nurl = \"{warehouse}\"\n{extra}"
+    )
+}
+
+/// Parses and validates config text.
+pub fn parse_config(text: &str) -> Config {
+    RawConfig::parse(text, "test")
+        .and_then(|raw| raw.validate("test", &|_| None))
+        .expect("valid test config")
+}
+
+/// Each mart row as one text line, the same on MySQL (`mysql = true`) and PostgreSQL:
+/// `SELECT` of the columns joined by `|`, NULL as `NULL`, timestamps to the microsecond.
+pub fn canonical_select(schema: &martsync::schema::TableSchema, mysql: bool) -> String {
+    use martsync::schema::WarehouseType as W;
+    let exprs: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            let col = if mysql {
+                format!("`{}`", c.name)
+            } else {
+                format!("\"{}\"", c.name)
+            };
+            let text = match (c.mapped.warehouse, mysql) {
+                (W::Timestamp | W::TimestampTz, true) => {
+                    format!("DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.%f')")
+                }
+                (W::Timestamp, false) => format!("to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+                (W::TimestampTz, false) => {
+                    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
+                }
+                (_, true) => format!("CAST({col} AS CHAR)"),
+                (_, false) => format!("CAST({col} AS TEXT)"),
+            };
+            if mysql {
+                format!("IFNULL({text}, 'NULL')")
+            } else {
+                format!("coalesce({text}, 'NULL')")
+            }
+        })
+        .collect();
+    if mysql {
+        format!("SELECT CONCAT_WS('|', {})", exprs.join(", "))
+    } else {
+        format!("SELECT concat_ws('|', {})", exprs.join(", "))
+    }
+}

@@ -3,8 +3,12 @@
 mod common;
 mod config_errors;
 mod dedup_operator;
+mod dialect_golden;
+mod e2e;
 mod model;
+mod mysql_types;
 mod regression;
 mod replay;
 mod run_cli;
+mod stage_contract;
 mod warehouse_contract;

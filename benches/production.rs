@@ -1,0 +1,403 @@
+//! The production path on real services: MariaDB → S3 server → PostgreSQL.
+//!
+//!     eval "$(scripts/services.sh)"
+//!     cargo bench --bench production
+//!
+//! Three measurements, each printed with the data size and the command's own figures:
+//!
+//! 1. **extract**: read every row of a `uni_tracking_info` table of `MARTSYNC_BENCH_ROWS` rows
+//!    (default 10M) into Arrow batches through martsync's MySQL source, one connection, next to
+//!    `mariadb --quick -N -e 'SELECT …' > /dev/null` on the same table, alternating, 3 times
+//!    each; medians, their ratio, and martsync's peak RSS.
+//! 2. **initial load**: 1M `uni_tracking_info` rows into an empty PostgreSQL mart (S3 stage).
+//! 3. **15-minute cycle**: marts of 1M / 1M / 4M rows (uti / ecs / spath), then 50k uti
+//!    updates, 2k new orders and 20k spath events at the source, and one `run`: wall time per
+//!    phase and per mart.
+//!
+//! Source tables are filled with MariaDB's SEQUENCE engine and kept between runs (in the
+//! databases `martsync_bench_*`); marts go to a fresh PostgreSQL schema each run.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use martsync::config::RawConfig;
+use martsync::pipeline::{CycleReport, Pipeline};
+use martsync::source::mysql::MySqlSource;
+use martsync::source::{Extract, Source};
+use mysql_async::prelude::Queryable;
+
+const START: i64 = 1_767_225_600;
+const DAY: i64 = 86_400;
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The base URL with another database.
+fn with_db(base: &str, db: &str) -> String {
+    let mut url = url::Url::parse(base).expect("mysql URL");
+    url.set_path(&format!("/{db}"));
+    url.to_string()
+}
+
+/// A time spread over 179 days after `START`, or `at` when given.
+fn time_expr(at: Option<i64>) -> String {
+    at.map_or(format!("{START} + (seq * 7919) % {}", 179 * DAY), |t| {
+        t.to_string()
+    })
+}
+
+/// Source rows for orders `from..=to`, filled by the SEQUENCE engine; times spread over 179
+/// days, or all at `at`.
+fn uti_fill(from: i64, to: i64, at: Option<i64>) -> String {
+    let time = time_expr(at);
+    format!(
+        "INSERT INTO uni_tracking_info SELECT seq, CONCAT('TN', seq), seq % 1000, \
+         IF(seq % 3 = 0, NULL, CONCAT('C', seq % 17)), seq % 5, 100 * (seq % 5), \
+         CONCAT('event ', seq % 97), CONCAT('hub ', seq % 113), \
+         IF(seq % 5 = 4, FROM_UNIXTIME({START} + seq % 86400), NULL), \
+         {time}, {time} + IF({fixed}, 0, seq % 3600) FROM seq_{from}_to_{to}",
+        fixed = at.is_some()
+    )
+}
+
+fn ecs_fill(from: i64, to: i64, at: Option<i64>) -> String {
+    let time = time_expr(at);
+    format!(
+        "INSERT INTO ecs_order_info SELECT seq, CONCAT('ON', seq), seq % 1000, \
+         IF(seq % 2 = 0, NULL, CONCAT('ref-', seq)), 'DE', seq % 30000, (seq % 500000) / 100, \
+         'EUR', {time} FROM seq_{from}_to_{to}"
+    )
+}
+
+fn spath_fill(from: i64, to: i64, orders: i64) -> String {
+    format!(
+        "INSERT INTO uni_tracking_spath (order_id, traceSeq, pathTime, code, location, \
+         description, is_updated, time_modified) SELECT 1 + seq % {orders}, seq DIV {orders}, \
+         {START} + (seq * 7919) % {span}, 100 * (seq % 9), CONCAT('loc ', seq % 1000), \
+         IF(seq % 5 = 0, NULL, CONCAT('event ', seq % 97)), 0, \
+         FROM_UNIXTIME({START} + (seq * 7919) % {span}) FROM seq_{from}_to_{to}",
+        span = 179 * DAY
+    )
+}
+
+/// Creates database `db` with the three source tables filled to the given sizes, unless it
+/// already holds them.
+async fn source_db(base: &str, db: &str, uti: i64, ecs: i64, spath: i64) -> String {
+    let mut conn = mysql_async::Conn::from_url(base).await.expect("MariaDB");
+    let ready: Option<i64> = conn
+        .query_first(format!(
+            "SELECT (SELECT count(*) FROM {db}.uni_tracking_info) + (SELECT count(*) FROM {db}.ecs_order_info) \
+             + (SELECT count(*) FROM {db}.uni_tracking_spath)"
+        ))
+        .await
+        .unwrap_or(None);
+    let url = with_db(base, db);
+    if ready == Some(uti + ecs + spath) {
+        return url;
+    }
+    eprintln!("filling {db}: {uti} uti, {ecs} ecs, {spath} spath rows (kept for later runs)");
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
+    ))
+    .await
+    .unwrap();
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    for name in martsync::schema::builtin_source_names() {
+        let ddl = std::fs::read_to_string(format!(
+            "{}/sql/source/{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        conn.query_drop(ddl).await.unwrap();
+    }
+    let chunk = 1_000_000;
+    for (count, fill) in [
+        (uti, &uti_fill as &dyn Fn(i64, i64, Option<i64>) -> String),
+        (ecs, &ecs_fill),
+    ] {
+        let mut from = 1;
+        while from <= count {
+            let to = (from + chunk - 1).min(count);
+            conn.query_drop(fill(from, to, None)).await.unwrap();
+            from = to + 1;
+        }
+    }
+    let mut from = 1;
+    while from <= spath {
+        let to = (from + chunk - 1).min(spath);
+        conn.query_drop(spath_fill(from, to, uti.max(1)))
+            .await
+            .unwrap();
+        from = to + 1;
+    }
+    url
+}
+
+async fn bench_extract(base: &str) {
+    let rows: i64 = env("MARTSYNC_BENCH_ROWS").map_or(10_000_000, |v| v.parse().unwrap());
+    let url = source_db(base, &format!("martsync_bench_extract_{rows}"), rows, 0, 0).await;
+    let config = RawConfig::default()
+        .validate("bench", &|_| None)
+        .expect("default config");
+    let table = config.tables[0].clone();
+    let source = MySqlSource::new(&url, 65_536, Default::default()).unwrap();
+    let columns = table.schema.column_list();
+    let parsed = url::Url::parse(&url).unwrap();
+    let mut ours = Vec::new();
+    let mut cli = Vec::new();
+    let mut peak = 0.0f64;
+    for _ in 0..3 {
+        reset_peak_rss();
+        let started = Instant::now();
+        let stream = source
+            .extract(
+                &table,
+                Extract {
+                    above: Some(0),
+                    ..Extract::default()
+                },
+            )
+            .await
+            .unwrap();
+        let n: usize = stream
+            .try_fold(0, |n, b| async move { Ok(n + b.num_rows()) })
+            .await
+            .unwrap();
+        ours.push(started.elapsed());
+        peak = peak.max(peak_rss_mib());
+        assert_eq!(n as i64, rows);
+
+        let started = Instant::now();
+        let status = Command::new("mariadb")
+            .args([
+                "--quick",
+                "-N",
+                "-h",
+                parsed.host_str().unwrap(),
+                "-P",
+                &parsed.port().unwrap_or(3306).to_string(),
+                "-u",
+                parsed.username(),
+                &format!("-p{}", parsed.password().unwrap_or("")),
+                parsed.path().trim_start_matches('/'),
+                "-e",
+                &format!("SELECT {columns} FROM uni_tracking_info WHERE update_time > 0"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("mariadb CLI");
+        assert!(status.success());
+        cli.push(started.elapsed());
+    }
+    let (ours, cli) = (median(ours), median(cli));
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
+    println!(
+        "extract {rows} uti rows, 1 connection, median of 3: martsync {:.2} s ({:.2} M rows/s, peak RSS {peak:.0} MiB) \
+         | mariadb --quick > /dev/null {:.2} s ({:.2} M rows/s) | martsync/CLI throughput {:.2}x",
+        ours.as_secs_f64(),
+        rate(ours),
+        cli.as_secs_f64(),
+        rate(cli),
+        cli.as_secs_f64() / ours.as_secs_f64()
+    );
+}
+
+/// A pipeline for `source` into a fresh PostgreSQL schema, staged on S3.
+async fn pipeline(source: &str, pg: &str, s3: &str, tables: &str) -> (Pipeline, String) {
+    let schema = format!("bench_{}", std::process::id());
+    let (client, conn) = pg
+        .parse::<tokio_postgres::Config>()
+        .unwrap()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if pg.contains('?') { '&' } else { '?' };
+    let text = format!(
+        "[source]\nurl = \"{source}\"\n[stage]\nurl = \"{s3}/bench\"\n[warehouse]\nurl = \"{pg}{sep}options=-csearch_path%3D{schema}\"\n{tables}"
+    );
+    let config = RawConfig::parse(&text, "bench")
+        .and_then(|r| r.validate("bench", &|_| None))
+        .unwrap();
+    (Pipeline::open(config).await.unwrap(), schema)
+}
+
+fn print_cycle(what: &str, wall: Duration, reports: &[CycleReport]) {
+    println!(
+        "{what}: wall {:.2} s (marts in parallel)",
+        wall.as_secs_f64()
+    );
+    println!(
+        "  {:<26} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "mart", "extracted", "inserted", "extract", "dedup", "stage", "merge", "total"
+    );
+    for r in reports {
+        println!(
+            "  {:<26} {:>10} {:>10} {:>7}ms {:>7}ms {:>7}ms {:>7}ms {:>7}ms",
+            r.mart,
+            r.rows_extracted,
+            r.rows_inserted,
+            r.extract_ms,
+            r.dedup_ms,
+            r.stage_ms,
+            r.merge_ms,
+            r.total_ms
+        );
+    }
+}
+
+async fn run(pipeline: &Pipeline) -> (Duration, Vec<CycleReport>) {
+    let tables = pipeline.config.tables.clone();
+    let started = Instant::now();
+    let reports = pipeline
+        .run(&tables)
+        .await
+        .into_iter()
+        .map(|(mart, r)| r.unwrap_or_else(|e| panic!("{mart}: {e}")))
+        .collect();
+    (started.elapsed(), reports)
+}
+
+async fn bench_initial_load(base: &str, pg: &str, s3: &str) {
+    let url = source_db(base, "martsync_bench_1m", 1_000_000, 0, 0).await;
+    let (pipeline, _) = pipeline(
+        &url,
+        pg,
+        s3,
+        "[[tables]]\nname = \"mart_uni_tracking_info\"\n",
+    )
+    .await;
+    let (wall, reports) = run(&pipeline).await;
+    print_cycle(
+        &format!(
+            "initial load of 1M uti rows MariaDB → S3 → PostgreSQL ({:.0} rows/s)",
+            1e6 / wall.as_secs_f64()
+        ),
+        wall,
+        &reports,
+    );
+}
+
+async fn bench_cycle(base: &str, pg: &str, s3: &str) {
+    let orders = 1_000_000;
+    source_db(base, "martsync_bench_cycle", orders, orders, 4 * orders).await;
+    // Work on a copy, so the filled source stays as it is for later runs.
+    let work = format!("martsync_bench_cycle_{}", std::process::id());
+    let mut conn = mysql_async::Conn::from_url(base).await.unwrap();
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {work}; CREATE DATABASE {work}"
+    ))
+    .await
+    .unwrap();
+    for table in martsync::schema::builtin_source_names() {
+        conn.query_drop(format!(
+            "CREATE TABLE {work}.{table} LIKE martsync_bench_cycle.{table}; \
+             INSERT INTO {work}.{table} SELECT * FROM martsync_bench_cycle.{table}"
+        ))
+        .await
+        .unwrap();
+    }
+    let work_url = with_db(base, &work);
+    let (pipeline, _) = pipeline(&work_url, pg, s3, "").await;
+    let (wall, reports) = run(&pipeline).await;
+    print_cycle(
+        "initial load of marts 1M uti / 1M ecs / 4M spath",
+        wall,
+        &reports,
+    );
+
+    // One 15-minute window of changes, at the newest time in the marts.
+    let now = START + 179 * DAY + 3600;
+    let mut conn = mysql_async::Conn::from_url(work_url.as_str())
+        .await
+        .unwrap();
+    conn.query_drop(format!(
+        "UPDATE uni_tracking_info SET status = 4, last_event = 'delivered', update_time = {now} \
+         WHERE order_id <= 50000"
+    ))
+    .await
+    .unwrap();
+    let (from, to) = (orders + 1, orders + 2000);
+    conn.query_drop(uti_fill(from, to, Some(now)))
+        .await
+        .unwrap();
+    conn.query_drop(ecs_fill(from, to, Some(now)))
+        .await
+        .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO uni_tracking_spath (order_id, traceSeq, pathTime, code, location, description, \
+         is_updated, time_modified) SELECT seq, 1000 + seq, {now}, 300, 'hub', 'moved', 0, \
+         FROM_UNIXTIME({now}) FROM seq_1_to_20000"
+    ))
+    .await
+    .unwrap();
+    let (wall, reports) = run(&pipeline).await;
+    print_cycle(
+        "15-minute cycle: 50k uti updates + 2k new orders + 20k spath events",
+        wall,
+        &reports,
+    );
+    conn.query_drop(format!("DROP DATABASE {work}"))
+        .await
+        .unwrap();
+}
+
+fn main() {
+    // `cargo test --benches` runs bench binaries with --bench absent: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let (Some(mysql), Some(pg), Some(s3)) = (
+        env("MARTSYNC_TEST_MYSQL_URL"),
+        env("MARTSYNC_TEST_POSTGRES_URL"),
+        env("MARTSYNC_TEST_S3_URL"),
+    ) else {
+        eprintln!(
+            "production bench: set the services' URLs first: eval \"$(scripts/services.sh)\""
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let only = env("MARTSYNC_BENCH_ONLY").unwrap_or_default();
+    runtime.block_on(async {
+        if only.is_empty() || only == "extract" {
+            bench_extract(&mysql).await;
+        }
+        if only.is_empty() || only == "load" {
+            bench_initial_load(&mysql, &pg, &s3).await;
+        }
+        if only.is_empty() || only == "cycle" {
+            bench_cycle(&mysql, &pg, &s3).await;
+        }
+    });
+}
