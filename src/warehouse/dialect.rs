@@ -339,13 +339,21 @@ pub fn drop_stage_table(dialect: Dialect, table: &TableConfig) -> Option<String>
     }
 }
 
-/// PostgreSQL: the binary COPY the staged rows are streamed into.
-pub fn copy_from_stdin(table: &TableConfig) -> String {
+/// PostgreSQL: the binary COPY the staged rows are streamed into: the stage table, or the
+/// mart itself (`direct`, for an empty mart).
+pub fn copy_from_stdin(table: &TableConfig, direct: bool) -> String {
     let cols = quoted_columns(table);
-    format!(
-        "COPY {} ({cols}) FROM STDIN (FORMAT binary)",
+    let target = if direct {
+        quote(&table.name)
+    } else {
         stage_table(table)
-    )
+    };
+    format!("COPY {target} ({cols}) FROM STDIN (FORMAT binary)")
+}
+
+/// One row of the mart, if it has any (is it empty?).
+pub fn any_row(table: &TableConfig) -> String {
+    format!("SELECT 1 FROM {} LIMIT 1", quote(&table.name))
 }
 
 /// Redshift: COPY of every file the run's manifest lists. The staged Parquet has the mart's

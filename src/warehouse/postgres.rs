@@ -362,14 +362,25 @@ impl PostgresWarehouse {
                 ..MergeOutcome::default()
             });
         }
-        for sql in dialect::create_stage_table(self.dialect, table) {
-            tx.batch_execute(&sql)
+        // Into an empty mart (an initial load), PostgreSQL copies straight into the mart:
+        // the run is deduped, so there is nothing to replace, and the temp table and the
+        // joins would only double the work. The lock makes "empty" hold until COMMIT.
+        let direct = self.dialect == Dialect::Postgres
+            && tx
+                .query_opt(&dialect::any_row(table), &[])
                 .await
-                .map_err(ctx.at("create_stage_table"))?;
+                .map_err(ctx.at("check_empty"))?
+                .is_none();
+        if !direct {
+            for sql in dialect::create_stage_table(self.dialect, table) {
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(ctx.at("create_stage_table"))?;
+            }
         }
         let loaded = match self.dialect {
             Dialect::Redshift => self.load_redshift(&tx, request, &ctx).await?,
-            _ => load_postgres(&tx, request, &ctx).await?,
+            _ => load_postgres(&tx, request, &ctx, direct).await?,
         };
         if loaded != request.staged.rows {
             return Err(Error::RowCount {
@@ -381,7 +392,12 @@ impl PostgresWarehouse {
             });
         }
         let mut outcome = MergeOutcome::default();
-        for Statement { name, sql } in dialect::merge_statements(self.dialect, table) {
+        let mut statements = dialect::merge_statements(self.dialect, table);
+        if direct {
+            outcome.inserted = loaded;
+            statements.retain(|s| matches!(s.name, "retention_trim" | "record_run"));
+        }
+        for Statement { name, sql } in statements {
             let changed = if name == "record_run" {
                 let merge_ms = started.elapsed().as_millis() as i64;
                 let values = run_values(record, &outcome, merge_ms);
@@ -395,7 +411,7 @@ impl PostgresWarehouse {
             debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
             outcome.count(name, changed);
         }
-        if let Some(sql) = dialect::drop_stage_table(self.dialect, table) {
+        if let Some(sql) = dialect::drop_stage_table(self.dialect, table).filter(|_| !direct) {
             tx.batch_execute(&sql)
                 .await
                 .map_err(ctx.at("drop_stage_table"))?;
@@ -446,14 +462,15 @@ impl PostgresWarehouse {
 }
 
 /// PostgreSQL: read each staged part back from the stage (the same bytes Redshift would
-/// load) and stream it into the temp table as binary COPY.
+/// load) and stream it as binary COPY into the temp table, or into the mart (`direct`).
 async fn load_postgres(
     tx: &Transaction<'_>,
     request: &MergeRequest<'_>,
     ctx: &Context<'_>,
+    direct: bool,
 ) -> Result<u64> {
     let sink = tx
-        .copy_in::<_, Bytes>(&dialect::copy_from_stdin(request.table))
+        .copy_in::<_, Bytes>(&dialect::copy_from_stdin(request.table, direct))
         .await
         .map_err(ctx.at("load_stage"))?;
     futures::pin_mut!(sink);

@@ -165,6 +165,22 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
     std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
     let config = parse_config(&config_text);
 
+    // The mart DDL from the source's information_schema equals the shipped DDL's.
+    let from_source = martsync(
+        dir.path(),
+        &["ddl", "--dialect", "postgres", "--from-source"],
+    );
+    let shipped = martsync(dir.path(), &["ddl", "--dialect", "postgres"]);
+    assert!(
+        from_source.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_source.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_source.stdout),
+        String::from_utf8_lossy(&shipped.stdout)
+    );
+
     let mut scenario = Scenario::new();
     for round in 0..14 {
         let sql = scenario.round(if round == 0 { 300 } else { 40 });
@@ -206,6 +222,13 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
         .count("SELECT CAST(sum(rows_trimmed) AS BIGINT) FROM martsync_runs")
         .await;
     assert!(trimmed > 0, "retention trimmed rows on the way");
+    // Every run's staged folder was deleted after its COMMIT.
+    let stage = martsync::stage::open(&config.stage).await.unwrap();
+    assert_eq!(
+        stage.list("").await.unwrap(),
+        [],
+        "staged files left behind"
+    );
     let runs = schema.count("SELECT count(*) FROM martsync_runs").await;
     assert_eq!(runs, 14 * 3, "one ledger row per mart per cycle");
 }

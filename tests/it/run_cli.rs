@@ -124,3 +124,29 @@ fn a_warehouse_held_by_another_process_is_a_clear_lock_error() {
     );
     drop(holder);
 }
+
+/// A source that does not answer fails every mart at the health check, before anything is
+/// extracted, naming the phase and never the password.
+#[test]
+fn an_unreachable_mysql_source_fails_the_health_check() {
+    let ws = Workspace::new();
+    let config = ws.path("martsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nurl = \"mysql://reader:s3cr3t-pw@127.0.0.1:1/tracking\"\n[stage]\nurl = \"file://{}\"\n[warehouse]\nurl = \"duckdb://{}\"\n",
+            ws.path("stage").display(),
+            ws.warehouse().display()
+        ),
+    )
+    .unwrap();
+    let out = martsync(
+        ws.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("health check"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t-pw"), "password in: {stderr}");
+}

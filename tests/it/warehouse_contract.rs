@@ -208,3 +208,32 @@ async fn postgres_load_error_leaves_the_mart_unchanged() {
     assert_eq!(schema.rows(CONTRACT_DUMP).await, ["1|a|1767225610"]);
     assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 1);
 }
+
+/// `sslmode=require` encrypts without verifying (the local server's certificate is
+/// self-signed); `verify-full` verifies, so the same server is refused with a certificate
+/// error, and the error shows no password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_follows_sslmode() {
+    let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    use martsync::warehouse::Dialect;
+    use martsync::warehouse::postgres::PostgresWarehouse;
+    let with = |mode: &str| format!("{pg}?sslmode={mode}");
+    PostgresWarehouse::open(&with("require"), Dialect::Postgres, None)
+        .await
+        .expect("sslmode=require connects to a server with any certificate");
+    let error = PostgresWarehouse::open(&with("verify-full"), Dialect::Postgres, None)
+        .await
+        .err()
+        .expect("verify-full refuses a self-signed certificate")
+        .to_string();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    let password = url::Url::parse(&pg).unwrap().password().map(str::to_string);
+    if let Some(password) = password {
+        assert!(
+            !error.contains(&format!(":{password}@")),
+            "password in: {error}"
+        );
+    }
+}
