@@ -148,10 +148,10 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
-        let sql = dialect::mart_summary(Dialect::DuckDb, table);
+        let sql = dialect::max_watermark(Dialect::DuckDb, table);
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| {
-            conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(1))
+            conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))
                 .map_err(ctx.at("max_watermark"))
         })
         .await

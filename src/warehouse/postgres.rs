@@ -585,11 +585,11 @@ impl Warehouse for PostgresWarehouse {
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
         let client = self.client(&table.name).await?;
         let row = client
-            .query_one(&dialect::mart_summary(self.dialect, table), &[])
+            .query_one(&dialect::max_watermark(self.dialect, table), &[])
             .await
             .map_err(self.context(&table.name, "-").at("max_watermark"))?;
         self.release(client);
-        Ok(row.get(1))
+        Ok(row.get(0))
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {

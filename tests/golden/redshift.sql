@@ -61,6 +61,9 @@ COMPOUND SORTKEY("update_time", "order_id");
 -- mart_uni_tracking_info: summary
 SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
 
+-- mart_uni_tracking_info: max_watermark
+SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
+
 -- mart_uni_tracking_info: lock
 LOCK "mart_uni_tracking_info";
 
@@ -74,7 +77,7 @@ CREATE TEMP TABLE "stage_mart_uni_tracking_info" (LIKE "mart_uni_tracking_info")
 COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
 
 -- mart_uni_tracking_info: drop_stale_versions
-DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time";
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR ("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
 
 -- mart_uni_tracking_info: delete_replaced
 DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
@@ -108,6 +111,9 @@ COMPOUND SORTKEY("partner_id", "add_time", "order_id");
 
 -- mart_ecs_order_info: summary
 SELECT count(*), CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
+
+-- mart_ecs_order_info: max_watermark
+SELECT CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 
 -- mart_ecs_order_info: lock
 LOCK "mart_ecs_order_info";
@@ -150,6 +156,9 @@ COMPOUND SORTKEY("pathtime", "order_id");
 
 -- mart_uni_tracking_spath: summary
 SELECT count(*), CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: max_watermark
+SELECT CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 
 -- mart_uni_tracking_spath: lock
 LOCK "mart_uni_tracking_spath";

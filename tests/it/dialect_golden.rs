@@ -32,6 +32,10 @@ fn render_redshift() -> String {
             &dialect::mart_summary(d, table),
         );
         add(
+            &format!("{mart}: max_watermark"),
+            &dialect::max_watermark(d, table),
+        );
+        add(
             &format!("{mart}: lock"),
             &dialect::lock_mart(d, table).unwrap(),
         );

@@ -63,11 +63,9 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
         let r = &cycle["result"];
         assert!(r["watermark_from"].is_i64(), "{r}");
         assert!(r["rows_extracted"].as_u64().unwrap() < 50, "{r}");
-        assert_eq!(
-            r["rows_inserted"].as_u64().unwrap(),
-            r["rows_deleted"].as_u64().unwrap(),
-            "{r}"
-        );
+        // The overlap's rows are all in the marts already, as they are: nothing is replaced.
+        assert_eq!(r["rows_inserted"].as_u64(), Some(0), "{r}");
+        assert_eq!(r["rows_deleted"].as_u64(), Some(0), "{r}");
     }
     let conn = duckdb::Connection::open(&warehouse).unwrap();
     for mart in MARTS {

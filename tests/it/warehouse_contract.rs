@@ -89,6 +89,12 @@ async fn keeps_the_contract(pipeline: &Pipeline) {
     assert!(again.already_committed);
     assert_eq!((again.inserted, again.deleted), (0, 0));
 
+    // A row the mart already holds as it is (the lookback overlap re-read) changes nothing.
+    let same = new_run_id();
+    let staged_same = stage_rows(pipeline, &same, &[uti(1, 10, "tie")]).await;
+    let outcome = merge(pipeline, &same, &staged_same).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.deleted), (0, 0));
+
     // Atomic: a run whose staged files vanished fails, names mart, run and statement, and
     // changes nothing.
     let third = new_run_id();
@@ -112,7 +118,7 @@ async fn keeps_the_contract(pipeline: &Pipeline) {
         .status(&pipeline.config.tables[0])
         .await
         .unwrap();
-    assert_eq!((status.rows, status.runs), (2, 2));
+    assert_eq!((status.rows, status.runs), (2, 3));
     assert_eq!(status.max_watermark, Some(1_767_225_610));
 }
 
@@ -142,7 +148,7 @@ async fn duckdb_keeps_the_warehouse_contract() {
         })
         .collect();
     assert_eq!(rows, CONTRACT_ROWS);
-    assert_eq!(ws.count("SELECT count(*) FROM martsync_runs"), 2);
+    assert_eq!(ws.count("SELECT count(*) FROM martsync_runs"), 3);
 }
 
 /// PostgreSQL, loading from a stage on the S3 server when there is one (else a folder).
@@ -166,7 +172,7 @@ async fn postgres_keeps_the_warehouse_contract() {
     let pipeline = Pipeline::open(config).await.unwrap();
     keeps_the_contract(&pipeline).await;
     assert_eq!(schema.rows(CONTRACT_DUMP).await, CONTRACT_ROWS);
-    assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 2);
+    assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 3);
 }
 
 /// A COPY that fails on the data itself (a value longer than the mart's VARCHAR) rolls the
