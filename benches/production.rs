@@ -202,6 +202,24 @@ async fn bench_extract(base: &str) {
         assert!(status.success());
         cli.push(started.elapsed());
     }
+    // Parallel range extraction (as for backfills): the same table over 2 and 4 connections.
+    let mut parallel = Vec::new();
+    for connections in [2, 4] {
+        let source =
+            MySqlSource::with_parallel(&url, 65_536, Default::default(), connections).unwrap();
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let stream = source.extract(&table, Extract::default()).await.unwrap();
+            let n: usize = stream
+                .try_fold(0, |n, b| async move { Ok(n + b.num_rows()) })
+                .await
+                .unwrap();
+            assert_eq!(n as i64, rows);
+            times.push(started.elapsed());
+        }
+        parallel.push((connections, median(times)));
+    }
     let (ours, cli) = (median(ours), median(cli));
     let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
     println!(
@@ -213,6 +231,14 @@ async fn bench_extract(base: &str) {
         rate(cli),
         cli.as_secs_f64() / ours.as_secs_f64()
     );
+    for (connections, time) in parallel {
+        println!(
+            "extract {rows} uti rows over {connections} connections (key ranges), median of 3: {:.2} s ({:.2} M rows/s, {:.2}x one connection)",
+            time.as_secs_f64(),
+            rate(time),
+            ours.as_secs_f64() / time.as_secs_f64()
+        );
+    }
 }
 
 /// A pipeline for `source` into a fresh PostgreSQL schema, staged on S3.

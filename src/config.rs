@@ -56,6 +56,9 @@ pub struct SourceSection {
     pub url: Option<String>,
     /// Rows per Arrow batch read from the source. Default 65536.
     pub batch_rows: Option<usize>,
+    /// MySQL: connections one extraction reads with, each over a range of the first key
+    /// column (for large backfills and initial loads). Default 1.
+    pub parallel: Option<usize>,
     /// How `BIGINT UNSIGNED` is carried: `int64` (range-checked, default) or `numeric`.
     #[serde(default)]
     pub unsigned_bigint: UnsignedBigint,
@@ -172,6 +175,7 @@ pub struct Config {
 pub struct SourceConfig {
     pub url: SourceUrl,
     pub batch_rows: usize,
+    pub parallel: usize,
     pub unsigned_bigint: UnsignedBigint,
 }
 
@@ -356,6 +360,7 @@ impl RawConfig {
                 origin,
                 "source.batch_rows",
             )?,
+            parallel: positive(self.source.parallel, 1, origin, "source.parallel")?,
             unsigned_bigint: self.source.unsigned_bigint,
         };
         if let Some(sse) = self.stage.sse.as_deref()

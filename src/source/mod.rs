@@ -59,10 +59,11 @@ pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             dir.clone(),
             config.batch_rows,
         ))),
-        SourceUrl::MySql(url) => Ok(Arc::new(mysql::MySqlSource::new(
+        SourceUrl::MySql(url) => Ok(Arc::new(mysql::MySqlSource::with_parallel(
             url,
             config.batch_rows,
             config.unsigned_bigint,
+            config.parallel,
         )?)),
     }
 }

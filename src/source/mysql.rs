@@ -43,6 +43,8 @@ pub struct MySqlSource {
     url: String,
     batch_rows: usize,
     unsigned_bigint: UnsignedBigint,
+    /// Connections one extraction reads with, over ranges of the key.
+    parallel: usize,
 }
 
 /// Splits martsync's TLS parameters off a MySQL URL and turns them into `SslOpts`.
@@ -89,6 +91,16 @@ fn tls_options(url: &str) -> std::result::Result<(String, Option<SslOpts>), Stri
 impl MySqlSource {
     /// Prepares a connection pool; nothing connects until the first query.
     pub fn new(url: &str, batch_rows: usize, unsigned_bigint: UnsignedBigint) -> Result<Self> {
+        Self::with_parallel(url, batch_rows, unsigned_bigint, 1)
+    }
+
+    /// As [`MySqlSource::new`], reading each extraction over `parallel` connections.
+    pub fn with_parallel(
+        url: &str,
+        batch_rows: usize,
+        unsigned_bigint: UnsignedBigint,
+        parallel: usize,
+    ) -> Result<Self> {
         // mysql_async's rustls asks for the process-wide crypto provider; make it the one
         // the rest of martsync uses (an error means one is installed already).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -104,6 +116,7 @@ impl MySqlSource {
             url: redacted,
             batch_rows,
             unsigned_bigint,
+            parallel: parallel.max(1),
         })
     }
 
@@ -214,8 +227,31 @@ fn quote_mysql(name: &str) -> String {
     format!("`{name}`")
 }
 
-/// The extraction query and its parameter for a table.
-pub fn extraction_query(table: &TableConfig, above: Option<i64>) -> (String, Vec<Value>) {
+/// ` WHERE <watermark> > ?` and its parameter, or nothing for a full extraction.
+fn extraction_filter(table: &TableConfig, above: Option<i64>) -> (String, Vec<Value>) {
+    match above {
+        None => (String::new(), Vec::new()),
+        Some(above) => {
+            let param = if table.schema.is_timestamp(&table.watermark) {
+                micros_to_value(above)
+            } else {
+                Value::Int(above)
+            };
+            (
+                format!(" WHERE {} > ?", quote_mysql(&table.watermark)),
+                vec![param],
+            )
+        }
+    }
+}
+
+/// The extraction query and its parameters for a table, limited to a range of the first
+/// key column when reading in parallel.
+pub fn extraction_query(
+    table: &TableConfig,
+    above: Option<i64>,
+    range: Option<(i64, i64)>,
+) -> (String, Vec<Value>) {
     let columns = table
         .schema
         .columns
@@ -223,15 +259,18 @@ pub fn extraction_query(table: &TableConfig, above: Option<i64>) -> (String, Vec
         .map(|c| quote_mysql(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = format!("SELECT {columns} FROM {}", quote_mysql(&table.schema.name));
-    let mut params = Vec::new();
-    if let Some(above) = above {
-        sql.push_str(&format!(" WHERE {} > ?", quote_mysql(&table.watermark)));
-        params.push(if table.schema.is_timestamp(&table.watermark) {
-            micros_to_value(above)
-        } else {
-            Value::Int(above)
-        });
+    let (filter, mut params) = extraction_filter(table, above);
+    let mut sql = format!(
+        "SELECT {columns} FROM {}{filter}",
+        quote_mysql(&table.schema.name)
+    );
+    if let Some((lo, hi)) = range {
+        let joiner = if filter.is_empty() { " WHERE" } else { " AND" };
+        sql.push_str(&format!(
+            "{joiner} {} BETWEEN ? AND ?",
+            quote_mysql(&table.key[0])
+        ));
+        params.extend([Value::Int(lo), Value::Int(hi)]);
     }
     (sql, params)
 }
@@ -246,50 +285,128 @@ impl Source for MySqlSource {
         let source_table = table.schema.name.clone();
         let actual = self.describe_table(&source_table).await?;
         self.check_columns(table, &actual)?;
-        let (sql, params) = extraction_query(table, extract.above);
+        let ranges = self.key_ranges(table, extract.above).await?;
+        let schema = table.schema.arrow_schema();
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * ranges.len());
+        for range in ranges {
+            let (sql, params) = extraction_query(table, extract.above, range);
+            let conn = self
+                .pool
+                .get_conn()
+                .await
+                .map_err(|e| self.error(&source_table, "connect", e))?;
+            let decoder =
+                RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
+            debug!(table = %source_table, sql = %sql, "Extracting.");
+            tokio::spawn(read_rows(
+                conn,
+                sql,
+                params,
+                decoder,
+                tx.clone(),
+                source_table.clone(),
+                self.url.clone(),
+            ));
+        }
+        Ok(super::receiver_stream(rx))
+    }
+}
+
+impl MySqlSource {
+    /// The ranges of the first key column that parallel readers split the extraction into:
+    /// one unbounded range unless `parallel` > 1 and the key is an integer. Rows of one key
+    /// value stay in one range, in the server's order, so ties keep their arrival order.
+    async fn key_ranges(
+        &self,
+        table: &TableConfig,
+        above: Option<i64>,
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        let key = &table.key[0];
+        let integer_key = table.schema.column(key).is_some_and(|c| {
+            matches!(
+                c.mapped.arrow,
+                DataType::Int16 | DataType::Int32 | DataType::Int64
+            )
+        });
+        if self.parallel <= 1 || !integer_key {
+            return Ok(vec![None]);
+        }
+        let (filter, params) = extraction_filter(table, above);
+        let sql = format!(
+            "SELECT MIN({k}), MAX({k}) FROM {}{filter}",
+            quote_mysql(&table.schema.name),
+            k = quote_mysql(key)
+        );
         let mut conn = self
             .pool
             .get_conn()
             .await
-            .map_err(|e| self.error(&source_table, "connect", e))?;
-        let schema = table.schema.arrow_schema();
-        let decoder = RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
-        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
-        let url = self.url.clone();
-        debug!(table = %source_table, sql = %sql, "Extracting.");
-        tokio::spawn(async move {
-            let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
-                table: source_table.clone(),
-                location: format!("{url} ({what})"),
-                message: e.to_string(),
-            };
-            let read = async {
-                let mut decoder = decoder;
-                let mut result = conn
-                    .exec_iter(sql.as_str(), params)
-                    .await
-                    .map_err(|e| error(&sql, &e))?;
-                while let Some(row) = result.next().await.map_err(|e| error(&sql, &e))? {
-                    decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
-                    // A closed channel: the consumer gave up (its cycle failed); stop reading.
-                    if decoder.len() >= decoder.batch_rows
-                        && tx.send(Ok(decoder.finish())).await.is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                drop(result);
-                if decoder.len() > 0 {
-                    let _ = tx.send(Ok(decoder.finish())).await;
-                }
-                decoder.report_zero_dates(&source_table);
-                Ok::<(), Error>(())
-            };
-            if let Err(e) = read.await {
-                let _ = tx.send(Err(e)).await;
+            .map_err(|e| self.error(&table.schema.name, "connect", e))?;
+        let bounds: Option<(Option<i64>, Option<i64>)> = conn
+            .exec_first(sql.as_str(), params)
+            .await
+            .map_err(|e| self.error(&table.schema.name, &sql, e))?;
+        let Some((Some(lo), Some(hi))) = bounds else {
+            return Ok(vec![None]);
+        };
+        Ok(split_range(lo, hi, self.parallel)
+            .into_iter()
+            .map(Some)
+            .collect())
+    }
+}
+
+/// Splits `lo..=hi` into at most `n` contiguous ranges of about equal width.
+fn split_range(lo: i64, hi: i64, n: usize) -> Vec<(i64, i64)> {
+    let width = (hi as i128 - lo as i128 + 1).max(1);
+    let step = (width + n as i128 - 1) / n as i128;
+    let mut ranges = Vec::new();
+    let mut start = lo as i128;
+    while start <= hi as i128 {
+        let end = (start + step - 1).min(hi as i128);
+        ranges.push((start as i64, end as i64));
+        start = end + 1;
+    }
+    ranges
+}
+
+/// One reader: runs the query on its connection and sends decoded batches until the result
+/// ends, an error (sent on) or the consumer goes away.
+async fn read_rows(
+    mut conn: mysql_async::Conn,
+    sql: String,
+    params: Vec<Value>,
+    mut decoder: RowDecoder,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+    table: String,
+    url: String,
+) {
+    let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
+        table: table.clone(),
+        location: format!("{url} ({what})"),
+        message: e.to_string(),
+    };
+    let read = async {
+        let mut result = conn
+            .exec_iter(sql.as_str(), params)
+            .await
+            .map_err(|e| error(&sql, &e))?;
+        while let Some(row) = result.next().await.map_err(|e| error(&sql, &e))? {
+            decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
+            // A closed channel: the consumer gave up (its cycle failed); stop reading.
+            if decoder.len() >= decoder.batch_rows && tx.send(Ok(decoder.finish())).await.is_err() {
+                return Ok(());
             }
-        });
-        Ok(super::receiver_stream(rx))
+        }
+        drop(result);
+        if decoder.len() > 0 {
+            let _ = tx.send(Ok(decoder.finish())).await;
+        }
+        decoder.report_zero_dates(&table);
+        Ok::<(), Error>(())
+    };
+    if let Err(e) = read.await {
+        let _ = tx.send(Err(e)).await;
     }
 }
 
@@ -648,6 +765,15 @@ mod tests {
             panic!("a date")
         };
         assert_eq!((y, m, d, h, mi, s, us), (2026, 11, 26, 15, 30, 0, 123));
+    }
+
+    #[test]
+    fn key_ranges_cover_every_value_once() {
+        assert_eq!(split_range(1, 10, 3), [(1, 4), (5, 8), (9, 10)]);
+        assert_eq!(split_range(5, 5, 4), [(5, 5)]);
+        assert_eq!(split_range(1, 2, 4), [(1, 1), (2, 2)]);
+        let wide = split_range(i64::MIN, i64::MAX, 2);
+        assert_eq!(wide, [(i64::MIN, -1), (0, i64::MAX)]);
     }
 
     #[test]

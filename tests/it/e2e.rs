@@ -161,7 +161,10 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
     db.create_sources().await;
     let schema = PgSchema::new(&pg).await;
     let dir = tempfile::tempdir().unwrap();
-    let config_text = service_config(&db.url, &format!("{s3}/{}", schema.name), &schema.url, "");
+    // Three connections per extraction, over key ranges (the single-connection path is
+    // what mysql_types reads with).
+    let config_text = service_config(&db.url, &format!("{s3}/{}", schema.name), &schema.url, "")
+        .replace("[stage]", "parallel = 3\n[stage]");
     std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
     let config = parse_config(&config_text);
 
