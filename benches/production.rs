@@ -155,6 +155,22 @@ async fn source_db(base: &str, db: &str, uti: i64, ecs: i64, spath: i64) -> Stri
     url
 }
 
+/// Extracts the whole table, checks the row count, and returns the wall time.
+async fn time_extraction(
+    source: &MySqlSource,
+    table: &martsync::config::TableConfig,
+    rows: i64,
+) -> Duration {
+    let started = Instant::now();
+    let stream = source.extract(table, Extract::default()).await.unwrap();
+    let n: usize = stream
+        .try_fold(0, |n, b| async move { Ok(n + b.num_rows()) })
+        .await
+        .unwrap();
+    assert_eq!(n as i64, rows);
+    started.elapsed()
+}
+
 async fn bench_extract(base: &str) {
     let rows: i64 = env("MARTSYNC_BENCH_ROWS").map_or(10_000_000, |v| v.parse().unwrap());
     let url = source_db(base, &format!("martsync_bench_extract_{rows}"), rows, 0, 0).await;
@@ -170,15 +186,8 @@ async fn bench_extract(base: &str) {
     let mut peak = 0.0f64;
     for _ in 0..3 {
         reset_peak_rss();
-        let started = Instant::now();
-        let stream = source.extract(&table, Extract::default()).await.unwrap();
-        let n: usize = stream
-            .try_fold(0, |n, b| async move { Ok(n + b.num_rows()) })
-            .await
-            .unwrap();
-        ours.push(started.elapsed());
+        ours.push(time_extraction(&source, &table, rows).await);
         peak = peak.max(peak_rss_mib());
-        assert_eq!(n as i64, rows);
 
         let started = Instant::now();
         let status = Command::new("mariadb")
@@ -209,14 +218,7 @@ async fn bench_extract(base: &str) {
             MySqlSource::with_parallel(&url, 65_536, Default::default(), connections).unwrap();
         let mut times = Vec::new();
         for _ in 0..3 {
-            let started = Instant::now();
-            let stream = source.extract(&table, Extract::default()).await.unwrap();
-            let n: usize = stream
-                .try_fold(0, |n, b| async move { Ok(n + b.num_rows()) })
-                .await
-                .unwrap();
-            assert_eq!(n as i64, rows);
-            times.push(started.elapsed());
+            times.push(time_extraction(&source, &table, rows).await);
         }
         parallel.push((connections, median(times)));
     }

@@ -69,13 +69,19 @@ impl Pipeline {
         // One check up front: a source that is down fails every mart with the same clear
         // error, instead of each cycle timing out on its own.
         if let Err(e) = self.source.health_check().await {
-            let message = e.to_string();
+            // Error is not Clone: each mart gets its own copy, under its own table name.
+            let (location, message) = match e {
+                Error::Source {
+                    location, message, ..
+                } => (format!("health check of {location}"), message),
+                other => ("health check".to_string(), other.to_string()),
+            };
             return tables
                 .iter()
                 .map(|t| {
                     let error = Error::Source {
                         table: t.schema.name.clone(),
-                        location: "health check".into(),
+                        location: location.clone(),
                         message: message.clone(),
                     };
                     (t.name.clone(), Err(error))

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
+    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -394,12 +394,12 @@ async fn read_rows(
         while let Some(row) = result.next().await.map_err(|e| error(&sql, &e))? {
             decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
             // A closed channel: the consumer gave up (its cycle failed); stop reading.
-            if decoder.len() >= decoder.batch_rows && tx.send(Ok(decoder.finish())).await.is_err() {
+            if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {
                 return Ok(());
             }
         }
         drop(result);
-        if decoder.len() > 0 {
+        if decoder.rows > 0 {
             let _ = tx.send(Ok(decoder.finish())).await;
         }
         decoder.report_zero_dates(&table);
@@ -481,6 +481,8 @@ struct RowDecoder {
     /// Position of the first key column, named in errors.
     key: Option<usize>,
     batch_rows: usize,
+    /// Rows in the builders.
+    rows: usize,
     counters: Arc<ExtractCounters>,
     /// Zero dates read as NULL in this extraction, per column.
     zero_dates: Vec<u64>,
@@ -505,24 +507,14 @@ impl RowDecoder {
             columns,
             builders,
             batch_rows,
+            rows: 0,
             counters,
         }
     }
 
-    fn len(&self) -> usize {
-        match self.builders.first() {
-            Some(ColumnBuilder::I16(b)) => b.len(),
-            Some(ColumnBuilder::I32(b)) => b.len(),
-            Some(ColumnBuilder::I64(b)) => b.len(),
-            Some(ColumnBuilder::F32(b)) => b.len(),
-            Some(ColumnBuilder::F64(b)) => b.len(),
-            Some(ColumnBuilder::Decimal(b, ..)) => b.len(),
-            Some(ColumnBuilder::Utf8(b)) => b.len(),
-            Some(ColumnBuilder::Binary(b)) => b.len(),
-            Some(ColumnBuilder::Date(b)) => b.len(),
-            Some(ColumnBuilder::Timestamp(b, _)) => b.len(),
-            None => 0,
-        }
+    /// Whether a batch's worth of rows is waiting.
+    fn full(&self) -> bool {
+        self.rows >= self.batch_rows
     }
 
     fn push(&mut self, row: &Row) -> std::result::Result<(), String> {
@@ -545,10 +537,12 @@ impl RowDecoder {
                 self.counters.zero_dates.fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.rows += 1;
         Ok(())
     }
 
     fn finish(&mut self) -> RecordBatch {
+        self.rows = 0;
         let arrays: Vec<ArrayRef> = self
             .builders
             .iter_mut()

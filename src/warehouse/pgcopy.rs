@@ -37,21 +37,6 @@ enum Column<'a> {
 }
 
 impl Column<'_> {
-    fn is_null(&self, row: usize) -> bool {
-        match self {
-            Column::I16(a) => a.is_null(row),
-            Column::I32(a) => a.is_null(row),
-            Column::I64(a) => a.is_null(row),
-            Column::F32(a) => a.is_null(row),
-            Column::F64(a) => a.is_null(row),
-            Column::Decimal(a, _) => a.is_null(row),
-            Column::Text(a) => a.is_null(row),
-            Column::Bytes(a) => a.is_null(row),
-            Column::Date(a) => a.is_null(row),
-            Column::Timestamp(a) => a.is_null(row),
-        }
-    }
-
     fn write(&self, row: usize, out: &mut BytesMut) {
         match self {
             Column::I16(a) => {
@@ -123,8 +108,8 @@ pub fn encode_batch(batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Strin
     let fields = columns.len() as i16;
     for row in 0..batch.num_rows() {
         out.put_i16(fields);
-        for c in &columns {
-            if c.is_null(row) {
+        for (c, array) in columns.iter().zip(batch.columns()) {
+            if array.is_null(row) {
                 out.put_i32(-1);
             } else {
                 c.write(row, out);

@@ -84,6 +84,19 @@ impl Context<'_> {
     }
 }
 
+/// Runs a connection's I/O in the background for as long as its client lives.
+fn drive(
+    connection: impl std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>
+    + Send
+    + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            debug!(error = %e, "PostgreSQL connection ended.");
+        }
+    });
+}
+
 /// A server error with its SQLSTATE, detail and hint; or the client's own error.
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -274,35 +287,24 @@ impl PostgresWarehouse {
     }
 
     async fn connect(&self, mart: &str) -> Result<Client> {
-        let failed = |e: tokio_postgres::Error| Error::Warehouse {
-            warehouse: self.url.clone(),
-            mart: mart.to_string(),
-            run_id: "-".into(),
-            statement: "connect".into(),
-            message: describe(&e),
-        };
+        let ctx = self.context(mart, "-");
         let client = match &self.tls {
             Tls::None => {
                 let (client, connection) = self
                     .config
                     .connect(tokio_postgres::NoTls)
                     .await
-                    .map_err(failed)?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        debug!(error = %e, "PostgreSQL connection ended.");
-                    }
-                });
+                    .map_err(ctx.at("connect"))?;
+                drive(connection);
                 client
             }
             Tls::Rustls(tls) => {
-                let (client, connection) =
-                    self.config.connect(tls.clone()).await.map_err(failed)?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        debug!(error = %e, "PostgreSQL connection ended.");
-                    }
-                });
+                let (client, connection) = self
+                    .config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(ctx.at("connect"))?;
+                drive(connection);
                 client
             }
         };

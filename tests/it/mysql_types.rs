@@ -227,6 +227,17 @@ fn table_config(schema: TableSchema) -> TableConfig {
     }
 }
 
+/// A source on the test's database and a config extracting all of its table `name`.
+async fn source_and_table(
+    db: &MyDb,
+    name: &str,
+    unsigned: UnsignedBigint,
+) -> (MySqlSource, TableConfig) {
+    let source = MySqlSource::new(&db.url, 1024, unsigned).unwrap();
+    let table = table_config(source.describe_table(name).await.unwrap());
+    (source, table)
+}
+
 async fn extract(
     source: &MySqlSource,
     table: &TableConfig,
@@ -311,8 +322,7 @@ async fn zero_dates_become_null_and_are_counted() {
                                   (3, '2026-01-02', NULL)",
     )
     .await;
-    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64).unwrap();
-    let table = table_config(source.describe_table("dates").await.unwrap());
+    let (source, table) = source_and_table(&db, "dates", UnsignedBigint::Int64).await;
     let (batches, zero_dates) = extract(&source, &table).await;
     let batch = &batches.unwrap()[0];
     assert_eq!(zero_dates, 3, "two zero dates and one zero day");
@@ -338,8 +348,7 @@ async fn unsigned_bigint_above_i64_is_an_error_or_numeric() {
          INSERT INTO big VALUES (1, 5), (2, 18446744073709551615)",
     )
     .await;
-    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Int64).unwrap();
-    let table = table_config(source.describe_table("big").await.unwrap());
+    let (source, table) = source_and_table(&db, "big", UnsignedBigint::Int64).await;
     let error = extract(&source, &table).await.0.unwrap_err().to_string();
     for word in [
         "big",
@@ -351,8 +360,7 @@ async fn unsigned_bigint_above_i64_is_an_error_or_numeric() {
         assert!(error.contains(word), "{word} missing from: {error}");
     }
 
-    let source = MySqlSource::new(&db.url, 1024, UnsignedBigint::Numeric).unwrap();
-    let table = table_config(source.describe_table("big").await.unwrap());
+    let (source, table) = source_and_table(&db, "big", UnsignedBigint::Numeric).await;
     assert_eq!(
         table.schema.columns[1].mapped.arrow,
         DataType::Decimal128(20, 0)

@@ -151,6 +151,17 @@ async fn duckdb_keeps_the_warehouse_contract() {
     assert_eq!(ws.count("SELECT count(*) FROM martsync_runs"), 3);
 }
 
+/// A pipeline on the uti mart in the test's PostgreSQL schema, staging at `stage`.
+async fn pg_pipeline(ws: &Workspace, schema: &PgSchema, stage: &str) -> Pipeline {
+    let config = parse_config(&service_config(
+        &format!("files://{}", ws.path("unused").display()),
+        stage,
+        &schema.url,
+        UTI_ONLY,
+    ));
+    Pipeline::open(config).await.unwrap()
+}
+
 /// PostgreSQL, loading from a stage on the S3 server when there is one (else a folder).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_the_warehouse_contract() {
@@ -163,13 +174,7 @@ async fn postgres_keeps_the_warehouse_contract() {
         Some(s3) => format!("{s3}/{}", schema.name),
         None => format!("file://{}", ws.path("stage").display()),
     };
-    let config = parse_config(&service_config(
-        &format!("files://{}", ws.path("unused").display()),
-        &stage,
-        &schema.url,
-        UTI_ONLY,
-    ));
-    let pipeline = Pipeline::open(config).await.unwrap();
+    let pipeline = pg_pipeline(&ws, &schema, &stage).await;
     keeps_the_contract(&pipeline).await;
     assert_eq!(schema.rows(CONTRACT_DUMP).await, CONTRACT_ROWS);
     assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 3);
@@ -184,13 +189,8 @@ async fn postgres_load_error_leaves_the_mart_unchanged() {
     };
     let ws = Workspace::new();
     let schema = PgSchema::new(&pg).await;
-    let config = parse_config(&service_config(
-        &format!("files://{}", ws.path("unused").display()),
-        &format!("file://{}", ws.path("stage").display()),
-        &schema.url,
-        UTI_ONLY,
-    ));
-    let pipeline = Pipeline::open(config).await.unwrap();
+    let stage = format!("file://{}", ws.path("stage").display());
+    let pipeline = pg_pipeline(&ws, &schema, &stage).await;
     let first = new_run_id();
     let staged = stage_rows(&pipeline, &first, &[uti(1, 10, "a")]).await;
     merge(&pipeline, &first, &staged).await.unwrap();
