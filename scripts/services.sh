@@ -9,6 +9,9 @@
 set -euo pipefail
 # Only the export lines go to stdout (it is eval'd); everything else goes to stderr.
 exec 3>&1 1>&2
+# Daemons started below must not inherit fd 3: a `$(scripts/services.sh)` caller waits for
+# every writer of that pipe to close it, so an inherited copy would hang the caller forever.
+daemon() { "$@" </dev/null 3>&- & }
 
 STATE="${MARTSYNC_SERVICES_DIR:-/var/tmp/martsync-services}"
 mkdir -p "$STATE"
@@ -38,7 +41,7 @@ start_mariadb() {
   if ! mariadb-admin ping >/dev/null 2>&1; then
     log "starting MariaDB"
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-    (mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1 &)
+    (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1)
     wait_for MariaDB mariadb-admin ping
   fi
   mariadb -uroot <<'SQL'
@@ -57,7 +60,7 @@ start_postgres() {
   if ! pg_lsclusters -h | grep -q online; then
     log "starting PostgreSQL $version"
     pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
-    pg_ctlcluster "$version" main start
+    pg_ctlcluster "$version" main start </dev/null 3>&-
   fi
   wait_for PostgreSQL su postgres -c "psql -qAtc 'select 1'"
   su postgres -c "psql -qAt" >&2 <<'SQL'
@@ -100,7 +103,7 @@ EOF2
   local g=(garage -c "$conf")
   if ! "${g[@]}" status >/dev/null 2>&1; then
     log "starting Garage"
-    ("${g[@]}" server >"$STATE/garage.log" 2>&1 &)
+    (daemon "${g[@]}" server >"$STATE/garage.log" 2>&1)
     wait_for Garage "${g[@]}" status
   fi
   if "${g[@]}" layout show 2>/dev/null | grep -q "No nodes"; then

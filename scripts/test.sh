@@ -10,7 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/martsync-target}"
 if [ -z "${MARTSYNC_TEST_POSTGRES_URL:-}" ] && { [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; }; then
-  eval "$(scripts/services.sh)"
+  # Through a file, not `$(…)`: nothing the services leave running can then hold us up.
+  services_env=$(mktemp)
+  scripts/services.sh >"$services_env"
+  source "$services_env"
+  rm -f "$services_env"
 fi
 # Benchmarks are compiled (so they cannot rot) but not run: they are large.
 cargo build --release --benches
