@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (if missing) and starts, on loopback, the real services the service-backed tests
 # use: MariaDB, PostgreSQL (Debian packages) and Garage, an S3-protocol server (crates.io).
+# Also installs Debian's chromium, which renders the `status --html` page in a test.
 # Prints the environment the tests read, as `export` lines:
 #
 #   eval "$(scripts/services.sh)"
@@ -30,6 +31,7 @@ install_debs() {
   local missing=()
   command -v mariadbd >/dev/null || missing+=(mariadb-server)
   command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     apt-get update -qq >&2

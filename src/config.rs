@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -30,7 +31,9 @@ pub const WAREHOUSE_URL_ENV: &str = "MARTSYNC_WAREHOUSE_URL";
 pub const DEFAULT_CONFIG_FILE: &str = "martsync.toml";
 
 /// The config file as written. Every section and key is optional; see [`RawConfig::validate`].
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `docs/config.md` is generated from these doc comments and attributes
+/// (`martsync config docs`); a test fails when it is stale.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Where rows come from.
@@ -47,84 +50,112 @@ pub struct RawConfig {
     pub tables: Vec<TableSection>,
 }
 
-/// `[source]`
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[source]`: where rows come from.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
-    /// `files://DIR` (one folder per source table) or `mysql://user:pass@host:port/db`.
-    /// Default: the project's demo fixtures. Overridden by `MARTSYNC_SOURCE_URL`.
+    /// `files://DIR` (one folder per source table, CSV/JSON/Parquet files) or
+    /// `mysql://user:pass@host:port/db`, with TLS options `?ssl-mode=` (`DISABLED`,
+    /// `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`) and `&ssl-ca=PATH`. Default:
+    /// the project's demo fixtures. Overridden by `MARTSYNC_SOURCE_URL`.
+    #[schemars(example = &"mysql://martsync:secret@db.internal:3306/tracking?ssl-mode=VERIFY_IDENTITY")]
     pub url: Option<String>,
-    /// Rows per Arrow batch read from the source. Default 65536.
+    /// Rows per Arrow batch read from the source; two batches per table are in flight.
+    #[schemars(extend("default" = DEFAULT_BATCH_ROWS), range(min = 1))]
     pub batch_rows: Option<usize>,
     /// MySQL: connections one extraction reads with, each over a range of the first key
-    /// column (for large backfills and initial loads). Default 1.
+    /// column (for large backfills and initial loads).
+    #[schemars(extend("default" = 1), range(min = 1), example = 4)]
     pub parallel: Option<usize>,
-    /// How `BIGINT UNSIGNED` is carried: `int64` (range-checked, default) or `numeric`.
+    /// How `BIGINT UNSIGNED` is carried: `int64` (range-checked: a larger value is an error
+    /// naming table, column and key) or `numeric` (NUMERIC(20,0), lossless).
     #[serde(default)]
     pub unsigned_bigint: UnsignedBigint,
 }
 
-/// `[stage]`
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[stage]`: where Parquet files are staged between dedup and the warehouse load.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageSection {
-    /// `file://DIR` or `s3://bucket/prefix`. Default `file://.martsync/stage`. Overridden by
-    /// `MARTSYNC_STAGE_URL`.
+    /// `file://DIR` or `s3://bucket/prefix`. Overridden by `MARTSYNC_STAGE_URL`. Credentials
+    /// come from the standard AWS chain (environment, profile, instance role).
+    #[schemars(extend("default" = "file://.martsync/stage"), example = &"s3://company-etl/martsync")]
     pub url: Option<String>,
-    /// S3 endpoint of an S3-compatible server, e.g. `http://127.0.0.1:3900`. Default: AWS,
-    /// or `AWS_ENDPOINT_URL` when set. Setting an endpoint switches to path-style requests.
+    /// S3 endpoint of an S3-compatible server. Default: AWS, or `AWS_ENDPOINT_URL` when set.
+    /// Setting an endpoint switches to path-style requests.
+    #[schemars(example = &"http://127.0.0.1:3900")]
     pub endpoint: Option<String>,
     /// S3 region. Default: the AWS credential chain's (`AWS_REGION`, profile).
+    #[schemars(example = &"eu-west-1")]
     pub region: Option<String>,
     /// Server-side encryption of staged objects: `AES256` or `aws:kms`. Default: the bucket's.
+    #[schemars(example = &"aws:kms")]
     pub sse: Option<String>,
-    /// Keep each run's staged files after COMMIT (default false: they are deleted).
+    /// Keep each run's staged files after COMMIT (by default they are deleted).
     #[serde(default)]
     pub keep: bool,
-    /// Rows per staged Parquet part. Default 1000000.
+    /// Rows per staged Parquet part (Redshift's COPY loads parts in parallel).
+    #[schemars(extend("default" = DEFAULT_PART_ROWS), range(min = 1))]
     pub part_rows: Option<usize>,
 }
 
-/// `[warehouse]`
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[warehouse]`: the warehouse that holds the marts.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseSection {
-    /// `duckdb://PATH`. Default `duckdb://.martsync/warehouse.duckdb`.
-    /// Overridden by `MARTSYNC_WAREHOUSE_URL`.
+    /// `duckdb://PATH`, `postgres://user:pass@host:5432/db[?sslmode=…]` or
+    /// `redshift://user:pass@host:5439/db` (TLS verified by default). Overridden by
+    /// `MARTSYNC_WAREHOUSE_URL`.
+    #[schemars(
+        extend("default" = "duckdb://.martsync/warehouse.duckdb"),
+        example = &"redshift://martsync:secret@cluster.abc.eu-west-1.redshift.amazonaws.com:5439/analytics"
+    )]
     pub url: Option<String>,
-    /// The IAM role Redshift's COPY assumes to read the stage (Redshift only).
+    /// The IAM role Redshift's COPY assumes to read the stage (required for Redshift).
+    #[schemars(example = &"arn:aws:iam::123456789012:role/martsync-copy")]
     pub iam_role: Option<String>,
 }
 
-/// `[[tables]]`: one mart. For the three marts of the design only `name` is required.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[[tables]]`: one mart. For the three marts of the design only `name` is required; the
+/// other keys default to the design's values for them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableSection {
-    /// The mart's name in the warehouse, e.g. `mart_uni_tracking_info`.
+    /// The mart's name in the warehouse (letters, digits, `_`).
+    #[schemars(example = &"mart_uni_tracking_info")]
     pub name: String,
-    /// The source table it is built from.
+    /// The source table it is built from. Default for a built-in mart: its design source.
+    #[schemars(example = &"uni_tracking_info")]
     pub source: Option<String>,
     /// `latest` (one row per key, greatest version) or `append` (immutable rows, idempotent).
     pub strategy: Option<Strategy>,
     /// Key column(s): a name or a list of names.
+    #[schemars(example = &"order_id", example = ["order_id", "traceSeq", "pathTime"])]
     pub key: Option<OneOrMany>,
     /// The version column of a `latest` table; ties go to the later arrival.
+    #[schemars(example = &"update_time")]
     pub version: Option<String>,
-    /// The column whose maximum in the mart starts the next extraction.
+    /// The column whose maximum in the mart starts the next extraction (indexed in MySQL).
+    #[schemars(example = &"update_time")]
     pub watermark: Option<String>,
-    /// How far behind the mart's maximum watermark to read again, e.g. "30m" (default).
+    /// How far behind the mart's maximum watermark to read again (late commits in MySQL).
+    #[schemars(extend("default" = DEFAULT_LOOKBACK), example = &"1h")]
     pub lookback: Option<String>,
-    /// Rows whose retention column is this far behind the mart's newest are deleted, e.g.
-    /// "180d" (default); "off" keeps everything.
+    /// Rows whose retention column is this far behind the mart's newest are deleted; "off"
+    /// keeps everything.
+    #[schemars(extend("default" = DEFAULT_RETENTION), example = &"off")]
     pub retention: Option<String>,
-    /// The column retention is measured on (default: the watermark column).
+    /// The column retention is measured on. Default: the watermark column.
+    #[schemars(example = &"add_time")]
     pub retention_column: Option<String>,
-    /// Rows with a NULL key or version a cycle may reject before it fails (default 0).
+    /// Rows with a NULL key or version a cycle may reject (kept in the stage as
+    /// `rejected.parquet`) before it fails.
+    #[schemars(extend("default" = 0), example = 100)]
     pub max_rejected: Option<u64>,
 }
 
 /// A string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -141,7 +172,7 @@ impl OneOrMany {
 }
 
 /// How a mart absorbs a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// One row per key: the greatest version wins, ties go to the later arrival.
@@ -586,6 +617,18 @@ fn positive(value: Option<usize>, default: usize, origin: &str, key: &str) -> Re
         Some(0) => Err(Error::config(origin, key, "must be at least 1")),
         Some(v) => Ok(v),
         None => Ok(default),
+    }
+}
+
+/// A duration as a config states it: `180d`, `1h`, `30m`, `90s` (the largest whole unit).
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

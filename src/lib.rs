@@ -16,6 +16,7 @@
 //!
 //! How to add a warehouse: see [`warehouse`].
 
+pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod dedup;

@@ -1,8 +1,12 @@
 //! The command line. clap types live only here; each subcommand is one module that turns
 //! its arguments into library calls and prints the result.
 
+mod completions;
+mod config_cmd;
 mod ddl;
+mod explain;
 mod generate;
+mod html;
 mod replay;
 mod run;
 mod status;
@@ -11,17 +15,38 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use config_cmd::{reference as config_reference, schema as config_schema};
 
 use crate::config::Config;
 use crate::error::Error;
 
 /// Keeps the Redshift marts of an order-tracking system in sync with their MySQL sources.
 #[derive(Debug, Parser)]
-#[command(name = "martsync", version, about)]
+#[command(name = "martsync", version = VERSION, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
+    /// How log events are written to stderr: `text` for people, `json` (one object per line,
+    /// fields `table`, `run_id`, `phase`, `rows`, `ms`) for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MARTSYNC_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The crate version and the git commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MARTSYNC_GIT_COMMIT"),
+    ")"
+);
+
+/// The log formats of `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,8 +57,16 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Print the marts' DDL for a warehouse dialect.
     Ddl(ddl::DdlArgs),
-    /// Show each mart's rows, watermark and last run.
+    /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
     Status(status::StatusArgs),
+    /// Show what `run` would do, without writing anything: per mart the watermark, the
+    /// extraction query and every warehouse statement of the cycle.
+    Explain(explain::ExplainArgs),
+    /// Validate a config (`check`), or print its JSON Schema or reference (`schema`, `docs`).
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Print a shell completion script: `martsync completions bash > /etc/bash_completion.d/martsync`.
+    Completions(completions::CompletionsArgs),
     /// Write a deterministic source history as batch files (demo fixtures, tests, benches).
     Generate(generate::GenerateArgs),
 }
@@ -53,29 +86,70 @@ impl ConfigArgs {
     }
 }
 
-/// Exit codes: 0 when everything committed.
+/// Exit codes: 0 when everything committed. When several marts fail, the code is that of
+/// the first failed mart in config order.
 pub mod exit {
-    /// A cycle (or the command) failed.
+    /// A failure that is none of the below (rejected rows, dedup, local files).
     pub const FAILED: u8 = 1;
-    /// The config is invalid; nothing was done.
+    /// The config (or the command line) is invalid; nothing was done.
     pub const CONFIG: u8 = 2;
     /// Another run holds the warehouse or a mart.
     pub const LOCKED: u8 = 3;
+    /// The source could not be read (down, schema drift, bad data).
+    pub const SOURCE: u8 = 4;
+    /// The stage could not be written, read or cleaned.
+    pub const STAGE: u8 = 5;
+    /// A warehouse statement failed, or the loaded rows did not match the staged ones.
+    pub const WAREHOUSE: u8 = 6;
 }
 
+/// The exit-code table shown by `--help`.
+const EXIT_CODES_HELP: &str = "Exit codes: 0 every mart committed; 1 other failure; \
+    2 invalid config or arguments; 3 another run holds the lock; 4 source failed; \
+    5 stage failed; 6 warehouse failed.";
+
 /// The exit code for an error.
-pub fn exit_code(error: &Error) -> ExitCode {
-    ExitCode::from(match error {
+pub fn exit_code(error: &Error) -> u8 {
+    match error {
         Error::Config { .. } => exit::CONFIG,
         Error::Locked { .. } => exit::LOCKED,
-        _ => exit::FAILED,
-    })
+        Error::Source { .. } => exit::SOURCE,
+        Error::Stage { .. } => exit::STAGE,
+        Error::Warehouse { .. } | Error::RowCount { .. } => exit::WAREHOUSE,
+        Error::Rejected { .. } | Error::Dedup { .. } | Error::Io { .. } => exit::FAILED,
+    }
+}
+
+/// The phase an error happened in, for logs and metrics.
+pub fn error_phase(error: &Error) -> &'static str {
+    match error {
+        Error::Config { .. } => "config",
+        Error::Source { .. } => "extract",
+        Error::Rejected { .. } | Error::Dedup { .. } => "dedup",
+        Error::Stage { .. } | Error::Io { .. } => "stage",
+        Error::Warehouse { .. } | Error::RowCount { .. } | Error::Locked { .. } => "merge",
+    }
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    // `martsync status | head` must end quietly, as other Unix tools do, not panic on a
+    // closed pipe: Rust ignores SIGPIPE by default, so restore the default action.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" that exit 0; a bad command line is a config
+            // error (2), as clap itself would exit.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::CONFIG } else { 0 });
+        }
+    };
+    init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,26 +160,39 @@ pub fn main() -> ExitCode {
             Command::Replay(args) => replay::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
+            Command::Explain(args) => explain::execute(args).await,
+            Command::Config(command) => config_cmd::execute(command),
+            Command::Completions(args) => completions::execute(args),
             Command::Generate(args) => generate::execute(args),
         }
     });
     match result {
         Ok(code) => code,
         Err(error) => {
+            tracing::error!(phase = error_phase(&error), error = %error, "Command failed.");
             eprintln!("error: {error}");
-            exit_code(&error)
+            ExitCode::from(exit_code(&error))
         }
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MARTSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("martsync=info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Fields at the top level of each object (`table`, `run_id`, …), not under "fields":
+        // log shippers index them without a nested path.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// Bytes as `12.3 KiB`.
@@ -124,18 +211,19 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// Prints each mart's failure, writes the `--report-json` file if asked (one entry per mart
-/// with its `result` or its `error`), and returns the exit code: 0 only when every mart
-/// succeeded.
+/// Prints (and logs) each mart's failure, writes the `--report-json` file if asked (one entry
+/// per mart with its `result` or its `error`), and returns the exit code: 0 only when every
+/// mart succeeded, else the code of the first failed mart's error.
 pub fn conclude<T: serde::Serialize>(
     command: &str,
     results: &[(String, crate::Result<T>)],
     report_json: Option<&std::path::Path>,
 ) -> crate::Result<ExitCode> {
-    let mut failed = false;
+    let mut code = None;
     for (mart, result) in results {
         if let Err(e) = result {
-            failed = true;
+            code.get_or_insert(exit_code(e));
+            tracing::error!(table = %mart, phase = error_phase(e), error = %e, "Cycle failed.");
             eprintln!("error: {mart}: {e}");
         }
     }
@@ -152,11 +240,7 @@ pub fn conclude<T: serde::Serialize>(
             &serde_json::json!({"command": command, "marts": entries}),
         )?;
     }
-    Ok(if failed {
-        ExitCode::from(exit::FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code.map_or(ExitCode::SUCCESS, ExitCode::from))
 }
 
 /// Writes a JSON report file.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{ConfigArgs, human_bytes};
+use crate::pipeline::metrics::{self, MartResult};
 use crate::pipeline::{CycleReport, Pipeline};
 
 #[derive(Debug, Args)]
@@ -18,14 +19,55 @@ pub struct RunArgs {
     /// Also write the cycles' reports to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
+    /// Write the cycles' counters and durations to this file in the Prometheus text format
+    /// (for node_exporter's textfile collector), replaced atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Print what the cycles would do (as `martsync explain`) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
     let config = args.config.load()?;
     let tables = crate::pipeline::select_tables(&config, &args.tables)?;
-    let pipeline = Pipeline::open(config).await?;
+    if args.dry_run {
+        let plans = super::explain::explain(&config, &tables).await?;
+        super::explain::print_plans(&config, &tables, &plans);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pipeline = match Pipeline::open(config).await {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            // Opening failed for every mart alike: the metrics still say so.
+            if let Some(path) = &args.metrics_file {
+                let phase = super::error_phase(&e);
+                let failed: Vec<_> = tables
+                    .iter()
+                    .map(|t| (t.name.as_str(), MartResult::Failed { phase }))
+                    .collect();
+                metrics::write(path, "run", &failed)?;
+            }
+            return Err(e);
+        }
+    };
     let results = pipeline.run(&tables).await;
     print_reports(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
+    if let Some(path) = &args.metrics_file {
+        let marts: Vec<_> = results
+            .iter()
+            .map(|(mart, result)| {
+                let result = match result {
+                    Ok(report) => MartResult::Committed(report),
+                    Err(e) => MartResult::Failed {
+                        phase: super::error_phase(e),
+                    },
+                };
+                (mart.as_str(), result)
+            })
+            .collect();
+        metrics::write(path, "run", &marts)?;
+    }
     super::conclude("run", &results, args.report_json.as_deref())
 }
 

@@ -1,6 +1,7 @@
 //! The cycle: extract → dedup → stage → merge → clean up, for one mart. `run` and `replay`
 //! both go through [`Pipeline::cycle`].
 
+pub mod metrics;
 pub mod report;
 
 use std::future::Future;
@@ -148,7 +149,7 @@ impl Pipeline {
         let source = FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows);
         // A history may hold some tables only: a mart without a folder has nothing to replay.
         if !source.table_dir(table).is_dir() {
-            warn!(mart = %table.name, folder = %source.table_dir(table).display(), "No folder to replay for this mart.");
+            warn!(table = %table.name, folder = %source.table_dir(table).display(), "No folder to replay for this mart.");
             return Ok(ReplaySummary {
                 mart: table.name.clone(),
                 ..ReplaySummary::default()
@@ -196,7 +197,7 @@ impl Pipeline {
         let (batch, watermark_from, stream) = match input {
             Input::Watermark => {
                 let max = self.warehouse.max_watermark(table).await?;
-                let from = max.map(|m| m - lookback_in_units(table));
+                let from = extraction_start(table, max);
                 let extract = Extract {
                     above: from,
                     counters: Arc::clone(&counters),
@@ -232,6 +233,8 @@ impl Pipeline {
             .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
         let watermark_to = max_watermark(table, &batches)?;
+        info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
+        info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
 
         if stats.rows_rejected > table.max_rejected {
             // Stage only the rejected rows, for the user to inspect; nothing is merged.
@@ -263,11 +266,11 @@ impl Pipeline {
         let stage_started = Instant::now();
         match stage::delete_orphans(self.stage.as_ref(), &table.name, SystemTime::now()).await {
             Ok(deleted) if !deleted.is_empty() => {
-                info!(mart = %table.name, runs = ?deleted, "Deleted staged files of crashed runs.")
+                info!(table = %table.name, runs = ?deleted, "Deleted staged files of crashed runs.")
             }
             Ok(_) => {}
             Err(e) => {
-                warn!(mart = %table.name, error = %e, "Could not look for staged files of crashed runs.")
+                warn!(table = %table.name, error = %e, "Could not look for staged files of crashed runs.")
             }
         }
         let staged = stage::write_run(
@@ -281,6 +284,7 @@ impl Pipeline {
         )
         .await?;
         let stage_ms = stage_started.elapsed().as_millis() as u64;
+        info!(table = %table.name, run_id = %run_id, phase = "stage", rows = staged.rows, bytes = staged.bytes, ms = stage_ms, "Staged.");
 
         let merge_started = Instant::now();
         let record = RunRecord {
@@ -313,9 +317,10 @@ impl Pipeline {
         if (!self.config.stage.keep || merged.is_err())
             && let Err(e) = self.stage.delete_prefix(&staged.prefix).await
         {
-            warn!(mart = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
+            warn!(table = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
         }
         let merged = merged?;
+        info!(table = %table.name, run_id = %run_id, phase = "merge", rows = merged.inserted, deleted = merged.deleted, trimmed = merged.trimmed, ms = merge_ms, "Merged.");
 
         let report = CycleReport {
             mart: table.name.clone(),
@@ -347,6 +352,7 @@ impl Pipeline {
         info!(
             table = %report.mart,
             run_id = %report.run_id,
+            phase = "cycle",
             batch = %report.batch,
             rows = report.rows_extracted,
             deduped = report.rows_deduped,
@@ -404,6 +410,12 @@ pub fn batch_label(file: &Path) -> Result<String> {
 }
 
 /// The lookback in the watermark column's unit (seconds, or µs for timestamps).
+/// Where a cycle's extraction starts: the mart's largest watermark minus the lookback
+/// (`None`, everything, for an empty mart).
+pub fn extraction_start(table: &TableConfig, mart_max: Option<i64>) -> Option<i64> {
+    mart_max.map(|m| m - lookback_in_units(table))
+}
+
 fn lookback_in_units(table: &TableConfig) -> i64 {
     if table.schema.is_timestamp(&table.watermark) {
         table.lookback.as_micros() as i64

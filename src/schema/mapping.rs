@@ -10,7 +10,17 @@ use arrow::datatypes::{DataType, TimeUnit};
 use crate::warehouse::dialect::Dialect;
 
 /// How `BIGINT UNSIGNED` columns are carried.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UnsignedBigint {
     /// Int64 → BIGINT; a value above i64::MAX is an error naming table, column and key.

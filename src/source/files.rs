@@ -123,6 +123,25 @@ impl Source for FilesSource {
         let files = self.list_files(table)?;
         Ok(self.read_files(table, files, extract))
     }
+
+    fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {
+        let files = self.list_files(table).map_or_else(
+            |e| format!("(cannot list: {e})"),
+            |f| format!("{} file(s)", f.len()),
+        );
+        let rows = match above {
+            None => "every row".to_string(),
+            Some(v) => format!(
+                "rows with {} > {}",
+                table.watermark,
+                super::display_watermark(table, v)
+            ),
+        };
+        format!(
+            "read the CSV, JSON and Parquet files under {} ({files}) in name order; keep {rows}",
+            self.table_dir(table).display()
+        )
+    }
 }
 
 /// Reads one file batch by batch, calling `emit` with each conformed batch; stops early (and

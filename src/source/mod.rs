@@ -50,6 +50,29 @@ pub trait Source: Send + Sync + 'static {
     async fn health_check(&self) -> Result<()> {
         Ok(())
     }
+
+    /// The source table's largest watermark, in the column's unit (for the lag `status`
+    /// shows). By default the whole table is read; servers answer with one query.
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let column = table
+            .schema
+            .index_of(&table.watermark)
+            .expect("validated watermark column");
+        let mut stream = self.extract(table, Extract::default()).await?;
+        let mut max = None;
+        while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+            let values = column_as_i64(batch?.column(column)).map_err(|e| Error::Source {
+                table: table.schema.name.clone(),
+                location: format!("column {}", table.watermark),
+                message: e.to_string(),
+            })?;
+            max = max.max(values.iter().flatten().max());
+        }
+        Ok(max)
+    }
+
+    /// What [`Source::extract`] would read for `extract.above`, in words or SQL (`explain`).
+    fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String;
 }
 
 /// Opens the configured source.
@@ -73,6 +96,22 @@ pub(crate) fn receiver_stream(
     mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
 ) -> BatchStream {
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// A watermark value for people: a UTC time for timestamp columns, else the number.
+/// Integer watermarks are epoch seconds (as the lookback assumes): both are shown.
+pub fn display_watermark(table: &TableConfig, value: i64) -> String {
+    let utc = |array: &dyn arrow::array::Array| {
+        arrow::util::display::array_value_to_string(array, 0)
+            .map(|t| format!("{} UTC", t.replace('T', " ")))
+    };
+    if table.schema.is_timestamp(&table.watermark) {
+        let array = arrow::array::TimestampMicrosecondArray::from(vec![value]);
+        utc(&array).unwrap_or_else(|_| value.to_string())
+    } else {
+        let array = arrow::array::TimestampSecondArray::from(vec![value]);
+        utc(&array).map_or_else(|_| value.to_string(), |t| format!("{value} ({t})"))
+    }
 }
 
 /// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).

@@ -281,6 +281,51 @@ impl Source for MySqlSource {
         self.ping().await
     }
 
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let name = &table.schema.name;
+        let column = quote_mysql(&table.watermark);
+        // The session is in UTC (+00:00), so UNIX_TIMESTAMP reads DATETIMEs as UTC, as the
+        // extraction binds them. One index-only query on the watermark's index.
+        let sql = if table.schema.is_timestamp(&table.watermark) {
+            format!(
+                "SELECT CAST(UNIX_TIMESTAMP(MAX({column})) * 1000000 AS SIGNED) FROM {}",
+                quote_mysql(name)
+            )
+        } else {
+            format!(
+                "SELECT CAST(MAX({column}) AS SIGNED) FROM {}",
+                quote_mysql(name)
+            )
+        };
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(|e| self.error(name, "connect", e))?;
+        let max: Option<Option<i64>> = conn
+            .query_first(&sql)
+            .await
+            .map_err(|e| self.error(name, &sql, e))?;
+        Ok(max.flatten())
+    }
+
+    fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {
+        let (sql, params) = extraction_query(table, above, None);
+        let params: Vec<String> = params.iter().map(|v| v.as_sql(false)).collect();
+        let mut text = format!("{sql};");
+        if !params.is_empty() {
+            text += &format!("  -- ? = {}", params.join(", "));
+        }
+        if self.parallel > 1 {
+            text += &format!(
+                "\n  (over {} connections, each adding `AND {} BETWEEN ? AND ?` for its range)",
+                self.parallel,
+                quote_mysql(&table.key[0])
+            );
+        }
+        text
+    }
+
     async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream> {
         let source_table = table.schema.name.clone();
         let actual = self.describe_table(&source_table).await?;

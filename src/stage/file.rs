@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 use super::{Stage, StagedFile};
 use crate::error::{Error, Result};
 
+/// A failed file operation, as a stage error (exit code 5), naming the path.
+fn io_error(action: &str, path: impl AsRef<Path>, e: std::io::Error) -> Error {
+    Error::Stage {
+        url: format!("file://{}", path.as_ref().display()),
+        action: action.to_string(),
+        message: e.to_string(),
+    }
+}
+
 /// A stage in a local folder.
 #[derive(Debug, Clone)]
 pub struct FileStage {
@@ -16,7 +25,7 @@ impl FileStage {
     /// A stage rooted at `root` (made absolute, so staged URLs stay valid from any directory).
     pub fn new(root: &Path) -> Result<Self> {
         let root =
-            std::path::absolute(root).map_err(|e| Error::io("resolving stage folder", root, e))?;
+            std::path::absolute(root).map_err(|e| io_error("resolving stage folder", root, e))?;
         Ok(FileStage { root })
     }
 
@@ -44,16 +53,16 @@ impl Stage for FileStage {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|e| Error::io("creating stage folder", parent, e))?;
+                .map_err(|e| io_error("creating stage folder", parent, e))?;
         }
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         let len = bytes.len() as u64;
         tokio::fs::write(&tmp, bytes)
             .await
-            .map_err(|e| Error::io("writing staged file", &tmp, e))?;
+            .map_err(|e| io_error("writing staged file", &tmp, e))?;
         tokio::fs::rename(&tmp, &path)
             .await
-            .map_err(|e| Error::io("renaming staged file", &path, e))?;
+            .map_err(|e| io_error("renaming staged file", &path, e))?;
         Ok(self.file(key, len))
     }
 
@@ -64,17 +73,17 @@ impl Stage for FileStage {
             let mut entries = match tokio::fs::read_dir(&dir).await {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("listing stage folder", &dir, e)),
+                Err(e) => return Err(io_error("listing stage folder", &dir, e)),
             };
             while let Some(entry) = entries
                 .next_entry()
                 .await
-                .map_err(|e| Error::io("listing stage folder", &dir, e))?
+                .map_err(|e| io_error("listing stage folder", &dir, e))?
             {
                 let meta = entry
                     .metadata()
                     .await
-                    .map_err(|e| Error::io("reading", entry.path(), e))?;
+                    .map_err(|e| io_error("reading", entry.path(), e))?;
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else if let Ok(rel) = entry.path().strip_prefix(&self.root) {
@@ -90,7 +99,7 @@ impl Stage for FileStage {
         let path = self.path(key);
         tokio::fs::read(&path)
             .await
-            .map_err(|e| Error::io("reading staged file", &path, e))
+            .map_err(|e| io_error("reading staged file", &path, e))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<()> {
@@ -98,7 +107,7 @@ impl Stage for FileStage {
         match tokio::fs::remove_dir_all(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("deleting staged run", &path, e)),
+            Err(e) => Err(io_error("deleting staged run", &path, e)),
         }
     }
 

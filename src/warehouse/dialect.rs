@@ -17,8 +17,20 @@ pub enum Dialect {
     Redshift,
 }
 
+impl Dialect {
+    /// The dialect of a configured warehouse.
+    pub fn of(url: &crate::config::WarehouseUrl) -> Dialect {
+        use crate::config::WarehouseUrl;
+        match url {
+            WarehouseUrl::DuckDb(_) => Dialect::DuckDb,
+            WarehouseUrl::Postgres(_) => Dialect::Postgres,
+            WarehouseUrl::Redshift(_) => Dialect::Redshift,
+        }
+    }
+}
+
 /// A named statement: the name appears in errors and reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Statement {
     pub name: &'static str,
     pub sql: String,
@@ -361,6 +373,77 @@ pub fn drop_stage_table(dialect: Dialect, table: &TableConfig) -> Option<String>
     }
 }
 
+/// DuckDB: loads the staged Parquet files (local paths) into the stage table.
+pub fn load_parquet_files(table: &TableConfig, files: &[String]) -> String {
+    let cols = quoted_columns(table);
+    let files = files
+        .iter()
+        .map(|f| literal(f))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM read_parquet([{files}])",
+        stage_table(table)
+    )
+}
+
+/// How a run's staged files reach the warehouse, for [`merge_plan`].
+#[derive(Debug, Clone)]
+pub enum Load {
+    /// DuckDB reads these local Parquet files.
+    Files(Vec<String>),
+    /// PostgreSQL: the client streams the staged rows as binary COPY.
+    Stdin,
+    /// Redshift COPYs the files a manifest lists, as this role.
+    Manifest { url: String, iam_role: String },
+}
+
+/// Every statement of one merge, in the order the warehouse runs them (`explain` and the
+/// golden test). The warehouses run these same functions one by one, with values bound as
+/// parameters. `empty_mart`: PostgreSQL then copies straight into the mart (an initial
+/// load: nothing to replace).
+pub fn merge_plan(
+    dialect: Dialect,
+    table: &TableConfig,
+    load: &Load,
+    empty_mart: bool,
+) -> Vec<Statement> {
+    let direct = empty_mart && dialect == Dialect::Postgres;
+    let mut plan = Vec::new();
+    let mut add = |name: &'static str, sql: String| plan.push(Statement { name, sql });
+    add("begin", "BEGIN".into());
+    if let Some(sql) = lock_mart(dialect, table) {
+        add("lock_mart", sql);
+    }
+    add("check_run_id", check_run_id(dialect));
+    if dialect == Dialect::Postgres {
+        add("check_empty", any_row(table));
+    }
+    if !direct {
+        for sql in create_stage_table(dialect, table) {
+            add("create_stage_table", sql);
+        }
+    }
+    match load {
+        Load::Files(files) => add("load_stage", load_parquet_files(table, files)),
+        Load::Stdin => add("load_stage", copy_from_stdin(table, direct)),
+        Load::Manifest { url, iam_role } => {
+            add("load_stage", copy_from_manifest(table, url, iam_role));
+            add("loaded_rows", LAST_COPY_COUNT.into());
+        }
+    }
+    for statement in merge_statements(dialect, table) {
+        if !direct || matches!(statement.name, "retention_trim" | "record_run") {
+            add(statement.name, statement.sql);
+        }
+    }
+    if let Some(sql) = drop_stage_table(dialect, table).filter(|_| !direct) {
+        add("drop_stage_table", sql);
+    }
+    add("commit", "COMMIT".into());
+    plan
+}
+
 /// PostgreSQL: the binary COPY the staged rows are streamed into: the stage table, or the
 /// mart itself (`direct`, for an empty mart).
 pub fn copy_from_stdin(table: &TableConfig, direct: bool) -> String {
@@ -445,12 +528,22 @@ pub fn count_runs(dialect: Dialect) -> String {
     )
 }
 
-/// The last committed run of a mart.
-pub fn last_run(dialect: Dialect) -> String {
+/// The last `limit` committed runs of a mart, newest first, times as epoch ms. The limit is
+/// a literal: Redshift does not take a parameter there.
+pub fn recent_runs(dialect: Dialect, limit: usize) -> String {
+    let ms = |column: &str| match dialect {
+        Dialect::DuckDb => format!("epoch_ms({column})"),
+        Dialect::Postgres | Dialect::Redshift => {
+            format!("CAST(extract(epoch FROM {column}) * 1000 AS BIGINT)")
+        }
+    };
     format!(
-        "SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, \
-         rows_deleted, rows_inserted, rows_trimmed FROM {RUNS_TABLE} WHERE mart = {} \
-         ORDER BY committed_at DESC, run_id DESC LIMIT 1",
-        placeholder(dialect, 1)
+        "SELECT run_id, batch, {}, {}, watermark_to, rows_extracted, rows_deduped, \
+         rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, \
+         dedup_ms, stage_ms, merge_ms FROM {RUNS_TABLE} WHERE mart = {} \
+         ORDER BY committed_at DESC, run_id DESC LIMIT {limit}",
+        ms("started_at"),
+        ms("committed_at"),
+        placeholder(dialect, 1),
     )
 }

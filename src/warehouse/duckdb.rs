@@ -13,8 +13,8 @@ use std::time::Instant;
 use duckdb::{Connection, params_from_iter, types::Value};
 use tracing::debug;
 
-use super::dialect::{self, Dialect, RUNS_TABLE, Statement, literal};
-use super::{LastRun, MartStatus, MergeOutcome, MergeRequest, RunValue, Warehouse};
+use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
+use super::{MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 
@@ -208,15 +208,13 @@ impl Warehouse for DuckDbWarehouse {
                     ..MergeOutcome::default()
                 });
             }
-            let stage = dialect::stage_table(&table);
-            let cols = dialect::quoted_columns(&table);
             tx.execute_batch(&dialect::create_stage_table(Dialect::DuckDb, &table).join(";\n"))
                 .map_err(ctx.at("create_stage_table"))?;
             let loaded = if paths.is_empty() {
                 0
             } else {
-                let files = paths.iter().map(|p| literal(&p.display().to_string())).collect::<Vec<_>>().join(", ");
-                tx.execute(&format!("INSERT INTO {stage} ({cols}) SELECT {cols} FROM read_parquet([{files}])"), [])
+                let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                tx.execute(&dialect::load_parquet_files(&table, &files), [])
                     .map_err(ctx.at("load_stage"))? as u64
             };
             if loaded != expected {
@@ -237,7 +235,7 @@ impl Warehouse for DuckDbWarehouse {
                     tx.execute(&sql, [])
                 }
                 .map_err(ctx.at(name))? as u64;
-                debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
+                debug!(table = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
                 outcome.count(name, changed);
             }
             if let Some(sql) = dialect::drop_stage_table(Dialect::DuckDb, &table) {
@@ -249,7 +247,7 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
-    async fn status(&self, table: &TableConfig) -> Result<MartStatus> {
+    async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
         let table = table.clone();
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| {
@@ -273,23 +271,32 @@ impl Warehouse for DuckDbWarehouse {
                     })
                     .map_err(&error)?;
                 let mut stmt = conn
-                    .prepare(&dialect::last_run(Dialect::DuckDb))
+                    .prepare(&dialect::recent_runs(Dialect::DuckDb, recent))
                     .map_err(&error)?;
-                let mut rows = stmt
+                status.recent_runs = stmt
                     .query_map([&table.name], |r| {
-                        Ok(LastRun {
+                        Ok(RunSummary {
                             run_id: r.get(0)?,
                             batch: r.get(1)?,
-                            committed_at: r.get(2)?,
-                            rows_extracted: r.get(3)?,
-                            rows_deduped: r.get(4)?,
-                            rows_deleted: r.get(5)?,
-                            rows_inserted: r.get(6)?,
-                            rows_trimmed: r.get(7)?,
+                            started_at_ms: r.get(2)?,
+                            committed_at_ms: r.get(3)?,
+                            watermark_to: r.get(4)?,
+                            rows_extracted: r.get(5)?,
+                            rows_deduped: r.get(6)?,
+                            rows_rejected: r.get(7)?,
+                            rows_deleted: r.get(8)?,
+                            rows_inserted: r.get(9)?,
+                            rows_trimmed: r.get(10)?,
+                            bytes_staged: r.get(11)?,
+                            extract_ms: r.get(12)?,
+                            dedup_ms: r.get(13)?,
+                            stage_ms: r.get(14)?,
+                            merge_ms: r.get(15)?,
                         })
                     })
+                    .map_err(&error)?
+                    .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(&error)?;
-                status.last_run = rows.next().transpose().map_err(&error)?;
             }
             Ok(status)
         })

@@ -112,17 +112,33 @@ impl MergeOutcome {
     }
 }
 
-/// The last committed run of a mart.
+/// One committed run of a mart, as `martsync_runs` recorded it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LastRun {
+pub struct RunSummary {
     pub run_id: String,
     pub batch: Option<String>,
-    pub committed_at: String,
+    /// Epoch milliseconds, UTC.
+    pub started_at_ms: i64,
+    pub committed_at_ms: i64,
+    pub watermark_to: Option<i64>,
     pub rows_extracted: i64,
     pub rows_deduped: i64,
+    pub rows_rejected: i64,
     pub rows_deleted: i64,
     pub rows_inserted: i64,
     pub rows_trimmed: i64,
+    pub bytes_staged: i64,
+    pub extract_ms: i64,
+    pub dedup_ms: i64,
+    pub stage_ms: i64,
+    pub merge_ms: i64,
+}
+
+impl RunSummary {
+    /// Wall time of the run, start to COMMIT.
+    pub fn duration_ms(&self) -> i64 {
+        self.committed_at_ms - self.started_at_ms
+    }
 }
 
 /// A mart's state.
@@ -132,8 +148,10 @@ pub struct MartStatus {
     pub exists: bool,
     pub rows: i64,
     pub max_watermark: Option<i64>,
+    /// Committed runs in `martsync_runs`.
     pub runs: i64,
-    pub last_run: Option<LastRun>,
+    /// The last committed runs, newest first, as many as asked for.
+    pub recent_runs: Vec<RunSummary>,
 }
 
 /// A place the marts live.
@@ -164,8 +182,8 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Applies a staged run to its mart in one transaction.
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome>;
 
-    /// Rows, watermark and last run of a mart.
-    async fn status(&self, table: &TableConfig) -> Result<MartStatus>;
+    /// Rows, watermark and the last `recent` runs of a mart.
+    async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus>;
 }
 
 /// Opens the configured warehouse.

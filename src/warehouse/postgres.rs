@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 
 use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
 use super::{
-    LastRun, MartStatus, MergeOutcome, MergeRequest, RunRecord, RunValue, Warehouse, pgcopy,
+    MartStatus, MergeOutcome, MergeRequest, RunRecord, RunSummary, RunValue, Warehouse, pgcopy,
 };
 use crate::config::{TableConfig, redact_url};
 use crate::error::{Error, Result};
@@ -410,7 +410,7 @@ impl PostgresWarehouse {
                 tx.execute(&sql, &[]).await
             }
             .map_err(ctx.at(name))?;
-            debug!(mart = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
+            debug!(table = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
             outcome.count(name, changed);
         }
         if let Some(sql) = dialect::drop_stage_table(self.dialect, table).filter(|_| !direct) {
@@ -635,7 +635,7 @@ impl Warehouse for PostgresWarehouse {
             match result {
                 Err(e) if is_serialization_conflict(&e) && attempt < MAX_ATTEMPTS => {
                     let wait = FIRST_BACKOFF * 2u32.pow(attempt - 1);
-                    warn!(mart = %request.table.name, attempt, wait_ms = wait.as_millis() as u64, error = %e,
+                    warn!(table = %request.table.name, attempt, wait_ms = wait.as_millis() as u64, error = %e,
                           "Serialization conflict: retrying the whole transaction.");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -645,7 +645,7 @@ impl Warehouse for PostgresWarehouse {
         }
     }
 
-    async fn status(&self, table: &TableConfig) -> Result<MartStatus> {
+    async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
         let client = self.client(&table.name).await?;
         let ctx = self.context(&table.name, "-");
         let error = ctx.at("status");
@@ -679,20 +679,30 @@ impl Warehouse for PostgresWarehouse {
                 .await
                 .map_err(&error)?
                 .get(0);
-            status.last_run = client
-                .query_opt(&dialect::last_run(self.dialect), &[&table.name])
+            status.recent_runs = client
+                .query(&dialect::recent_runs(self.dialect, recent), &[&table.name])
                 .await
                 .map_err(&error)?
-                .map(|r| LastRun {
+                .iter()
+                .map(|r| RunSummary {
                     run_id: r.get(0),
                     batch: r.get(1),
-                    committed_at: r.get(2),
-                    rows_extracted: r.get(3),
-                    rows_deduped: r.get(4),
-                    rows_deleted: r.get(5),
-                    rows_inserted: r.get(6),
-                    rows_trimmed: r.get(7),
-                });
+                    started_at_ms: r.get(2),
+                    committed_at_ms: r.get(3),
+                    watermark_to: r.get(4),
+                    rows_extracted: r.get(5),
+                    rows_deduped: r.get(6),
+                    rows_rejected: r.get(7),
+                    rows_deleted: r.get(8),
+                    rows_inserted: r.get(9),
+                    rows_trimmed: r.get(10),
+                    bytes_staged: r.get(11),
+                    extract_ms: r.get(12),
+                    dedup_ms: r.get(13),
+                    stage_ms: r.get(14),
+                    merge_ms: r.get(15),
+                })
+                .collect();
         }
         self.release(client);
         Ok(status)

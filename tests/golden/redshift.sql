@@ -32,8 +32,8 @@ SELECT count(*) FROM information_schema.tables WHERE table_name = $1 AND table_s
 -- count_runs
 SELECT count(*) FROM martsync_runs WHERE mart = $1;
 
--- last_run
-SELECT run_id, batch, CAST(committed_at AS VARCHAR), rows_extracted, rows_deduped, rows_deleted, rows_inserted, rows_trimmed FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 1;
+-- recent_runs
+SELECT run_id, batch, CAST(extract(epoch FROM started_at) * 1000 AS BIGINT), CAST(extract(epoch FROM committed_at) * 1000 AS BIGINT), watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 20;
 
 -- last_copy_count
 SELECT pg_last_copy_count();

@@ -17,7 +17,7 @@ fn render_redshift() -> String {
     add("committed_batches", &dialect::committed_batches(d));
     add("table_exists", &dialect::table_exists(d));
     add("count_runs", &dialect::count_runs(d));
-    add("last_run", &dialect::last_run(d));
+    add("recent_runs", &dialect::recent_runs(d, 20));
     add("last_copy_count", dialect::LAST_COPY_COUNT);
     add("load_errors", dialect::LOAD_ERRORS);
     for table in &config.tables {

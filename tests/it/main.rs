@@ -7,8 +7,11 @@ mod dialect_golden;
 mod e2e;
 mod model;
 mod mysql_types;
+mod operator_cli;
 mod regression;
 mod replay;
 mod run_cli;
+
 mod stage_contract;
+mod status_page;
 mod warehouse_contract;

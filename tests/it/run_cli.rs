@@ -79,7 +79,7 @@ async fn run_on_the_embedded_default_builds_the_marts_a_replay_builds() {
     let out = martsync(cwd.path(), &["status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("last run"),
+        out.status.success() && stdout.contains("lag 0s"),
         "{stdout}"
     );
 }
@@ -143,7 +143,11 @@ fn an_unreachable_mysql_source_fails_the_health_check() {
         &["run", "--config", config.to_str().unwrap()],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "source failures exit 4: {stderr}"
+    );
     assert!(stderr.contains("health check"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(!stderr.contains("s3cr3t-pw"), "password in: {stderr}");

@@ -115,11 +115,30 @@ async fn keeps_the_contract(pipeline: &Pipeline) {
     assert_eq!(runs.len(), 1, "only the label `test` is recorded");
     let status = pipeline
         .warehouse
-        .status(&pipeline.config.tables[0])
+        .status(&pipeline.config.tables[0], 2)
         .await
         .unwrap();
     assert_eq!((status.rows, status.runs), (2, 3));
     assert_eq!(status.max_watermark, Some(1_767_225_610));
+    // The two newest runs, newest first, with times read back as UTC epoch ms.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let recent = &status.recent_runs;
+    assert_eq!(recent.len(), 2);
+    assert!(recent[0].committed_at_ms >= recent[1].committed_at_ms);
+    for run in recent {
+        assert!(
+            (now_ms - run.committed_at_ms).abs() < 600_000,
+            "committed_at {} is not now ({now_ms}): a time zone shift?",
+            run.committed_at_ms
+        );
+        assert!(
+            run.duration_ms() >= run.merge_ms && run.merge_ms >= 0,
+            "{run:?}"
+        );
+    }
 }
 
 /// What the mart must hold after [`keeps_the_contract`], as `order_id|last_event|update_time`.
