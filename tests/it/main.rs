@@ -11,6 +11,7 @@ mod operator_cli;
 mod regression;
 mod replay;
 mod run_cli;
+mod scheduler_examples;
 
 mod stage_contract;
 mod status_page;
