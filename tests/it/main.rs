@@ -12,7 +12,6 @@ mod regression;
 mod replay;
 mod run_cli;
 mod scheduler_examples;
-
 mod stage_contract;
 mod status_page;
 mod warehouse_contract;
