@@ -71,6 +71,13 @@ pub struct SourceSection {
     /// naming table, column and key) or `numeric` (NUMERIC(20,0), lossless).
     #[serde(default)]
     pub unsigned_bigint: UnsignedBigint,
+    /// How long to wait for a connection to the MySQL server (TCP and handshake).
+    #[schemars(extend("default" = DEFAULT_CONNECT_TIMEOUT), example = &"10s")]
+    pub connect_timeout: Option<String>,
+    /// How long an extraction may wait for the next row before it fails (a hung server
+    /// must not hang the scheduler).
+    #[schemars(extend("default" = DEFAULT_READ_TIMEOUT), example = &"30m")]
+    pub read_timeout: Option<String>,
 }
 
 /// `[stage]`: where Parquet files are staged between dedup and the warehouse load.
@@ -97,6 +104,9 @@ pub struct StageSection {
     /// Rows per staged Parquet part (Redshift's COPY loads parts in parallel).
     #[schemars(extend("default" = DEFAULT_PART_ROWS), range(min = 1))]
     pub part_rows: Option<usize>,
+    /// S3: how long one request attempt may take (the SDK retries a failed attempt).
+    #[schemars(extend("default" = DEFAULT_STAGE_TIMEOUT), example = &"15m")]
+    pub timeout: Option<String>,
 }
 
 /// `[warehouse]`: the warehouse that holds the marts.
@@ -114,6 +124,19 @@ pub struct WarehouseSection {
     /// The IAM role Redshift's COPY assumes to read the stage (required for Redshift).
     #[schemars(example = &"arn:aws:iam::123456789012:role/martsync-copy")]
     pub iam_role: Option<String>,
+    /// How long to wait for a connection to the warehouse (TCP, TLS and startup).
+    #[schemars(extend("default" = DEFAULT_CONNECT_TIMEOUT), example = &"10s")]
+    pub connect_timeout: Option<String>,
+    /// The longest one warehouse statement may run (`SET statement_timeout`); the client
+    /// also gives up on a merge that has not answered after lock_timeout + statement_timeout
+    /// + 1 minute.
+    #[schemars(extend("default" = DEFAULT_STATEMENT_TIMEOUT), example = &"1h")]
+    pub statement_timeout: Option<String>,
+    /// How long a cycle waits for another run's lock on its mart before it exits with code 3
+    /// ("another run holds mart …"). PostgreSQL: `SET lock_timeout`; DuckDB: opening the
+    /// file is retried this long; Redshift has no lock timeout (statement_timeout bounds it).
+    #[schemars(extend("default" = DEFAULT_LOCK_TIMEOUT), example = &"0s")]
+    pub lock_timeout: Option<String>,
 }
 
 /// `[[tables]]`: one mart. For the three marts of the design only `name` is required; the
@@ -208,6 +231,8 @@ pub struct SourceConfig {
     pub batch_rows: usize,
     pub parallel: usize,
     pub unsigned_bigint: UnsignedBigint,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
 }
 
 /// Where rows come from.
@@ -229,6 +254,8 @@ pub struct StageConfig {
     pub sse: Option<String>,
     pub keep: bool,
     pub part_rows: usize,
+    /// S3 request attempt timeout.
+    pub timeout: Duration,
 }
 
 /// Where staged files go.
@@ -247,6 +274,27 @@ pub enum StageUrl {
 pub struct WarehouseConfig {
     pub url: WarehouseUrl,
     pub iam_role: Option<String>,
+    pub timeouts: WarehouseTimeouts,
+}
+
+/// How long the warehouse may take, so that a hung server or a held lock never hangs the
+/// scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarehouseTimeouts {
+    pub connect: Duration,
+    pub statement: Duration,
+    pub lock: Duration,
+}
+
+impl Default for WarehouseTimeouts {
+    fn default() -> Self {
+        let d = |text| parse_duration(text).expect("valid default");
+        WarehouseTimeouts {
+            connect: d(DEFAULT_CONNECT_TIMEOUT),
+            statement: d(DEFAULT_STATEMENT_TIMEOUT),
+            lock: d(DEFAULT_LOCK_TIMEOUT),
+        }
+    }
 }
 
 /// Which warehouse holds the marts.
@@ -320,6 +368,11 @@ const BUILTIN_TABLES: &[BuiltinTable] = &[
 const DEFAULT_LOOKBACK: &str = "30m";
 const DEFAULT_RETENTION: &str = "180d";
 const DEFAULT_BATCH_ROWS: usize = 65_536;
+const DEFAULT_CONNECT_TIMEOUT: &str = "30s";
+const DEFAULT_READ_TIMEOUT: &str = "10m";
+const DEFAULT_STAGE_TIMEOUT: &str = "5m";
+const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
+const DEFAULT_LOCK_TIMEOUT: &str = "5m";
 const DEFAULT_PART_ROWS: usize = 1_000_000;
 
 /// The demo fixtures shipped with the project, used when no source is configured.
@@ -393,6 +446,18 @@ impl RawConfig {
             )?,
             parallel: positive(self.source.parallel, 1, origin, "source.parallel")?,
             unsigned_bigint: self.source.unsigned_bigint,
+            connect_timeout: duration(
+                self.source.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+                origin,
+                "source.connect_timeout",
+            )?,
+            read_timeout: duration(
+                self.source.read_timeout,
+                DEFAULT_READ_TIMEOUT,
+                origin,
+                "source.read_timeout",
+            )?,
         };
         if let Some(sse) = self.stage.sse.as_deref()
             && !matches!(sse, "AES256" | "aws:kms")
@@ -416,11 +481,37 @@ impl RawConfig {
                 origin,
                 "stage.part_rows",
             )?,
+            timeout: duration(
+                self.stage.timeout,
+                DEFAULT_STAGE_TIMEOUT,
+                origin,
+                "stage.timeout",
+            )?,
         };
         let warehouse = WarehouseConfig {
             url: parse_warehouse_url(&warehouse_url)
                 .map_err(|m| Error::config(&warehouse_origin, "warehouse.url", m))?,
             iam_role: self.warehouse.iam_role,
+            timeouts: WarehouseTimeouts {
+                connect: duration(
+                    self.warehouse.connect_timeout,
+                    DEFAULT_CONNECT_TIMEOUT,
+                    origin,
+                    "warehouse.connect_timeout",
+                )?,
+                statement: duration(
+                    self.warehouse.statement_timeout,
+                    DEFAULT_STATEMENT_TIMEOUT,
+                    origin,
+                    "warehouse.statement_timeout",
+                )?,
+                lock: duration(
+                    self.warehouse.lock_timeout,
+                    DEFAULT_LOCK_TIMEOUT,
+                    origin,
+                    "warehouse.lock_timeout",
+                )?,
+            },
         };
         if let WarehouseUrl::Redshift(_) = warehouse.url {
             // Redshift loads from S3 itself: it needs the stage in S3 and a role to read it.
@@ -618,6 +709,11 @@ fn positive(value: Option<usize>, default: usize, origin: &str, key: &str) -> Re
         Some(v) => Ok(v),
         None => Ok(default),
     }
+}
+
+/// A duration key's value, or its default; an unparseable one names the key.
+fn duration(value: Option<String>, default: &str, origin: &str, key: &str) -> Result<Duration> {
+    parse_duration(value.as_deref().unwrap_or(default)).map_err(|m| Error::config(origin, key, m))
 }
 
 /// A duration as a config states it: `180d`, `1h`, `30m`, `90s` (the largest whole unit).

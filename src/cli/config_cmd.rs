@@ -56,12 +56,14 @@ pub fn execute(command: ConfigCommand) -> crate::Result<ExitCode> {
 /// The validated config as a config file would state it, every default filled in. URLs are
 /// shown through their `Display`, which masks passwords and secret query parameters.
 pub fn resolved(config: &Config) -> Value {
+    let duration = crate::config::format_duration;
     let mut stage = serde_json::json!({
         "url": config.stage.url.to_string(),
         "keep": config.stage.keep,
         "part_rows": config.stage.part_rows,
     });
     if let StageUrl::S3 { .. } = config.stage.url {
+        stage["timeout"] = Value::from(duration(config.stage.timeout));
         let s3 = [
             ("endpoint", &config.stage.endpoint),
             ("region", &config.stage.region),
@@ -73,13 +75,18 @@ pub fn resolved(config: &Config) -> Value {
             }
         }
     }
-    let mut warehouse = serde_json::json!({ "url": config.warehouse.url.to_string() });
+    let timeouts = &config.warehouse.timeouts;
+    let mut warehouse = serde_json::json!({
+        "url": config.warehouse.url.to_string(),
+        "connect_timeout": duration(timeouts.connect),
+        "statement_timeout": duration(timeouts.statement),
+        "lock_timeout": duration(timeouts.lock),
+    });
     if let (WarehouseUrl::Redshift(_), Some(role)) =
         (&config.warehouse.url, &config.warehouse.iam_role)
     {
         warehouse["iam_role"] = Value::from(role.clone());
     }
-    let duration = crate::config::format_duration;
     let tables: Vec<Value> = config
         .tables
         .iter()
@@ -107,6 +114,8 @@ pub fn resolved(config: &Config) -> Value {
             "batch_rows": config.source.batch_rows,
             "parallel": config.source.parallel,
             "unsigned_bigint": config.source.unsigned_bigint,
+            "connect_timeout": duration(config.source.connect_timeout),
+            "read_timeout": duration(config.source.read_timeout),
         },
         "stage": stage,
         "warehouse": warehouse,

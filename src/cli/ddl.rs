@@ -47,7 +47,7 @@ pub async fn execute(args: DdlArgs) -> crate::Result<ExitCode> {
     for table in &tables {
         println!("{};\n", dialect::create_mart(args.dialect, table));
         for index in dialect::create_indexes(args.dialect, table) {
-            println!("{index};\n");
+            println!("{};\n", index.sql);
         }
     }
     println!("{};", dialect::create_runs(args.dialect));

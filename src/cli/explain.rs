@@ -93,10 +93,10 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
                 name: "create_mart",
                 sql: dialect::create_mart(dialect, table),
             });
-            for sql in dialect::create_indexes(dialect, table) {
+            for index in dialect::create_indexes(dialect, table) {
                 statements.push(Statement {
                     name: "create_index",
-                    sql,
+                    sql: index.sql,
                 });
             }
             statements.push(Statement {

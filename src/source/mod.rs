@@ -82,12 +82,15 @@ pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             dir.clone(),
             config.batch_rows,
         ))),
-        SourceUrl::MySql(url) => Ok(Arc::new(mysql::MySqlSource::with_parallel(
-            url,
-            config.batch_rows,
-            config.unsigned_bigint,
-            config.parallel,
-        )?)),
+        SourceUrl::MySql(url) => Ok(Arc::new(
+            mysql::MySqlSource::with_parallel(
+                url,
+                config.batch_rows,
+                config.unsigned_bigint,
+                config.parallel,
+            )?
+            .with_timeouts(config.connect_timeout, config.read_timeout),
+        )),
     }
 }
 

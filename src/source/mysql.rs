@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
@@ -29,7 +30,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::{BatchStream, Extract, ExtractCounters, Source};
-use crate::config::{TableConfig, redact_url};
+use crate::config::{TableConfig, format_duration, redact_url};
 use crate::error::{Error, Result};
 use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
 
@@ -45,6 +46,9 @@ pub struct MySqlSource {
     unsigned_bigint: UnsignedBigint,
     /// Connections one extraction reads with, over ranges of the key.
     parallel: usize,
+    connect_timeout: Duration,
+    /// The longest wait for the next row of an extraction.
+    read_timeout: Duration,
 }
 
 /// Splits martsync's TLS parameters off a MySQL URL and turns them into `SslOpts`.
@@ -94,6 +98,29 @@ impl MySqlSource {
         Self::with_parallel(url, batch_rows, unsigned_bigint, 1)
     }
 
+    /// Bounds connecting (TCP and handshake) and the wait for each next row, so that a hung
+    /// server fails the cycle instead of hanging the scheduler.
+    pub fn with_timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// A pooled connection, within the connect timeout.
+    async fn conn(&self, table: &str) -> Result<mysql_async::Conn> {
+        match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
+            Ok(conn) => conn.map_err(|e| self.error(table, "connect", e)),
+            Err(_) => Err(self.error(
+                table,
+                "connect",
+                format!(
+                    "no answer within source.connect_timeout = {}; is the server up and reachable?",
+                    format_duration(self.connect_timeout)
+                ),
+            )),
+        }
+    }
+
     /// As [`MySqlSource::new`], reading each extraction over `parallel` connections.
     pub fn with_parallel(
         url: &str,
@@ -117,6 +144,8 @@ impl MySqlSource {
             batch_rows,
             unsigned_bigint,
             parallel: parallel.max(1),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(600),
         })
     }
 
@@ -130,11 +159,7 @@ impl MySqlSource {
 
     /// `SELECT 1`: is the server there and does it let us in?
     async fn ping(&self) -> Result<()> {
-        let mut conn = self
-            .pool
-            .get_conn()
-            .await
-            .map_err(|e| self.error("-", "connect", e))?;
+        let mut conn = self.conn("-").await?;
         let one: Option<i64> = conn
             .query_first("SELECT 1")
             .await
@@ -146,11 +171,7 @@ impl MySqlSource {
     /// The table's columns as `information_schema` describes them, mapped through the one
     /// type mapping. A table that does not exist is an error naming it.
     pub async fn describe_table(&self, name: &str) -> Result<TableSchema> {
-        let mut conn = self
-            .pool
-            .get_conn()
-            .await
-            .map_err(|e| self.error(name, "connect", e))?;
+        let mut conn = self.conn(name).await?;
         let rows: Vec<(String, String, String)> = conn
             .exec(
                 "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
@@ -297,11 +318,7 @@ impl Source for MySqlSource {
                 quote_mysql(name)
             )
         };
-        let mut conn = self
-            .pool
-            .get_conn()
-            .await
-            .map_err(|e| self.error(name, "connect", e))?;
+        let mut conn = self.conn(name).await?;
         let max: Option<Option<i64>> = conn
             .query_first(&sql)
             .await
@@ -335,23 +352,16 @@ impl Source for MySqlSource {
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * ranges.len());
         for range in ranges {
             let (sql, params) = extraction_query(table, extract.above, range);
-            let conn = self
-                .pool
-                .get_conn()
-                .await
-                .map_err(|e| self.error(&source_table, "connect", e))?;
+            let conn = self.conn(&source_table).await?;
             let decoder =
                 RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
             debug!(table = %source_table, sql = %sql, "Extracting.");
-            tokio::spawn(read_rows(
-                conn,
-                sql,
-                params,
-                decoder,
-                tx.clone(),
-                source_table.clone(),
-                self.url.clone(),
-            ));
+            let reading = Reading {
+                table: source_table.clone(),
+                url: self.url.clone(),
+                read_timeout: self.read_timeout,
+            };
+            tokio::spawn(read_rows(conn, sql, params, decoder, tx.clone(), reading));
         }
         Ok(super::receiver_stream(rx))
     }
@@ -382,11 +392,7 @@ impl MySqlSource {
             quote_mysql(&table.schema.name),
             k = quote_mysql(key)
         );
-        let mut conn = self
-            .pool
-            .get_conn()
-            .await
-            .map_err(|e| self.error(&table.schema.name, "connect", e))?;
+        let mut conn = self.conn(&table.schema.name).await?;
         let bounds: Option<(Option<i64>, Option<i64>)> = conn
             .exec_first(sql.as_str(), params)
             .await
@@ -417,26 +423,47 @@ fn split_range(lo: i64, hi: i64, n: usize) -> Vec<(i64, i64)> {
 
 /// One reader: runs the query on its connection and sends decoded batches until the result
 /// ends, an error (sent on) or the consumer goes away.
+/// What a reading task needs besides its query: names for errors and its timeout.
+struct Reading {
+    table: String,
+    url: String,
+    read_timeout: Duration,
+}
+
 async fn read_rows(
     mut conn: mysql_async::Conn,
     sql: String,
     params: Vec<Value>,
     mut decoder: RowDecoder,
     tx: mpsc::Sender<Result<RecordBatch>>,
-    table: String,
-    url: String,
+    reading: Reading,
 ) {
+    let Reading {
+        table,
+        url,
+        read_timeout,
+    } = reading;
     let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
         table: table.clone(),
         location: format!("{url} ({what})"),
         message: e.to_string(),
     };
+    let hung = || {
+        format!(
+            "no row within source.read_timeout = {}; the server stopped answering",
+            format_duration(read_timeout)
+        )
+    };
     let read = async {
-        let mut result = conn
-            .exec_iter(sql.as_str(), params)
+        let mut result = tokio::time::timeout(read_timeout, conn.exec_iter(sql.as_str(), params))
             .await
+            .map_err(|_| error(&sql, &hung()))?
             .map_err(|e| error(&sql, &e))?;
-        while let Some(row) = result.next().await.map_err(|e| error(&sql, &e))? {
+        while let Some(row) = tokio::time::timeout(read_timeout, result.next())
+            .await
+            .map_err(|_| error(&sql, &hung()))?
+            .map_err(|e| error(&sql, &e))?
+        {
             decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
             // A closed channel: the consumer gave up (its cycle failed); stop reading.
             if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {

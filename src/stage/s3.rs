@@ -45,6 +45,14 @@ impl S3Stage {
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
+        // A server that stops answering fails the request (and the SDK retries it) instead
+        // of hanging the run.
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(30).min(config.timeout))
+                .operation_attempt_timeout(config.timeout)
+                .build(),
+        );
         let shared = loader.load().await;
         let custom_endpoint = config.endpoint.is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some()

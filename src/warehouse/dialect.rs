@@ -299,7 +299,14 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
 /// anti-join probe it, and it makes a duplicate key impossible) and one on the watermark
 /// (each cycle starts with `max(watermark)`). Redshift has no indexes (DISTKEY/SORTKEY
 /// instead) and DuckDB needs none at these sizes.
-pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<String> {
+/// An index of a mart: its name (unquoted) and its `CREATE INDEX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub name: String,
+    pub sql: String,
+}
+
+pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<Index> {
     if dialect != Dialect::Postgres {
         return Vec::new();
     }
@@ -310,18 +317,35 @@ pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<String> {
         .map(|k| quote(k))
         .collect::<Vec<_>>()
         .join(", ");
+    let (key, watermark) = (
+        format!("{}_key", table.name).to_ascii_lowercase(),
+        format!("{}_watermark", table.name).to_ascii_lowercase(),
+    );
     vec![
-        format!(
-            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {mart} ({keys})",
-            quote(&format!("{}_key", table.name))
-        ),
-        format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {mart} ({})",
-            quote(&format!("{}_watermark", table.name)),
-            quote(&table.watermark)
-        ),
+        Index {
+            sql: format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {mart} ({keys})",
+                quote(&key)
+            ),
+            name: key,
+        },
+        Index {
+            sql: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {mart} ({})",
+                quote(&watermark),
+                quote(&table.watermark)
+            ),
+            name: watermark,
+        },
     ]
 }
+
+/// PostgreSQL: does a relation (table or index) of this name exist in the current schema?
+pub const RELATION_EXISTS: &str = "SELECT to_regclass(quote_ident($1)) IS NOT NULL";
+
+/// PostgreSQL: serializes the DDL of concurrent runs (two `CREATE TABLE IF NOT EXISTS` of
+/// one name at once can fail on the catalog's unique index); released at COMMIT.
+pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('martsync ensure_tables'))";
 
 /// Serializes merges into one mart while letting readers read. Redshift has a single
 /// `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not with SELECT.

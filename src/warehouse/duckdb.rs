@@ -25,7 +25,30 @@ pub struct DuckDbWarehouse {
 }
 
 impl DuckDbWarehouse {
-    /// Opens (creating if needed) the database file.
+    /// Opens (creating if needed) the database file, waiting up to `lock_timeout` while
+    /// another process holds it (DuckDB allows one writing process per file).
+    pub async fn open_waiting(path: &Path, lock_timeout: std::time::Duration) -> Result<Self> {
+        let deadline = std::time::Instant::now() + lock_timeout;
+        loop {
+            match Self::open(path).await {
+                Err(Error::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(Error::Locked { what, message }) => {
+                    return Err(Error::Locked {
+                        what,
+                        message: format!(
+                            "waited warehouse.lock_timeout = {}: {message}",
+                            crate::config::format_duration(lock_timeout)
+                        ),
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens (creating if needed) the database file; fails at once if another process holds it.
     pub async fn open(path: &Path) -> Result<Self> {
         let path = path.to_path_buf();
         let opened = path.clone();

@@ -189,13 +189,21 @@ pub trait Warehouse: Send + Sync + 'static {
 /// Opens the configured warehouse.
 pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
     match &config.url {
-        WarehouseUrl::DuckDb(path) => Ok(Arc::new(duckdb::DuckDbWarehouse::open(path).await?)),
+        WarehouseUrl::DuckDb(path) => Ok(Arc::new(
+            duckdb::DuckDbWarehouse::open_waiting(path, config.timeouts.lock).await?,
+        )),
         WarehouseUrl::Postgres(url) => Ok(Arc::new(
-            postgres::PostgresWarehouse::open(url, Dialect::Postgres, None).await?,
+            postgres::PostgresWarehouse::open(url, Dialect::Postgres, None, config.timeouts)
+                .await?,
         )),
         WarehouseUrl::Redshift(url) => Ok(Arc::new(
-            postgres::PostgresWarehouse::open(url, Dialect::Redshift, config.iam_role.clone())
-                .await?,
+            postgres::PostgresWarehouse::open(
+                url,
+                Dialect::Redshift,
+                config.iam_role.clone(),
+                config.timeouts,
+            )
+            .await?,
         )),
     }
 }

@@ -32,7 +32,7 @@ use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
 use super::{
     MartStatus, MergeOutcome, MergeRequest, RunRecord, RunSummary, RunValue, Warehouse, pgcopy,
 };
-use crate::config::{TableConfig, redact_url};
+use crate::config::{TableConfig, WarehouseTimeouts, format_duration, redact_url};
 use crate::error::{Error, Result};
 
 /// Attempts of a merge transaction that keeps hitting serialization conflicts.
@@ -50,6 +50,7 @@ pub struct PostgresWarehouse {
     /// The URL without its password.
     url: String,
     iam_role: Option<String>,
+    timeouts: WarehouseTimeouts,
     idle: Mutex<Vec<Client>>,
 }
 
@@ -120,6 +121,15 @@ fn describe(e: &tokio_postgres::Error) -> String {
             message
         }
     }
+}
+
+/// A one-row, one-boolean query with one text parameter.
+async fn query_bool(
+    tx: &Transaction<'_>,
+    sql: &str,
+    param: &str,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    Ok(tx.query_one(sql, &[&param]).await?.get(0))
 }
 
 /// Whether retrying the whole transaction may succeed.
@@ -269,16 +279,23 @@ fn connect_options(
 
 impl PostgresWarehouse {
     /// Prepares the connection settings and checks the server answers.
-    pub async fn open(url: &str, dialect: Dialect, iam_role: Option<String>) -> Result<Self> {
+    pub async fn open(
+        url: &str,
+        dialect: Dialect,
+        iam_role: Option<String>,
+        timeouts: WarehouseTimeouts,
+    ) -> Result<Self> {
         let redacted = redact_url(url);
-        let (config, tls) = connect_options(url, dialect)
+        let (mut config, tls) = connect_options(url, dialect)
             .map_err(|m| Error::config("warehouse.url", redacted.clone(), m))?;
+        config.connect_timeout(timeouts.connect);
         let warehouse = PostgresWarehouse {
             dialect,
             config,
             tls,
             url: redacted,
             iam_role,
+            timeouts,
             idle: Mutex::new(Vec::new()),
         };
         let client = warehouse.connect("-").await?;
@@ -286,7 +303,37 @@ impl PostgresWarehouse {
         Ok(warehouse)
     }
 
+    /// A new session with the configured timeouts. The connect timeout covers the TLS and
+    /// startup exchange too: tokio-postgres' own applies to the TCP connect only, and a
+    /// server that accepts and never answers must not hang the run.
     async fn connect(&self, mart: &str) -> Result<Client> {
+        let ctx = self.context(mart, "-");
+        let limit = self.timeouts.connect;
+        let client = tokio::time::timeout(limit, self.connect_unbounded(mart))
+            .await
+            .map_err(|_| {
+                ctx.error(
+                    "connect",
+                    format!(
+                        "no answer within warehouse.connect_timeout = {}; is the server up and reachable?",
+                        format_duration(limit)
+                    ),
+                )
+            })??;
+        let ms = |d: Duration| d.as_millis().max(1);
+        let mut session = format!("SET statement_timeout = {}", ms(self.timeouts.statement));
+        if self.dialect == Dialect::Postgres {
+            // Redshift has no lock_timeout: its LOCK waits, bounded by statement_timeout.
+            session += &format!("; SET lock_timeout = {}", ms(self.timeouts.lock));
+        }
+        client
+            .batch_execute(&session)
+            .await
+            .map_err(ctx.at("session_timeouts"))?;
+        Ok(client)
+    }
+
+    async fn connect_unbounded(&self, mart: &str) -> Result<Client> {
         let ctx = self.context(mart, "-");
         let client = match &self.tls {
             Tls::None => {
@@ -351,7 +398,20 @@ impl PostgresWarehouse {
         let started = Instant::now();
         let tx = client.transaction().await.map_err(ctx.at("begin"))?;
         if let Some(lock) = dialect::lock_mart(self.dialect, table) {
-            tx.batch_execute(&lock).await.map_err(ctx.at("lock_mart"))?;
+            tx.batch_execute(&lock).await.map_err(|e| {
+                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    Error::Locked {
+                        what: format!("mart {} in {}", table.name, self.url),
+                        message: format!(
+                            "another run holds mart {}; waited warehouse.lock_timeout = {}",
+                            table.name,
+                            format_duration(self.timeouts.lock)
+                        ),
+                    }
+                } else {
+                    ctx.at("lock_mart")(e)
+                }
+            })?;
         }
         let done: i64 = tx
             .query_one(&dialect::check_run_id(self.dialect), &[&record.run_id])
@@ -563,23 +623,54 @@ impl Warehouse for PostgresWarehouse {
         self.dialect
     }
 
+    /// Creates what is missing, and only that: statements on existing marts would queue
+    /// behind another run's lock on them. One transaction; on PostgreSQL under an advisory
+    /// lock, so that concurrent runs do not race to create the same table.
     async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()> {
-        let client = self.client("-").await?;
+        let mut client = self.client("-").await?;
+        let ctx = self.context("-", "-");
+        let tx = client.transaction().await.map_err(ctx.at("begin"))?;
+        let postgres = self.dialect == Dialect::Postgres;
+        if postgres {
+            tx.batch_execute(dialect::DDL_LOCK)
+                .await
+                .map_err(ctx.at("ddl_lock"))?;
+        }
+        let table_sql = format!("SELECT ({}) > 0", dialect::table_exists(self.dialect));
+        let mut marts: Vec<(&str, Vec<String>)> = Vec::new();
         for table in tables {
+            let mut statements = Vec::new();
             let ctx = self.context(&table.name, "-");
-            let mut statements = vec![dialect::create_mart(self.dialect, table)];
-            statements.extend(dialect::create_indexes(self.dialect, table));
-            for sql in statements {
-                client
-                    .batch_execute(&sql)
+            if !query_bool(&tx, &table_sql, &table.name.to_ascii_lowercase())
+                .await
+                .map_err(ctx.at("table_exists"))?
+            {
+                statements.push(dialect::create_mart(self.dialect, table));
+            }
+            for index in dialect::create_indexes(self.dialect, table) {
+                if !query_bool(&tx, dialect::RELATION_EXISTS, &index.name)
                     .await
-                    .map_err(ctx.at("create_table"))?;
+                    .map_err(ctx.at("index_exists"))?
+                {
+                    statements.push(index.sql);
+                }
+            }
+            marts.push((&table.name, statements));
+        }
+        if !query_bool(&tx, &table_sql, RUNS_TABLE)
+            .await
+            .map_err(ctx.at("table_exists"))?
+        {
+            marts.push((RUNS_TABLE, vec![dialect::create_runs(self.dialect)]));
+        }
+        for (name, statements) in marts {
+            for sql in statements {
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(self.context(name, "-").at("create_table"))?;
             }
         }
-        client
-            .batch_execute(&dialect::create_runs(self.dialect))
-            .await
-            .map_err(self.context(RUNS_TABLE, "-").at("create_table"))?;
+        tx.commit().await.map_err(ctx.at("commit"))?;
         self.release(client);
         Ok(())
     }
@@ -608,7 +699,23 @@ impl Warehouse for PostgresWarehouse {
         let mut attempt = 1;
         loop {
             let mut client = self.client(&request.table.name).await?;
-            let result = self.merge_once(&mut client, &request).await;
+            // The server bounds each statement; this bounds a server that stops answering.
+            let limit = self.timeouts.lock + self.timeouts.statement + Duration::from_secs(60);
+            let Ok(result) =
+                tokio::time::timeout(limit, self.merge_once(&mut client, &request)).await
+            else {
+                // The connection is dropped, not pooled: the server rolls the transaction
+                // back when it notices.
+                return Err(self
+                    .context(&request.table.name, &request.record.run_id)
+                    .error(
+                        "merge",
+                        format!(
+                            "no answer within {} (lock_timeout + statement_timeout + 1m); the transaction was abandoned and rolls back",
+                            format_duration(limit)
+                        ),
+                    ));
+            };
             let result = match result {
                 Err(Error::Warehouse {
                     warehouse,

@@ -14,4 +14,5 @@ mod run_cli;
 mod scheduler_examples;
 mod stage_contract;
 mod status_page;
+mod timeouts_locks;
 mod warehouse_contract;

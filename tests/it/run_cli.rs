@@ -107,8 +107,12 @@ fn ddl_renders_redshift_distribution_and_sort_keys() {
 #[test]
 fn a_warehouse_held_by_another_process_is_a_clear_lock_error() {
     let ws = Workspace::new();
-    let config = ws.write_config(&martsync::config::demo_fixtures_dir(), "");
-    // This test process holds the DuckDB file, as a concurrent run would.
+    let config = ws.write_config(
+        &martsync::config::demo_fixtures_dir(),
+        "lock_timeout = \"1s\"\n",
+    );
+    // This test process holds the DuckDB file, as a concurrent run would; the run waits
+    // lock_timeout for it, then gives up.
     let holder = duckdb::Connection::open(ws.warehouse()).unwrap();
     let out = martsync(
         ws.dir.path(),
