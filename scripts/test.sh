@@ -17,5 +17,7 @@ if [ -z "${MARTSYNC_TEST_POSTGRES_URL:-}" ] && { [ "$(id -u)" = 0 ] || [ "${CI:-
   rm -f "$services_env"
 fi
 # Benchmarks are compiled (so they cannot rot) but not run: they are large.
-cargo build --release --benches
-cargo test --release "$@"
+# `fault-injection` compiles in the crash points the fault tests use (src/fault.rs); both
+# commands use it so the crate is built once.
+cargo build --release --benches --features fault-injection
+cargo test --release --features fault-injection "$@"

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod error;
+pub mod fault;
 pub mod generate;
 pub mod pipeline;
 pub mod schema;

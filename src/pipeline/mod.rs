@@ -233,6 +233,7 @@ impl Pipeline {
             .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
         let watermark_to = max_watermark(table, &batches)?;
+        crate::fault::point("after_extract");
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
         info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
 
@@ -284,6 +285,7 @@ impl Pipeline {
         )
         .await?;
         let stage_ms = stage_started.elapsed().as_millis() as u64;
+        crate::fault::point("after_stage");
         info!(table = %table.name, run_id = %run_id, phase = "stage", rows = staged.rows, bytes = staged.bytes, ms = stage_ms, "Staged.");
 
         let merge_started = Instant::now();
@@ -312,6 +314,9 @@ impl Pipeline {
             })
             .await;
         let merge_ms = merge_started.elapsed().as_millis() as u64;
+        if merged.is_ok() {
+            crate::fault::point("after_commit");
+        }
         // Staged files are only a means to load: drop them whether or not the merge worked
         // (a failed run is retried from the source, not from its files), unless kept.
         if (!self.config.stage.keep || merged.is_err())

@@ -240,6 +240,7 @@ impl Warehouse for DuckDbWarehouse {
                 tx.execute(&dialect::load_parquet_files(&table, &files), [])
                     .map_err(ctx.at("load_stage"))? as u64
             };
+            crate::fault::point("after_load");
             if loaded != expected {
                 return Err(Error::RowCount {
                     mart: table.name.clone(),
@@ -264,6 +265,7 @@ impl Warehouse for DuckDbWarehouse {
             if let Some(sql) = dialect::drop_stage_table(Dialect::DuckDb, &table) {
                 tx.execute_batch(&sql).map_err(ctx.at("drop_stage_table"))?;
             }
+            crate::fault::point("before_commit");
             tx.commit().map_err(ctx.at("commit"))?;
             Ok(outcome)
         })

@@ -444,6 +444,7 @@ impl PostgresWarehouse {
             Dialect::Redshift => self.load_redshift(&tx, request, &ctx).await?,
             _ => load_postgres(&tx, request, &ctx, direct).await?,
         };
+        crate::fault::point("after_load");
         if loaded != request.staged.rows {
             return Err(Error::RowCount {
                 mart: table.name.clone(),
@@ -478,6 +479,7 @@ impl PostgresWarehouse {
                 .await
                 .map_err(ctx.at("drop_stage_table"))?;
         }
+        crate::fault::point("before_commit");
         tx.commit().await.map_err(ctx.at("commit"))?;
         Ok(outcome)
     }

@@ -5,6 +5,7 @@ mod config_errors;
 mod dedup_operator;
 mod dialect_golden;
 mod e2e;
+mod faults;
 mod model;
 mod mysql_types;
 mod operator_cli;
