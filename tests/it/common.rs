@@ -350,3 +350,15 @@ pub fn canonical_select(schema: &martsync::schema::TableSchema, mysql: bool) -> 
         format!("SELECT concat_ws('|', {})", exprs.join(", "))
     }
 }
+
+/// A replay history with late and tied versions: `cycles` batches 8 days apart.
+pub fn history_params(orders: usize, cycles: usize) -> martsync::generate::Params {
+    martsync::generate::Params {
+        orders,
+        cycles,
+        cycle_secs: 8 * 86_400,
+        late_rate: 0.05,
+        tie_rate: 0.05,
+        ..martsync::generate::Params::demo()
+    }
+}

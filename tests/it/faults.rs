@@ -8,19 +8,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use martsync::fault::POINTS;
-use martsync::generate::{self, FileFormat, Params, Rng};
+use martsync::generate::{self, FileFormat, Rng};
 
-use crate::common::{PgSchema, Workspace, canonical_select, parse_config, service_url};
+use crate::common::{
+    PgSchema, Workspace, canonical_select, history_params, parse_config, service_url,
+};
 
 fn history(dir: &Path, orders: usize, cycles: usize) {
-    let params = Params {
-        orders,
-        cycles,
-        cycle_secs: 8 * 86_400,
-        late_rate: 0.05,
-        tie_rate: 0.05,
-        ..Params::demo()
-    };
+    let params = history_params(orders, cycles);
     generate::write_history(&generate::generate(&params), dir, [FileFormat::Parquet; 3]).unwrap();
 }
 

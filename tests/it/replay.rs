@@ -3,26 +3,15 @@
 
 use std::time::Duration;
 
-use martsync::generate::{self, FileFormat, Params, Rng};
+use martsync::generate::{self, FileFormat, Rng};
 
-use crate::common::{Workspace, martsync};
+use crate::common::{Workspace, history_params, martsync};
 
 const MARTS: [&str; 3] = [
     "mart_uni_tracking_info",
     "mart_ecs_order_info",
     "mart_uni_tracking_spath",
 ];
-
-fn history_params(orders: usize, cycles: usize) -> Params {
-    Params {
-        orders,
-        cycles,
-        cycle_secs: 8 * 86_400,
-        late_rate: 0.05,
-        tie_rate: 0.05,
-        ..Params::demo()
-    }
-}
 
 fn dumps(ws: &Workspace) -> Vec<Vec<String>> {
     MARTS.iter().map(|m| ws.dump(m)).collect()
