@@ -542,12 +542,9 @@ async fn load_postgres(
         .await
         .map_err(ctx.at("load_stage"))?;
     for part in &request.staged.parts {
-        let bytes = request.stage.get(&part.key).await.map_err(|e| {
-            ctx.error(
-                "load_stage",
-                format!("reading staged file {}: {e}", part.url),
-            )
-        })?;
+        // A stage that fails here is the stage's failure (exit code 5), not the warehouse's:
+        // its error names the stage, the object and what went wrong.
+        let bytes = request.stage.get(&part.key).await?;
         let (tx_chunks, mut chunks) =
             tokio::sync::mpsc::channel::<std::result::Result<Bytes, String>>(4);
         // Decoding Parquet and encoding rows is CPU work: off the async threads, a batch at

@@ -213,6 +213,32 @@ impl PgSchema {
         rows
     }
 
+    /// Every row of each mart of the design (as [`canonical_select`]), in config order; a
+    /// mart that does not exist is empty.
+    pub async fn mart_dumps(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for table in &parse_config("").tables {
+            let exists = self
+                .count(&format!(
+                    "SELECT count(*) FROM information_schema.tables \
+                     WHERE table_schema = '{}' AND table_name = '{}'",
+                    self.name, table.name
+                ))
+                .await;
+            out.push(if exists == 0 {
+                Vec::new()
+            } else {
+                self.rows(&format!(
+                    "{} FROM \"{}\"",
+                    canonical_select(&table.schema, false),
+                    table.name
+                ))
+                .await
+            });
+        }
+        out
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         self.client()
             .await
@@ -361,4 +387,130 @@ pub fn history_params(orders: usize, cycles: usize) -> martsync::generate::Param
         tie_rate: 0.05,
         ..martsync::generate::Params::demo()
     }
+}
+
+/// A TCP proxy in front of a real service, which a test can cut as if the service went
+/// down (every open connection is shut, new ones are refused) and bring back.
+pub struct Proxy {
+    pub port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+struct ProxyState {
+    target: String,
+    down: std::sync::atomic::AtomicBool,
+    /// Bytes still forwarded (both directions) before the proxy goes down by itself.
+    budget: std::sync::atomic::AtomicI64,
+    forwarded: std::sync::atomic::AtomicU64,
+    open: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl ProxyState {
+    fn go_down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port forwarding to `target` (`host:port`).
+    pub fn start(target: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(ProxyState {
+            target: target.to_string(),
+            down: false.into(),
+            budget: i64::MAX.into(),
+            forwarded: 0.into(),
+            open: Default::default(),
+        });
+        let shared = std::sync::Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if shared.down.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&shared.target) else {
+                    continue;
+                };
+                {
+                    let mut open = shared.open.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let state = std::sync::Arc::clone(&shared);
+                    std::thread::spawn(move || pump(from, to, &state));
+                }
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// Bytes forwarded so far, both directions.
+    pub fn forwarded(&self) -> u64 {
+        self.state
+            .forwarded
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Goes down once `bytes` more bytes have been forwarded.
+    pub fn cut_after(&self, bytes: u64) {
+        self.state
+            .budget
+            .store(bytes as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Back up: forwards again, without limit.
+    pub fn restore(&self) {
+        use std::sync::atomic::Ordering;
+        self.state.budget.store(i64::MAX, Ordering::SeqCst);
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// `url` with its `host:port` pointing at the proxy.
+    pub fn url(&self, url: &str) -> String {
+        url.replacen(&self.state.target, &format!("127.0.0.1:{}", self.port), 1)
+    }
+}
+
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, state: &ProxyState) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if state.down.load(Ordering::SeqCst) {
+            break;
+        }
+        if state.budget.fetch_sub(n as i64, Ordering::SeqCst) - (n as i64) < 0 {
+            state.go_down();
+            break;
+        }
+        state.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// `host:port` of a service URL.
+pub fn host_port(url: &str) -> String {
+    let parsed = url::Url::parse(url).expect("service URL");
+    format!(
+        "{}:{}",
+        parsed.host_str().expect("host"),
+        parsed.port().expect("explicit port")
+    )
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use martsync::fault::POINTS;
 use martsync::generate::{self, FileFormat, Rng};
 
-use crate::common::{
-    PgSchema, Workspace, canonical_select, history_params, parse_config, service_url,
-};
+use crate::common::{PgSchema, Workspace, history_params, parse_config, service_url};
 
 fn history(dir: &Path, orders: usize, cycles: usize) {
     let params = history_params(orders, cycles);
@@ -84,22 +82,14 @@ impl Target {
     }
 
     async fn dumps(&self) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        for table in &parse_config("").tables {
-            out.push(match self {
-                Target::DuckDb(ws) => ws.dump(&table.name),
-                Target::Postgres(_, schema) => {
-                    schema
-                        .rows(&format!(
-                            "{} FROM \"{}\"",
-                            canonical_select(&table.schema, false),
-                            table.name
-                        ))
-                        .await
-                }
-            });
+        match self {
+            Target::DuckDb(ws) => parse_config("")
+                .tables
+                .iter()
+                .map(|t| ws.dump(&t.name))
+                .collect(),
+            Target::Postgres(_, schema) => schema.mart_dumps().await,
         }
-        out
     }
 }
 

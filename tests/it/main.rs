@@ -9,6 +9,7 @@ mod faults;
 mod model;
 mod mysql_types;
 mod operator_cli;
+mod outages;
 mod regression;
 mod replay;
 mod run_cli;
