@@ -175,6 +175,11 @@ pub struct TableSection {
     /// `rejected.parquet`) before it fails.
     #[schemars(extend("default" = 0), example = 100)]
     pub max_rejected: Option<u64>,
+    /// mysql://: a column the source table gained is added to the mart (`ALTER TABLE … ADD
+    /// COLUMN`, NULL in rows loaded before) and extracted from then on. When false, a new
+    /// source column fails the cycle naming it.
+    #[serde(default)]
+    pub allow_new_columns: bool,
 }
 
 /// A string or a list of strings.
@@ -326,6 +331,8 @@ pub struct TableConfig {
     /// Column retention is measured on, lower case.
     pub retention_column: String,
     pub max_rejected: u64,
+    /// Add columns the source gained to the mart instead of failing.
+    pub allow_new_columns: bool,
 }
 
 /// A mart of the design, with the settings a `[[tables]]` entry may leave out.
@@ -699,6 +706,7 @@ impl TableSection {
             retention,
             retention_column,
             max_rejected: self.max_rejected.unwrap_or(0),
+            allow_new_columns: self.allow_new_columns,
         })
     }
 }

@@ -187,6 +187,22 @@ impl Pipeline {
     /// the merge commits leaves the mart unchanged.
     pub async fn cycle(&self, table: &TableConfig, input: Input) -> Result<CycleReport> {
         let started = Instant::now();
+        // A source table that gained columns: with allow_new_columns the mart gains them too
+        // (before anything is extracted), otherwise the cycle stops here naming them.
+        let resolved;
+        let table = match input {
+            Input::Watermark => {
+                resolved = self.source.resolve_table(table).await?;
+                if resolved.schema.columns.len() > table.schema.columns.len() {
+                    let added = self.warehouse.add_columns(&resolved).await?;
+                    if !added.is_empty() {
+                        info!(table = %table.name, columns = ?added, "Added the source's new columns to the mart.");
+                    }
+                }
+                &resolved
+            }
+            Input::Files { .. } => table,
+        };
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);

@@ -71,6 +71,13 @@ pub trait Source: Send + Sync + 'static {
         Ok(max)
     }
 
+    /// The table as the source has it now: the configured one, or (MySQL, with
+    /// `allow_new_columns`) with the columns the source table gained appended. A new column
+    /// without `allow_new_columns` is an error naming it.
+    async fn resolve_table(&self, table: &TableConfig) -> Result<TableConfig> {
+        Ok(table.clone())
+    }
+
     /// What [`Source::extract`] would read for `extract.above`, in words or SQL (`explain`).
     fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String;
 }

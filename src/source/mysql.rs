@@ -302,6 +302,44 @@ impl Source for MySqlSource {
         self.ping().await
     }
 
+    async fn resolve_table(&self, table: &TableConfig) -> Result<TableConfig> {
+        let actual = self.describe_table(&table.schema.name).await?;
+        self.check_columns(table, &actual)?;
+        let new: Vec<_> = actual
+            .columns
+            .iter()
+            .filter(|c| table.schema.column(&c.name).is_none())
+            .collect();
+        if new.is_empty() {
+            return Ok(table.clone());
+        }
+        if !table.allow_new_columns {
+            let list = new
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.mysql_type))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(self.error(
+                &table.schema.name,
+                "schema check",
+                format!(
+                    "the source table has new column(s) {list} that mart {} does not have; set \
+                     allow_new_columns = true on the mart to add them (ALTER TABLE … ADD COLUMN), \
+                     or drop them at the source",
+                    table.name
+                ),
+            ));
+        }
+        let mut resolved = table.clone();
+        for column in new {
+            let mut column = column.clone();
+            // Rows loaded before the column existed hold NULL in it.
+            column.nullable = true;
+            resolved.schema.columns.push(column);
+        }
+        Ok(resolved)
+    }
+
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
         let name = &table.schema.name;
         let column = quote_mysql(&table.watermark);

@@ -347,6 +347,29 @@ pub const RELATION_EXISTS: &str = "SELECT to_regclass(quote_ident($1)) IS NOT NU
 /// one name at once can fail on the catalog's unique index); released at COMMIT.
 pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('martsync ensure_tables'))";
 
+/// The columns of a mart, lower case (`$1`: the mart's name).
+pub fn mart_columns(dialect: Dialect) -> String {
+    let schema = match dialect {
+        Dialect::DuckDb => "'main'",
+        Dialect::Postgres | Dialect::Redshift => "current_schema()",
+    };
+    format!(
+        "SELECT lower(column_name) FROM information_schema.columns WHERE table_name = {} \
+         AND table_schema = {schema}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Adds a column the source gained to its mart (nullable: older rows have no value).
+pub fn add_column(dialect: Dialect, table: &TableConfig, column: &crate::schema::Column) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN {} {}",
+        quote(&table.name),
+        quote(&column.name),
+        column.mapped.warehouse.sql(dialect)
+    )
+}
+
 /// Serializes merges into one mart while letting readers read. Redshift has a single
 /// `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not with SELECT.
 pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {

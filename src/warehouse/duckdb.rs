@@ -170,6 +170,32 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
+    async fn add_columns(&self, table: &TableConfig) -> Result<Vec<String>> {
+        let table = table.clone();
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| {
+            let error = ctx.at("add_column");
+            let mut stmt = conn
+                .prepare(&dialect::mart_columns(Dialect::DuckDb))
+                .map_err(&error)?;
+            let have: HashSet<String> = stmt
+                .query_map([&table.name.to_ascii_lowercase()], |r| r.get(0))
+                .map_err(&error)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(&error)?;
+            let mut added = Vec::new();
+            for column in &table.schema.columns {
+                if !have.contains(&column.name) {
+                    conn.execute_batch(&dialect::add_column(Dialect::DuckDb, &table, column))
+                        .map_err(&error)?;
+                    added.push(column.name.clone());
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
         let sql = dialect::max_watermark(Dialect::DuckDb, table);
         let ctx = self.context(&table.name, "-");

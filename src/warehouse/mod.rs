@@ -173,6 +173,10 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Creates the marts that do not exist, and the run ledger.
     async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()>;
 
+    /// Adds to the mart the columns of `table` it does not have (a source that gained
+    /// columns, with `allow_new_columns`); returns their names.
+    async fn add_columns(&self, table: &TableConfig) -> Result<Vec<String>>;
+
     /// The mart's largest watermark, in the column's unit; `None` when it is empty.
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
 

@@ -542,9 +542,23 @@ async fn load_postgres(
         .await
         .map_err(ctx.at("load_stage"))?;
     for part in &request.staged.parts {
-        // A stage that fails here is the stage's failure (exit code 5), not the warehouse's:
-        // its error names the stage, the object and what went wrong.
-        let bytes = request.stage.get(&part.key).await?;
+        // A stage that fails here is the stage's failure (exit code 5), not the warehouse's;
+        // the error says which statement of which run needed the file.
+        let bytes = request.stage.get(&part.key).await.map_err(|e| match e {
+            Error::Stage {
+                url,
+                action,
+                message,
+            } => Error::Stage {
+                url,
+                action: format!(
+                    "{action} (for statement `load_stage` of mart {}, run {})",
+                    request.table.name, request.record.run_id
+                ),
+                message,
+            },
+            other => other,
+        })?;
         let (tx_chunks, mut chunks) =
             tokio::sync::mpsc::channel::<std::result::Result<Bytes, String>>(4);
         // Decoding Parquet and encoding rows is CPU work: off the async threads, a batch at
@@ -672,6 +686,33 @@ impl Warehouse for PostgresWarehouse {
         tx.commit().await.map_err(ctx.at("commit"))?;
         self.release(client);
         Ok(())
+    }
+
+    async fn add_columns(&self, table: &TableConfig) -> Result<Vec<String>> {
+        let client = self.client(&table.name).await?;
+        let ctx = self.context(&table.name, "-");
+        let have: HashSet<String> = client
+            .query(
+                &dialect::mart_columns(self.dialect),
+                &[&table.name.to_ascii_lowercase()],
+            )
+            .await
+            .map_err(ctx.at("add_column"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut added = Vec::new();
+        for column in &table.schema.columns {
+            if !have.contains(&column.name) {
+                client
+                    .batch_execute(&dialect::add_column(self.dialect, table, column))
+                    .await
+                    .map_err(ctx.at("add_column"))?;
+                added.push(column.name.clone());
+            }
+        }
+        self.release(client);
+        Ok(added)
     }
 
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {

@@ -224,6 +224,7 @@ fn table_config(schema: TableSchema) -> TableConfig {
         retention: None,
         retention_column: "id".into(),
         max_rejected: 0,
+        allow_new_columns: false,
     }
 }
 
@@ -399,4 +400,103 @@ async fn source_schema_drift_is_named() {
         "{missing}"
     );
     assert!(!missing.contains(":martsync@"), "password in: {missing}");
+}
+
+/// A column added to the source table fails the cycle naming it, and changes nothing; with
+/// `allow_new_columns` the mart gains the column (NULL in older rows) and its values. On a
+/// DuckDB and (when available) a PostgreSQL warehouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart() {
+    let Some(url) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let mut warehouses = vec![None];
+    if let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") {
+        warehouses.push(Some(crate::common::PgSchema::new(&pg).await));
+    }
+    for pg in warehouses {
+        let db = MyDb::new(&url).await;
+        db.create_sources().await;
+        db.exec(
+            "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+             update_time) SELECT seq, CONCAT('TN', seq), 1, 1, 1767225600, 1767225600 + seq \
+             FROM seq_1_to_50",
+        )
+        .await;
+        let ws = crate::common::Workspace::new();
+        let warehouse = match &pg {
+            Some(schema) => schema.url.clone(),
+            None => format!("duckdb://{}", ws.warehouse().display()),
+        };
+        let config = |allow: bool| {
+            let path = ws.path("drift.toml");
+            std::fs::write(
+                &path,
+                crate::common::service_config(
+                    &db.url,
+                    &format!("file://{}", ws.path("stage").display()),
+                    &warehouse,
+                    &format!(
+                        "[[tables]]\nname = \"mart_uni_tracking_info\"\nallow_new_columns = {allow}\n"
+                    ),
+                ),
+            )
+            .unwrap();
+            path.display().to_string()
+        };
+        let run = |config: String| crate::common::martsync(ws.dir.path(), &["run", "-c", &config]);
+        assert!(run(config(false)).status.success());
+
+        db.exec(
+            "ALTER TABLE uni_tracking_info ADD COLUMN risk_score INT NULL;
+             UPDATE uni_tracking_info SET risk_score = order_id * 10, update_time = update_time + 1000 \
+             WHERE order_id <= 5",
+        )
+        .await;
+        let out = run(config(false));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(
+            stderr.contains("new column(s) `risk_score` (int(11))")
+                || stderr.contains("new column(s) `risk_score` (int)"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("allow_new_columns = true"), "{stderr}");
+
+        let out = run(config(true));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sql = "SELECT CAST(order_id AS VARCHAR) || ':' || coalesce(CAST(risk_score AS VARCHAR), 'NULL') \
+                   FROM mart_uni_tracking_info WHERE order_id IN (1, 5, 6)";
+        let rows = match &pg {
+            Some(schema) => schema.rows(sql).await,
+            None => duckdb_strings(&ws.warehouse(), sql),
+        };
+        assert_eq!(rows, ["1:10", "5:50", "6:NULL"], "{warehouse}");
+        // Later cycles keep extracting it.
+        db.exec("UPDATE uni_tracking_info SET risk_score = 7, update_time = update_time + 5000 WHERE order_id = 6")
+            .await;
+        assert!(run(config(true)).status.success());
+        let rows = match &pg {
+            Some(schema) => schema.rows(sql).await,
+            None => duckdb_strings(&ws.warehouse(), sql),
+        };
+        assert_eq!(rows, ["1:10", "5:50", "6:7"], "{warehouse}");
+    }
+}
+
+/// One text column of a DuckDB query, sorted.
+fn duckdb_strings(path: &std::path::Path, sql: &str) -> Vec<String> {
+    let conn = duckdb::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let mut rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    rows
 }
