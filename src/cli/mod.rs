@@ -237,7 +237,11 @@ pub fn conclude<T: serde::Serialize>(
             .collect();
         write_json(
             path,
-            &serde_json::json!({"command": command, "marts": entries}),
+            &serde_json::json!({
+                "command": command,
+                "marts": entries,
+                "process": {"peak_rss_bytes": crate::pipeline::metrics::peak_rss_bytes()},
+            }),
         )?;
     }
     Ok(code.map_or(ExitCode::SUCCESS, ExitCode::from))

@@ -119,12 +119,28 @@ pub fn prometheus_text(command: &str, now_s: f64, marts: &[(&str, MartResult<'_>
             .collect(),
     );
     family(
+        "martsync_process_peak_rss_bytes",
+        "gauge",
+        "The run's peak resident memory (VmHWM).",
+        peak_rss_bytes()
+            .map(|b| vec![(format!("command=\"{command}\""), b as f64)])
+            .unwrap_or_default(),
+    );
+    family(
         "martsync_last_run_timestamp_seconds",
         "gauge",
         "When this run finished (Unix time): alert when it is older than the schedule.",
         vec![(format!("command=\"{command}\""), now_s)],
     );
     out
+}
+
+/// The process's peak resident set size so far (Linux `VmHWM`), if the OS tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Label values escape backslash, double quote and newline.

@@ -148,13 +148,18 @@ async fn expected(db: &MyDb, table: &martsync::config::TableConfig) -> Vec<Strin
     .await
 }
 
+/// The MariaDB, PostgreSQL and S3 URLs, when all three services are there.
+fn services() -> Option<(String, String, String)> {
+    Some((
+        service_url("MARTSYNC_TEST_MYSQL_URL")?,
+        service_url("MARTSYNC_TEST_POSTGRES_URL")?,
+        service_url("MARTSYNC_TEST_S3_URL")?,
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
-    let (Some(mysql), Some(pg), Some(s3)) = (
-        service_url("MARTSYNC_TEST_MYSQL_URL"),
-        service_url("MARTSYNC_TEST_POSTGRES_URL"),
-        service_url("MARTSYNC_TEST_S3_URL"),
-    ) else {
+    let Some((mysql, pg, s3)) = services() else {
         return;
     };
     let db = MyDb::new(&mysql).await;
@@ -184,39 +189,7 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
         String::from_utf8_lossy(&shipped.stdout)
     );
 
-    let mut scenario = Scenario::new();
-    for round in 0..14 {
-        let sql = scenario.round(if round == 0 { 300 } else { 40 });
-        db.exec(&sql).await;
-        let out = martsync(dir.path(), &["run", "--report-json", "report.json"]);
-        assert!(
-            out.status.success(),
-            "round {round}: martsync run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for table in &config.tables {
-            let mart = schema
-                .rows(&format!(
-                    "{} FROM \"{}\"",
-                    canonical_select(&table.schema, false),
-                    table.name
-                ))
-                .await;
-            let want = expected(&db, table).await;
-            assert_eq!(
-                mart.len(),
-                want.len(),
-                "round {round}: {} row count",
-                table.name
-            );
-            assert!(
-                mart == want,
-                "round {round}: {} differs from the source",
-                table.name
-            );
-        }
-        scenario.advance(round);
-    }
+    let scenario = run_rounds(&db, &schema, dir.path(), &config, 14, |_, _| {}).await;
     assert!(
         scenario.now - 1_767_225_600 > RETENTION,
         "the scenario crosses the retention"
@@ -234,4 +207,103 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
     );
     let runs = schema.count("SELECT count(*) FROM martsync_runs").await;
     assert_eq!(runs, 14 * 3, "one ledger row per mart per cycle");
+}
+
+/// `rounds` cycles of the scenario: source changes in MariaDB, one `martsync run` in `dir`,
+/// then every mart compared, row for row, with what the source implies. `each` sees the
+/// round's run report.
+async fn run_rounds(
+    db: &MyDb,
+    schema: &PgSchema,
+    dir: &std::path::Path,
+    config: &martsync::config::Config,
+    rounds: usize,
+    mut each: impl FnMut(usize, &serde_json::Value),
+) -> Scenario {
+    let mut scenario = Scenario::new();
+    for round in 0..rounds {
+        let sql = scenario.round(if round == 0 { 300 } else { 40 });
+        db.exec(&sql).await;
+        let out = martsync(dir, &["run", "--report-json", "report.json"]);
+        assert!(
+            out.status.success(),
+            "round {round}: martsync run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        each(round, &report);
+        for table in &config.tables {
+            let mart = schema
+                .rows(&format!(
+                    "{} FROM \"{}\"",
+                    canonical_select(&table.schema, false),
+                    table.name
+                ))
+                .await;
+            let want = expected(db, table).await;
+            assert_eq!(
+                mart.len(),
+                want.len(),
+                "round {round}: {} row count",
+                table.name
+            );
+            assert!(
+                mart == want,
+                "round {round}: {} differs from the source",
+                table.name
+            );
+        }
+        scenario.advance(round);
+    }
+    scenario
+}
+
+/// The soak (opt-in: `cargo test --release --features fault-injection -- --ignored soak`):
+/// `MARTSYNC_SOAK_CYCLES` (default 200) cycles of inserts and updates against the real
+/// services, every mart checked against the source after every cycle; each run's peak RSS
+/// is recorded and must stay flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with --ignored soak"]
+async fn soak_cycles_match_the_source_and_memory_stays_flat() {
+    let Some((mysql, pg, s3)) = services() else {
+        return;
+    };
+    let rounds: usize = std::env::var("MARTSYNC_SOAK_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let db = MyDb::new(&mysql).await;
+    db.create_sources().await;
+    let schema = PgSchema::new(&pg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_text = service_config(&db.url, &format!("{s3}/{}", schema.name), &schema.url, "");
+    std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
+    let config = parse_config(&config_text);
+    let started = std::time::Instant::now();
+    let mut rss = Vec::new();
+    run_rounds(&db, &schema, dir.path(), &config, rounds, |_, report| {
+        rss.push(report["process"]["peak_rss_bytes"].as_u64().unwrap());
+    })
+    .await;
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let (first, last, max) = (
+        rss[1],
+        rss[rss.len() - 1],
+        rss.iter().skip(1).max().unwrap(),
+    );
+    println!(
+        "soak: {rounds} cycles in {:.0} s; peak RSS per run: cycle 2 {:.1} MiB, last {:.1} MiB, max {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        mib(first),
+        mib(last),
+        mib(*max)
+    );
+    // The first run loads the initial 300 orders; from the second on the cycles are alike.
+    assert!(
+        last <= first + first / 2 + (32 << 20),
+        "peak RSS grew from {:.1} MiB to {:.1} MiB",
+        mib(first),
+        mib(last)
+    );
 }
