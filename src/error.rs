@@ -94,6 +94,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The phase of a cycle this error stopped, for logs and metrics.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "config",
+            Error::Source { .. } => "extract",
+            Error::Rejected { .. } | Error::Dedup { .. } => "dedup",
+            Error::Stage { .. } | Error::Io { .. } => "stage",
+            Error::Warehouse { .. } | Error::RowCount { .. } | Error::Locked { .. } => "merge",
+        }
+    }
+
     /// A config error for `key`.
     pub fn config(
         origin: impl Into<String>,

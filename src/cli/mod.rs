@@ -120,17 +120,6 @@ pub fn exit_code(error: &Error) -> u8 {
     }
 }
 
-/// The phase an error happened in, for logs and metrics.
-pub fn error_phase(error: &Error) -> &'static str {
-    match error {
-        Error::Config { .. } => "config",
-        Error::Source { .. } => "extract",
-        Error::Rejected { .. } | Error::Dedup { .. } => "dedup",
-        Error::Stage { .. } | Error::Io { .. } => "stage",
-        Error::Warehouse { .. } | Error::RowCount { .. } | Error::Locked { .. } => "merge",
-    }
-}
-
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     // `martsync status | head` must end quietly, as other Unix tools do, not panic on a
@@ -169,7 +158,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!(phase = error_phase(&error), error = %error, "Command failed.");
+            tracing::error!(phase = error.phase(), error = %error, "Command failed.");
             eprintln!("error: {error}");
             ExitCode::from(exit_code(&error))
         }
@@ -223,7 +212,7 @@ pub fn conclude<T: serde::Serialize>(
     for (mart, result) in results {
         if let Err(e) = result {
             code.get_or_insert(exit_code(e));
-            tracing::error!(table = %mart, phase = error_phase(e), error = %e, "Cycle failed.");
+            tracing::error!(table = %mart, phase = e.phase(), error = %e, "Cycle failed.");
             eprintln!("error: {mart}: {e}");
         }
     }

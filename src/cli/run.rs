@@ -41,10 +41,9 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
         Err(e) => {
             // Opening failed for every mart alike: the metrics still say so.
             if let Some(path) = &args.metrics_file {
-                let phase = super::error_phase(&e);
                 let failed: Vec<_> = tables
                     .iter()
-                    .map(|t| (t.name.as_str(), MartResult::Failed { phase }))
+                    .map(|t| (t.name.as_str(), MartResult::Failed { phase: e.phase() }))
                     .collect();
                 metrics::write(path, "run", &failed)?;
             }
@@ -56,15 +55,7 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
     if let Some(path) = &args.metrics_file {
         let marts: Vec<_> = results
             .iter()
-            .map(|(mart, result)| {
-                let result = match result {
-                    Ok(report) => MartResult::Committed(report),
-                    Err(e) => MartResult::Failed {
-                        phase: super::error_phase(e),
-                    },
-                };
-                (mart.as_str(), result)
-            })
+            .map(|(mart, result)| (mart.as_str(), MartResult::of(result)))
             .collect();
         metrics::write(path, "run", &marts)?;
     }

@@ -49,17 +49,26 @@ pub struct MartReport {
 pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
     let config = args.config.load()?;
     let warehouse = warehouse::open(&config.warehouse).await?;
-    let source = (!args.no_source)
+    // One health check for all marts: a source that is down is reported once per mart
+    // without waiting for its connect timeout once per mart, and never hides their state.
+    let source = match (!args.no_source)
         .then(|| source::open(&config.source))
-        .transpose()?;
+        .transpose()?
+    {
+        None => None,
+        Some(source) => Some(match source.health_check().await {
+            Ok(()) => Ok(source),
+            Err(e) => Err(e.to_string()),
+        }),
+    };
     let mut reports = Vec::new();
     for table in &config.tables {
         let status = warehouse.status(table, args.runs).await?;
         let (source_max, source_error) = match &source {
             None => (None, None),
-            Some(source) => match source.max_watermark(table).await {
+            Some(Err(down)) => (None, Some(down.clone())),
+            Some(Ok(source)) => match source.max_watermark(table).await {
                 Ok(max) => (max, None),
-                // A source that is down must not hide the marts' state.
                 Err(e) => (None, Some(e.to_string())),
             },
         };

@@ -12,6 +12,16 @@ pub enum MartResult<'a> {
     Failed { phase: &'static str },
 }
 
+impl<'a> MartResult<'a> {
+    /// A cycle's result, as the metrics tell it.
+    pub fn of(result: &'a crate::Result<CycleReport>) -> Self {
+        match result {
+            Ok(report) => MartResult::Committed(report),
+            Err(e) => MartResult::Failed { phase: e.phase() },
+        }
+    }
+}
+
 /// The metrics text of one run of `command` (`run`, `replay`), finished at `now_s`.
 pub fn prometheus_text(command: &str, now_s: f64, marts: &[(&str, MartResult<'_>)]) -> String {
     let mut out = String::new();

@@ -430,13 +430,13 @@ pub fn batch_label(file: &Path) -> Result<String> {
     Ok(format!("file:{name}:{size}"))
 }
 
-/// The lookback in the watermark column's unit (seconds, or µs for timestamps).
 /// Where a cycle's extraction starts: the mart's largest watermark minus the lookback
 /// (`None`, everything, for an empty mart).
 pub fn extraction_start(table: &TableConfig, mart_max: Option<i64>) -> Option<i64> {
     mart_max.map(|m| m - lookback_in_units(table))
 }
 
+/// The lookback in the watermark column's unit (seconds, or µs for timestamps).
 fn lookback_in_units(table: &TableConfig) -> i64 {
     if table.schema.is_timestamp(&table.watermark) {
         table.lookback.as_micros() as i64

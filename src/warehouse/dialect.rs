@@ -349,25 +349,45 @@ pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('martsync ensu
 
 /// The columns of a mart, lower case (`$1`: the mart's name).
 pub fn mart_columns(dialect: Dialect) -> String {
-    let schema = match dialect {
-        Dialect::DuckDb => "'main'",
-        Dialect::Postgres | Dialect::Redshift => "current_schema()",
-    };
     format!(
         "SELECT lower(column_name) FROM information_schema.columns WHERE table_name = {} \
-         AND table_schema = {schema}",
-        placeholder(dialect, 1)
+         AND table_schema = {}",
+        placeholder(dialect, 1),
+        current_schema(dialect)
     )
 }
 
-/// Adds a column the source gained to its mart (nullable: older rows have no value).
-pub fn add_column(dialect: Dialect, table: &TableConfig, column: &crate::schema::Column) -> String {
-    format!(
-        "ALTER TABLE {} ADD COLUMN {} {}",
-        quote(&table.name),
-        quote(&column.name),
-        column.mapped.warehouse.sql(dialect)
-    )
+/// The schema unqualified names resolve to, as SQL.
+fn current_schema(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::DuckDb => "'main'",
+        Dialect::Postgres | Dialect::Redshift => "current_schema()",
+    }
+}
+
+/// The `ALTER TABLE … ADD COLUMN` of each column of `table` the mart does not have (`have`:
+/// its columns, lower case), with the column's name. Added columns are nullable: older rows
+/// have no value.
+pub fn add_missing_columns(
+    dialect: Dialect,
+    table: &TableConfig,
+    have: &std::collections::HashSet<String>,
+) -> Vec<(String, String)> {
+    table
+        .schema
+        .columns
+        .iter()
+        .filter(|c| !have.contains(&c.name))
+        .map(|c| {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote(&table.name),
+                quote(&c.name),
+                c.mapped.warehouse.sql(dialect)
+            );
+            (c.name.clone(), sql)
+        })
+        .collect()
 }
 
 /// Serializes merges into one mart while letting readers read. Redshift has a single
@@ -445,10 +465,10 @@ pub enum Load {
     Manifest { url: String, iam_role: String },
 }
 
-/// Every statement of one merge, in the order the warehouse runs them (`explain` and the
-/// golden test). The warehouses run these same functions one by one, with values bound as
-/// parameters. `empty_mart`: PostgreSQL then copies straight into the mart (an initial
-/// load: nothing to replace).
+/// Every statement of one merge, in the order the warehouses run them, for `explain`. The
+/// warehouses call these same functions one by one (values bound as parameters) in this
+/// order; a change to the order there belongs here too. `empty_mart`: PostgreSQL then
+/// copies straight into the mart (an initial load: nothing to replace).
 pub fn merge_plan(
     dialect: Dialect,
     table: &TableConfig,
@@ -538,13 +558,10 @@ pub fn committed_batches(dialect: Dialect) -> String {
 
 /// Whether a table exists in the connection's current schema (1 or 0).
 pub fn table_exists(dialect: Dialect) -> String {
-    let schema = match dialect {
-        Dialect::DuckDb => "'main'",
-        Dialect::Postgres | Dialect::Redshift => "current_schema()",
-    };
     format!(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = {} AND table_schema = {schema}",
-        placeholder(dialect, 1)
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = {} AND table_schema = {}",
+        placeholder(dialect, 1),
+        current_schema(dialect)
     )
 }
 

@@ -184,12 +184,9 @@ impl Warehouse for DuckDbWarehouse {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(&error)?;
             let mut added = Vec::new();
-            for column in &table.schema.columns {
-                if !have.contains(&column.name) {
-                    conn.execute_batch(&dialect::add_column(Dialect::DuckDb, &table, column))
-                        .map_err(&error)?;
-                    added.push(column.name.clone());
-                }
+            for (name, sql) in dialect::add_missing_columns(Dialect::DuckDb, &table, &have) {
+                conn.execute_batch(&sql).map_err(&error)?;
+                added.push(name);
             }
             Ok(added)
         })

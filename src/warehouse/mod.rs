@@ -196,14 +196,11 @@ pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
         WarehouseUrl::DuckDb(path) => Ok(Arc::new(
             duckdb::DuckDbWarehouse::open_waiting(path, config.timeouts.lock).await?,
         )),
-        WarehouseUrl::Postgres(url) => Ok(Arc::new(
-            postgres::PostgresWarehouse::open(url, Dialect::Postgres, None, config.timeouts)
-                .await?,
-        )),
-        WarehouseUrl::Redshift(url) => Ok(Arc::new(
+        // One client for both; only Redshift's COPY uses the IAM role.
+        WarehouseUrl::Postgres(url) | WarehouseUrl::Redshift(url) => Ok(Arc::new(
             postgres::PostgresWarehouse::open(
                 url,
-                Dialect::Redshift,
+                Dialect::of(&config.url),
                 config.iam_role.clone(),
                 config.timeouts,
             )

@@ -643,45 +643,42 @@ impl Warehouse for PostgresWarehouse {
         let mut client = self.client("-").await?;
         let ctx = self.context("-", "-");
         let tx = client.transaction().await.map_err(ctx.at("begin"))?;
-        let postgres = self.dialect == Dialect::Postgres;
-        if postgres {
+        if self.dialect == Dialect::Postgres {
             tx.batch_execute(dialect::DDL_LOCK)
                 .await
                 .map_err(ctx.at("ddl_lock"))?;
         }
         let table_sql = format!("SELECT ({}) > 0", dialect::table_exists(self.dialect));
-        let mut marts: Vec<(&str, Vec<String>)> = Vec::new();
         for table in tables {
-            let mut statements = Vec::new();
             let ctx = self.context(&table.name, "-");
+            let mut missing = Vec::new();
             if !query_bool(&tx, &table_sql, &table.name.to_ascii_lowercase())
                 .await
                 .map_err(ctx.at("table_exists"))?
             {
-                statements.push(dialect::create_mart(self.dialect, table));
+                missing.push(dialect::create_mart(self.dialect, table));
             }
             for index in dialect::create_indexes(self.dialect, table) {
                 if !query_bool(&tx, dialect::RELATION_EXISTS, &index.name)
                     .await
                     .map_err(ctx.at("index_exists"))?
                 {
-                    statements.push(index.sql);
+                    missing.push(index.sql);
                 }
             }
-            marts.push((&table.name, statements));
+            for sql in missing {
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(ctx.at("create_table"))?;
+            }
         }
         if !query_bool(&tx, &table_sql, RUNS_TABLE)
             .await
             .map_err(ctx.at("table_exists"))?
         {
-            marts.push((RUNS_TABLE, vec![dialect::create_runs(self.dialect)]));
-        }
-        for (name, statements) in marts {
-            for sql in statements {
-                tx.batch_execute(&sql)
-                    .await
-                    .map_err(self.context(name, "-").at("create_table"))?;
-            }
+            tx.batch_execute(&dialect::create_runs(self.dialect))
+                .await
+                .map_err(self.context(RUNS_TABLE, "-").at("create_table"))?;
         }
         tx.commit().await.map_err(ctx.at("commit"))?;
         self.release(client);
@@ -702,14 +699,12 @@ impl Warehouse for PostgresWarehouse {
             .map(|r| r.get(0))
             .collect();
         let mut added = Vec::new();
-        for column in &table.schema.columns {
-            if !have.contains(&column.name) {
-                client
-                    .batch_execute(&dialect::add_column(self.dialect, table, column))
-                    .await
-                    .map_err(ctx.at("add_column"))?;
-                added.push(column.name.clone());
-            }
+        for (name, sql) in dialect::add_missing_columns(self.dialect, table, &have) {
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(ctx.at("add_column"))?;
+            added.push(name);
         }
         self.release(client);
         Ok(added)
