@@ -180,6 +180,42 @@ pub struct TableSection {
     /// source column fails the cycle naming it.
     #[serde(default)]
     pub allow_new_columns: bool,
+    /// More tables fed the same deduped batch in the same transaction, each with its own
+    /// `name` and `retention` (default: the mart's): the 20-day staging buffer ("Option A")
+    /// in front of the 6-month mart. Written as `[[tables.targets]]` entries below the
+    /// `[[tables]]` entry, or inline. A target created after its mart holds the rows of the
+    /// cycles since.
+    #[serde(default)]
+    #[schemars(example = [TargetSection::example()])]
+    pub targets: Vec<TargetSection>,
+    /// Gap 1: the source table of another configured mart whose batches refresh this one.
+    /// Each cycle of that mart re-reads from the source this mart's rows of every key its
+    /// batch touched (by key, in chunks of 1,000 bound values) and replaces the ones that
+    /// changed, in a run of its own committed before that mart's merge. This mart needs one
+    /// integer key column, which the other source table has too. Rows are only replaced:
+    /// new keys still come from this mart's own cycles.
+    #[schemars(example = &"uni_tracking_info")]
+    pub refresh_from: Option<String>,
+}
+
+/// `[[tables.targets]]`: another table a mart's cycle writes, with the mart's columns, key
+/// and strategy.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// The table's name in the warehouse (letters, digits, `_`).
+    pub name: String,
+    /// Like the mart's `retention`, on the mart's retention column; "off" keeps everything.
+    pub retention: Option<String>,
+}
+
+impl TargetSection {
+    fn example() -> TargetSection {
+        TargetSection {
+            name: "stg_uni_tracking_info".into(),
+            retention: Some("20d".into()),
+        }
+    }
 }
 
 /// A string or a list of strings.
@@ -333,6 +369,52 @@ pub struct TableConfig {
     pub max_rejected: u64,
     /// Add columns the source gained to the mart instead of failing.
     pub allow_new_columns: bool,
+    /// More tables the cycle writes the same rows to (`[[tables.targets]]`).
+    pub targets: Vec<Target>,
+    /// The source table whose batches refresh this mart's rows (Gap 1), validated to be
+    /// another mart's source.
+    pub refresh_from: Option<String>,
+    /// A refresh run ([`TableConfig::refresh_run`]): staged rows only replace the mart's rows
+    /// of their key; keys the mart does not hold are dropped.
+    pub replace_only: bool,
+}
+
+/// A validated `[[tables.targets]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub retention: Option<Duration>,
+}
+
+impl TableConfig {
+    /// The table a target is: the mart's columns, key and strategy under the target's name
+    /// and retention.
+    pub fn as_target(&self, target: &Target) -> TableConfig {
+        TableConfig {
+            name: target.name.clone(),
+            retention: target.retention,
+            targets: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The table as a refresh run merges it: one row per key (the last read), replacing the
+    /// mart's row of that key when it differs, inserting no new key.
+    pub fn refresh_run(&self) -> TableConfig {
+        TableConfig {
+            strategy: Strategy::Latest,
+            version: Some(self.key[0].clone()),
+            replace_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// The mart, then each of its targets: every table a cycle of it writes.
+    pub fn written_tables(&self) -> Vec<TableConfig> {
+        std::iter::once(self.clone())
+            .chain(self.targets.iter().map(|t| self.as_target(t)))
+            .collect()
+    }
 }
 
 /// A mart of the design, with the settings a `[[tables]]` entry may leave out.
@@ -558,16 +640,36 @@ impl RawConfig {
             self.tables
         };
         let mut tables: Vec<TableConfig> = Vec::new();
+        // Every table name a cycle writes (marts and targets), lower case as in the warehouse.
+        let mut written: Vec<String> = vec![crate::warehouse::dialect::RUNS_TABLE.to_string()];
         for (i, section) in sections.into_iter().enumerate() {
             let table = section.validate(origin, i, source.unsigned_bigint)?;
-            if tables.iter().any(|t| t.name == table.name) {
-                return Err(Error::config(
-                    origin,
-                    format!("tables[{i}].name"),
-                    format!("mart `{}` is configured twice", table.name),
-                ));
+            let names = std::iter::once(("name".to_string(), &table.name)).chain(
+                table
+                    .targets
+                    .iter()
+                    .enumerate()
+                    .map(|(t, target)| (format!("targets[{t}].name"), &target.name)),
+            );
+            for (key, name) in names {
+                if written.contains(&name.to_ascii_lowercase()) {
+                    return Err(Error::config(
+                        origin,
+                        format!("tables[{i}].{key}"),
+                        format!(
+                            "table `{name}` is already written by another entry (or is martsync's run ledger)"
+                        ),
+                    ));
+                }
+                written.push(name.to_ascii_lowercase());
             }
             tables.push(table);
+        }
+        for (i, table) in tables.iter().enumerate() {
+            if let Some(from) = &table.refresh_from {
+                check_refresh_from(&tables, table, from)
+                    .map_err(|m| Error::config(origin, format!("tables[{i}].refresh_from"), m))?;
+            }
         }
         Ok(Config {
             origin: origin.to_string(),
@@ -695,6 +797,20 @@ impl TableSection {
             "off" | "none" => None,
             text => Some(parse_duration(text).map_err(|m| err("retention", m))?),
         };
+        let mut targets = Vec::new();
+        for (t, target) in self.targets.into_iter().enumerate() {
+            let key = |k: &str| format!("targets[{t}].{k}");
+            validate_identifier(&target.name).map_err(|m| err(&key("name"), m))?;
+            let retention = match target.retention.as_deref() {
+                None => retention,
+                Some("off" | "none") => None,
+                Some(text) => Some(parse_duration(text).map_err(|m| err(&key("retention"), m))?),
+            };
+            targets.push(Target {
+                name: target.name,
+                retention,
+            });
+        }
         Ok(TableConfig {
             name: self.name,
             schema,
@@ -707,7 +823,55 @@ impl TableSection {
             retention_column,
             max_rejected: self.max_rejected.unwrap_or(0),
             allow_new_columns: self.allow_new_columns,
+            targets,
+            refresh_from: self.refresh_from,
+            replace_only: false,
         })
+    }
+}
+
+/// `refresh_from = "<source table>"` on `table`: another mart reads that source table, and it
+/// has `table`'s one integer key column.
+fn check_refresh_from(
+    tables: &[TableConfig],
+    table: &TableConfig,
+    from: &str,
+) -> std::result::Result<(), String> {
+    let Some(refresher) = tables
+        .iter()
+        .find(|t| t.name != table.name && t.schema.name.eq_ignore_ascii_case(from))
+    else {
+        return Err(format!(
+            "no other configured mart reads source table `{from}` (sources: {})",
+            tables
+                .iter()
+                .map(|t| t.schema.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    if refresher.refresh_from.is_some() {
+        return Err(format!(
+            "mart `{}` (source `{from}`) is refreshed itself; refreshes do not chain",
+            refresher.name
+        ));
+    }
+    let integer = |t: &TableConfig, c: &str| {
+        t.schema
+            .column(c)
+            .is_some_and(|c| c.mapped.arrow.is_integer())
+    };
+    match table.key.as_slice() {
+        [key] if integer(table, key) && integer(refresher, key) => Ok(()),
+        [key] => Err(format!(
+            "the key `{key}` must be an integer column of both `{}` and `{from}`",
+            table.schema.name
+        )),
+        _ => Err(format!(
+            "a refreshed mart needs one key column; `{}` has {}",
+            table.name,
+            table.key.join(", ")
+        )),
     }
 }
 

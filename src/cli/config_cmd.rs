@@ -105,6 +105,19 @@ pub fn resolved(config: &Config) -> Value {
             if let Some(version) = &t.version {
                 table["version"] = Value::from(version.clone());
             }
+            if !t.targets.is_empty() {
+                let targets: Vec<Value> = t
+                    .targets
+                    .iter()
+                    .map(|target| {
+                        serde_json::json!({
+                            "name": target.name,
+                            "retention": target.retention.map_or("off".to_string(), duration),
+                        })
+                    })
+                    .collect();
+                table["targets"] = Value::from(targets);
+            }
             table
         })
         .collect();
@@ -277,6 +290,14 @@ fn toml_value(v: &Value) -> String {
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(fields) => format!(
+            "{{ {} }}",
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_string(),
     }

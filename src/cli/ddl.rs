@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::ConfigArgs;
-use crate::config::SourceUrl;
+use crate::config::{SourceUrl, TableConfig};
 use crate::error::Error;
 use crate::source::mysql::MySqlSource;
 use crate::warehouse::dialect::{self, Dialect};
@@ -44,9 +44,9 @@ pub async fn execute(args: DdlArgs) -> crate::Result<ExitCode> {
             table.schema = source.describe_table(&table.schema.name).await?;
         }
     }
-    for table in &tables {
-        println!("{};\n", dialect::create_mart(args.dialect, table));
-        for index in dialect::create_indexes(args.dialect, table) {
+    for table in tables.iter().flat_map(TableConfig::written_tables) {
+        println!("{};\n", dialect::create_mart(args.dialect, &table));
+        for index in dialect::create_indexes(args.dialect, &table) {
             println!("{};\n", index.sql);
         }
     }

@@ -89,15 +89,17 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
         };
         let mut statements = Vec::new();
         if !status.exists {
-            statements.push(Statement {
-                name: "create_mart",
-                sql: dialect::create_mart(dialect, table),
-            });
-            for index in dialect::create_indexes(dialect, table) {
+            for written in table.written_tables() {
                 statements.push(Statement {
-                    name: "create_index",
-                    sql: index.sql,
+                    name: "create_mart",
+                    sql: dialect::create_mart(dialect, &written),
                 });
+                for index in dialect::create_indexes(dialect, &written) {
+                    statements.push(Statement {
+                        name: "create_index",
+                        sql: index.sql,
+                    });
+                }
             }
             statements.push(Statement {
                 name: "create_runs",

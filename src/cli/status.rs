@@ -44,6 +44,9 @@ pub struct MartReport {
     pub lag_seconds: Option<f64>,
     /// Why the source could not be asked, if it could not.
     pub source_error: Option<String>,
+    /// The mart's `[[tables.targets]]`: rows and max watermark (their runs are the mart's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<MartStatus>,
 }
 
 pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
@@ -72,11 +75,16 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
                 Err(e) => (None, Some(e.to_string())),
             },
         };
+        let mut targets = Vec::new();
+        for target in &table.targets {
+            targets.push(warehouse.status(&table.as_target(target), 0).await?);
+        }
         reports.push(MartReport {
             lag_seconds: lag_seconds(table, source_max, status.max_watermark),
             status,
             source_max_watermark: source_max,
             source_error,
+            targets,
         });
     }
     if let Some(path) = &args.html {
@@ -109,6 +117,15 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             describe_lag(r),
             s.runs
         );
+        for t in &r.targets {
+            let watermark = t
+                .max_watermark
+                .map_or("-".to_string(), |w| display_watermark(table, w));
+            println!(
+                "  target {:<17} rows {:>10}  max {} {}",
+                t.mart, t.rows, table.watermark, watermark
+            );
+        }
         for run in &s.recent_runs {
             let cells = run_cells(run);
             let line: Vec<String> = RUN_COLUMNS

@@ -33,6 +33,9 @@ pub enum Input {
     Watermark,
     /// These files, whole, as one historical batch labelled `label` (replay).
     Files { label: String, files: Vec<PathBuf> },
+    /// The configured source's rows of these keys (first key column), as the batch labelled
+    /// `label`: a refresh run (`refresh_from`, Gap 1).
+    Keys { label: String, keys: Arc<Vec<i64>> },
 }
 
 /// The opened source, stage and warehouse of a config.
@@ -190,13 +193,18 @@ impl Pipeline {
         // A source table that gained columns: with allow_new_columns the mart gains them too
         // (before anything is extracted), otherwise the cycle stops here naming them.
         let resolved;
+        // Only a scheduled cycle refreshes other marts: a replayed file is history, and the
+        // sources' current rows are not that history's.
+        let refreshes_others = matches!(input, Input::Watermark);
         let table = match input {
-            Input::Watermark => {
+            Input::Watermark | Input::Keys { .. } => {
                 resolved = self.source.resolve_table(table).await?;
                 if resolved.schema.columns.len() > table.schema.columns.len() {
-                    let added = self.warehouse.add_columns(&resolved).await?;
-                    if !added.is_empty() {
-                        info!(table = %table.name, columns = ?added, "Added the source's new columns to the mart.");
+                    for written in resolved.written_tables() {
+                        let added = self.warehouse.add_columns(&written).await?;
+                        if !added.is_empty() {
+                            info!(table = %written.name, columns = ?added, "Added the source's new columns to the table.");
+                        }
                     }
                 }
                 &resolved
@@ -216,10 +224,19 @@ impl Pipeline {
                 let from = extraction_start(table, max);
                 let extract = Extract {
                     above: from,
+                    keys: None,
                     counters: Arc::clone(&counters),
                 };
                 let stream = self.source.extract(table, extract).await?;
                 ("run".to_string(), from, stream)
+            }
+            Input::Keys { label, keys } => {
+                let extract = Extract {
+                    above: None,
+                    keys: Some(keys),
+                    counters: Arc::clone(&counters),
+                };
+                (label, None, self.source.extract(table, extract).await?)
             }
             Input::Files { label, files } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
@@ -278,6 +295,10 @@ impl Pipeline {
                     staged.prefix
                 ),
             });
+        }
+
+        if refreshes_others {
+            self.refresh_dependents(table, &batches, &run_id).await?;
         }
 
         let stage_started = Instant::now();
@@ -384,6 +405,51 @@ impl Pipeline {
             "Cycle committed."
         );
         Ok(report)
+    }
+}
+
+impl Pipeline {
+    /// Gap 1: each mart with `refresh_from` = this table's source re-reads and replaces its
+    /// rows of the keys this batch touched, in a run of its own committed before this batch
+    /// merges: if this merge then fails, the next cycle reads the same rows again and
+    /// refreshes again, so no touched key is missed.
+    async fn refresh_dependents(
+        &self,
+        table: &TableConfig,
+        batches: &[RecordBatch],
+        run_id: &str,
+    ) -> Result<()> {
+        let dependents = self.config.tables.iter().filter(|t| {
+            t.refresh_from
+                .as_deref()
+                .is_some_and(|from| from.eq_ignore_ascii_case(&table.schema.name))
+        });
+        for dependent in dependents {
+            let key = &dependent.key[0];
+            let column = table.schema.index_of(key).expect("validated refresh key");
+            let mut keys = Vec::new();
+            for batch in batches {
+                let values =
+                    source::column_as_i64(batch.column(column)).map_err(|e| Error::Dedup {
+                        mart: table.name.clone(),
+                        message: format!("reading the keys to refresh {}: {e}", dependent.name),
+                    })?;
+                keys.extend(values.iter().flatten());
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            if keys.is_empty() {
+                continue;
+            }
+            info!(table = %dependent.name, from = %table.name, keys = keys.len(), "Refreshing the rows of the keys this batch touched.");
+            let input = Input::Keys {
+                label: format!("refresh:{run_id}"),
+                keys: Arc::new(keys),
+            };
+            // Boxed: a cycle that calls a cycle is a recursive future.
+            Box::pin(self.cycle(&dependent.refresh_run(), input)).await?;
+        }
+        Ok(())
     }
 }
 

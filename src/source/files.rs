@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
-use super::{BatchStream, Extract, Source, conform, filter_above};
+use super::{BatchStream, Extract, Source, conform, filter_above, filter_keys};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 
@@ -87,6 +87,7 @@ impl FilesSource {
                 .schema
                 .index_of(&table.watermark)
                 .expect("validated watermark column");
+            let key = table.schema.index_of(&table.key[0]).expect("validated key");
             for path in files {
                 let send = |item: Result<RecordBatch>| tx.blocking_send(item).is_ok();
                 let result = read_file(&path, &target, batch_rows, &table, &mut |batch| {
@@ -96,6 +97,16 @@ impl FilesSource {
                                 table: table.schema.name.clone(),
                                 location: path.display().to_string(),
                                 message: format!("watermark filter: {e}"),
+                            })?
+                        }
+                        None => batch,
+                    };
+                    let batch = match &extract.keys {
+                        Some(keys) => {
+                            filter_keys(&batch, key, keys).map_err(|e| Error::Source {
+                                table: table.schema.name.clone(),
+                                location: path.display().to_string(),
+                                message: format!("key filter: {e}"),
                             })?
                         }
                         None => batch,
@@ -145,8 +156,9 @@ impl Source for FilesSource {
 }
 
 /// Reads one file batch by batch, calling `emit` with each conformed batch; stops early (and
-/// returns false) when `emit` returns false.
-fn read_file(
+/// returns false) when `emit` returns false. Public for the fuzz targets (`fuzz/`), which feed
+/// it arbitrary bytes: any input must end in a batch or an error, never a panic.
+pub fn read_file(
     path: &Path,
     target: &SchemaRef,
     batch_rows: usize,

@@ -28,6 +28,9 @@ pub struct Extract {
     /// Only rows whose watermark column is strictly above this (in the column's own unit:
     /// seconds for integer columns, microseconds for timestamps). `None`: all rows.
     pub above: Option<i64>,
+    /// Only rows whose first key column holds one of these values (sorted, distinct): a
+    /// refresh (`refresh_from`) re-reads the rows of the keys another mart's batch touched.
+    pub keys: Option<Arc<Vec<i64>>>,
     /// Counts the extraction adds to as it reads.
     pub counters: Arc<ExtractCounters>,
 }
@@ -155,6 +158,20 @@ pub fn filter_above(
     let keep: BooleanArray = values
         .iter()
         .map(|v| Some(v.is_some_and(|v| v > above)))
+        .collect();
+    filter_record_batch(batch, &keep)
+}
+
+/// Keeps the rows whose `column` holds one of `keys` (sorted).
+pub fn filter_keys(
+    batch: &RecordBatch,
+    column: usize,
+    keys: &[i64],
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let values = column_as_i64(batch.column(column))?;
+    let keep: BooleanArray = values
+        .iter()
+        .map(|v| Some(v.is_some_and(|v| keys.binary_search(&v).is_ok())))
         .collect();
     filter_record_batch(batch, &keep)
 }

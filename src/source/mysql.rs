@@ -296,6 +296,20 @@ pub fn extraction_query(
     (sql, params)
 }
 
+/// Keys bound per `IN (…)` query of a refresh: well below MySQL's 65,535 placeholders and
+/// `max_allowed_packet`, and large enough that the round trips do not dominate.
+const KEYS_PER_QUERY: usize = 1000;
+
+/// `SELECT <columns> FROM <table> WHERE <first key> IN (?, …)` for one chunk of keys.
+fn keys_query(table: &TableConfig, keys: &[i64]) -> (String, Vec<Value>) {
+    let (select, _) = extraction_query(table, None, None);
+    let marks = vec!["?"; keys.len()].join(", ");
+    (
+        format!("{select} WHERE {} IN ({marks})", quote_mysql(&table.key[0])),
+        keys.iter().map(|&k| Value::Int(k)).collect(),
+    )
+}
+
 #[async_trait::async_trait]
 impl Source for MySqlSource {
     async fn health_check(&self) -> Result<()> {
@@ -385,21 +399,36 @@ impl Source for MySqlSource {
         let source_table = table.schema.name.clone();
         let actual = self.describe_table(&source_table).await?;
         self.check_columns(table, &actual)?;
-        let ranges = self.key_ranges(table, extract.above).await?;
+        // One list of queries per connection: the key ranges of a parallel extraction, or
+        // the chunks of a key list, read one after the other on one connection.
+        let readers: Vec<Vec<(String, Vec<Value>)>> = match &extract.keys {
+            Some(keys) => vec![
+                keys.chunks(KEYS_PER_QUERY)
+                    .map(|chunk| keys_query(table, chunk))
+                    .collect(),
+            ],
+            None => self
+                .key_ranges(table, extract.above)
+                .await?
+                .into_iter()
+                .map(|range| vec![extraction_query(table, extract.above, range)])
+                .collect(),
+        };
         let schema = table.schema.arrow_schema();
-        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * ranges.len());
-        for range in ranges {
-            let (sql, params) = extraction_query(table, extract.above, range);
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * readers.len());
+        for queries in readers {
             let conn = self.conn(&source_table).await?;
             let decoder =
                 RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
-            debug!(table = %source_table, sql = %sql, "Extracting.");
+            if let Some((sql, _)) = queries.first() {
+                debug!(table = %source_table, sql = %sql, queries = queries.len(), "Extracting.");
+            }
             let reading = Reading {
                 table: source_table.clone(),
                 url: self.url.clone(),
                 read_timeout: self.read_timeout,
             };
-            tokio::spawn(read_rows(conn, sql, params, decoder, tx.clone(), reading));
+            tokio::spawn(read_rows(conn, queries, decoder, tx.clone(), reading));
         }
         Ok(super::receiver_stream(rx))
     }
@@ -470,8 +499,7 @@ struct Reading {
 
 async fn read_rows(
     mut conn: mysql_async::Conn,
-    sql: String,
-    params: Vec<Value>,
+    queries: Vec<(String, Vec<Value>)>,
     mut decoder: RowDecoder,
     tx: mpsc::Sender<Result<RecordBatch>>,
     reading: Reading,
@@ -493,22 +521,24 @@ async fn read_rows(
         )
     };
     let read = async {
-        let mut result = tokio::time::timeout(read_timeout, conn.exec_iter(sql.as_str(), params))
-            .await
-            .map_err(|_| error(&sql, &hung()))?
-            .map_err(|e| error(&sql, &e))?;
-        while let Some(row) = tokio::time::timeout(read_timeout, result.next())
-            .await
-            .map_err(|_| error(&sql, &hung()))?
-            .map_err(|e| error(&sql, &e))?
-        {
-            decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
-            // A closed channel: the consumer gave up (its cycle failed); stop reading.
-            if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {
-                return Ok(());
+        for (sql, params) in queries {
+            let mut result =
+                tokio::time::timeout(read_timeout, conn.exec_iter(sql.as_str(), params))
+                    .await
+                    .map_err(|_| error(&sql, &hung()))?
+                    .map_err(|e| error(&sql, &e))?;
+            while let Some(row) = tokio::time::timeout(read_timeout, result.next())
+                .await
+                .map_err(|_| error(&sql, &hung()))?
+                .map_err(|e| error(&sql, &e))?
+            {
+                decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
+                // A closed channel: the consumer gave up (its cycle failed); stop reading.
+                if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {
+                    return Ok(());
+                }
             }
         }
-        drop(result);
         if decoder.rows > 0 {
             let _ = tx.send(Ok(decoder.finish())).await;
         }

@@ -185,11 +185,47 @@ fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
 }
 
 /// The statements of one merge after the staged rows are in the stage table, in order:
-/// drop stale versions, delete replaced rows, insert, trim, record the run.
+/// drop stale versions, delete replaced rows, insert, trim; the same for each target (fed
+/// the rows left after the mart dropped its stale ones); record the run.
 pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement> {
-    let mart = quote(&table.name);
     let stage = stage_table(table);
+    let mut statements = apply_to(table, &stage, false);
+    for target in &table.targets {
+        statements.extend(apply_to(&table.as_target(target), &stage, true));
+    }
+    let values = RUNS_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = placeholder(dialect, i + 1);
+            if c.ends_with("_at") {
+                epoch_ms_to_timestamp(dialect, &p)
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    statements.push(Statement {
+        name: "record_run",
+        sql: format!(
+            "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
+            RUNS_COLUMNS.join(", ")
+        ),
+    });
+    statements
+}
+
+/// Applies the rows of `stage` to `table` (a mart, or one of its targets): the stale-version
+/// drop (mart only: it leaves in the stage the rows newer than the mart's, which are newer
+/// than a target's too), delete, insert, trim.
+fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Statement> {
+    let mart = quote(&table.name);
     let cols = quoted_columns(table);
+    // Statement names are what errors and counts go by; a target's are prefixed.
+    let name = |mart_name: &'static str, target_name: &'static str| {
+        if target { target_name } else { mart_name }
+    };
     let key_match = |left: &str, right: &str| {
         table
             .key
@@ -228,33 +264,51 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
                 })
                 .collect::<Vec<_>>()
                 .join(" AND ");
+            if table.replace_only && !target {
+                // A refresh: the mart's new keys come from its own cycles (whose watermark a
+                // refreshed row must not move), so a key the mart does not hold is dropped.
+                statements.push(Statement {
+                    name: "drop_new_keys",
+                    sql: format!(
+                        "DELETE FROM {stage} WHERE NOT EXISTS (SELECT 1 FROM {mart} WHERE {})",
+                        key_match(&mart, stage)
+                    ),
+                });
+            }
+            if !target {
+                // A refresh run's version is its key: only unchanged rows are dropped.
+                let newer = if table.replace_only {
+                    String::new()
+                } else {
+                    format!("{mart}.{version} > {stage}.{version} OR ")
+                };
+                statements.push(Statement {
+                    name: "drop_stale_versions",
+                    sql: format!(
+                        "DELETE FROM {stage} USING {mart} WHERE {} AND ({newer}({same_row}))",
+                        key_match(stage, &mart)
+                    ),
+                });
+            }
             statements.push(Statement {
-                name: "drop_stale_versions",
-                sql: format!(
-                    "DELETE FROM {stage} USING {mart} WHERE {} AND ({mart}.{version} > {stage}.{version} \
-                     OR ({same_row}))",
-                    key_match(&stage, &mart)
-                ),
-            });
-            statements.push(Statement {
-                name: "delete_replaced",
+                name: name("delete_replaced", "target_delete_replaced"),
                 sql: format!(
                     "DELETE FROM {mart} USING {stage} WHERE {}",
-                    key_match(&mart, &stage)
+                    key_match(&mart, stage)
                 ),
             });
             statements.push(Statement {
-                name: "insert_rows",
+                name: name("insert_rows", "target_insert_rows"),
                 sql: format!("INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage}"),
             });
         }
         Strategy::Append => {
             statements.push(Statement {
-                name: "insert_new_rows",
+                name: name("insert_new_rows", "target_insert_new_rows"),
                 sql: format!(
                     "INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage} WHERE NOT EXISTS \
                      (SELECT 1 FROM {mart} WHERE {})",
-                    key_match(&mart, &stage)
+                    key_match(&mart, stage)
                 ),
             });
         }
@@ -268,30 +322,10 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
             format!("(SELECT max({col}) FROM {mart}) - {secs}")
         };
         statements.push(Statement {
-            name: "retention_trim",
+            name: name("retention_trim", "target_retention_trim"),
             sql: format!("DELETE FROM {mart} WHERE {col} < {cutoff}"),
         });
     }
-    let values = RUNS_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let p = placeholder(dialect, i + 1);
-            if c.ends_with("_at") {
-                epoch_ms_to_timestamp(dialect, &p)
-            } else {
-                p
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    statements.push(Statement {
-        name: "record_run",
-        sql: format!(
-            "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
-            RUNS_COLUMNS.join(", ")
-        ),
-    });
     statements
 }
 
@@ -390,10 +424,16 @@ pub fn add_missing_columns(
         .collect()
 }
 
-/// Serializes merges into one mart while letting readers read. Redshift has a single
-/// `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not with SELECT.
+/// Serializes merges into one mart (and its targets) while letting readers read. Redshift
+/// has a single `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not
+/// with SELECT.
 pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
-    let mart = quote(&table.name);
+    let mart = table
+        .written_tables()
+        .iter()
+        .map(|t| quote(&t.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     match dialect {
         Dialect::DuckDb => None,
         Dialect::Postgres => Some(format!("LOCK TABLE {mart} IN SHARE ROW EXCLUSIVE MODE")),
@@ -465,17 +505,23 @@ pub enum Load {
     Manifest { url: String, iam_role: String },
 }
 
+/// PostgreSQL copies a run straight into an empty mart (an initial load): the run is deduped,
+/// so there is nothing to replace, and the temp table and joins would only double the work.
+/// Not when the mart has targets: they are fed from the temp table.
+pub fn copies_direct(dialect: Dialect, table: &TableConfig, empty_mart: bool) -> bool {
+    dialect == Dialect::Postgres && empty_mart && table.targets.is_empty()
+}
+
 /// Every statement of one merge, in the order the warehouses run them, for `explain`. The
 /// warehouses call these same functions one by one (values bound as parameters) in this
-/// order; a change to the order there belongs here too. `empty_mart`: PostgreSQL then
-/// copies straight into the mart (an initial load: nothing to replace).
+/// order; a change to the order there belongs here too. `empty_mart`: see [`copies_direct`].
 pub fn merge_plan(
     dialect: Dialect,
     table: &TableConfig,
     load: &Load,
     empty_mart: bool,
 ) -> Vec<Statement> {
-    let direct = empty_mart && dialect == Dialect::Postgres;
+    let direct = copies_direct(dialect, table, empty_mart);
     let mut plan = Vec::new();
     let mut add = |name: &'static str, sql: String| plan.push(Statement { name, sql });
     add("begin", "BEGIN".into());

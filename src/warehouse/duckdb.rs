@@ -148,7 +148,8 @@ impl Warehouse for DuckDbWarehouse {
     async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()> {
         let statements: Vec<(String, String)> = tables
             .iter()
-            .map(|t| (t.name.clone(), dialect::create_mart(Dialect::DuckDb, t)))
+            .flat_map(TableConfig::written_tables)
+            .map(|t| (t.name.clone(), dialect::create_mart(Dialect::DuckDb, &t)))
             .chain([(
                 RUNS_TABLE.to_string(),
                 dialect::create_runs(Dialect::DuckDb),

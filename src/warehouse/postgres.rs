@@ -424,15 +424,17 @@ impl PostgresWarehouse {
                 ..MergeOutcome::default()
             });
         }
-        // Into an empty mart (an initial load), PostgreSQL copies straight into the mart:
-        // the run is deduped, so there is nothing to replace, and the temp table and the
-        // joins would only double the work. The lock makes "empty" hold until COMMIT.
+        // An empty mart takes the run straight from COPY (see `dialect::copies_direct`). The
+        // lock makes "empty" hold until COMMIT.
         let direct = self.dialect == Dialect::Postgres
-            && tx
-                .query_opt(&dialect::any_row(table), &[])
-                .await
-                .map_err(ctx.at("check_empty"))?
-                .is_none();
+            && dialect::copies_direct(
+                self.dialect,
+                table,
+                tx.query_opt(&dialect::any_row(table), &[])
+                    .await
+                    .map_err(ctx.at("check_empty"))?
+                    .is_none(),
+            );
         if !direct {
             for sql in dialect::create_stage_table(self.dialect, table) {
                 tx.batch_execute(&sql)
@@ -649,16 +651,16 @@ impl Warehouse for PostgresWarehouse {
                 .map_err(ctx.at("ddl_lock"))?;
         }
         let table_sql = format!("SELECT ({}) > 0", dialect::table_exists(self.dialect));
-        for table in tables {
+        for table in tables.iter().flat_map(TableConfig::written_tables) {
             let ctx = self.context(&table.name, "-");
             let mut missing = Vec::new();
             if !query_bool(&tx, &table_sql, &table.name.to_ascii_lowercase())
                 .await
                 .map_err(ctx.at("table_exists"))?
             {
-                missing.push(dialect::create_mart(self.dialect, table));
+                missing.push(dialect::create_mart(self.dialect, &table));
             }
-            for index in dialect::create_indexes(self.dialect, table) {
+            for index in dialect::create_indexes(self.dialect, &table) {
                 if !query_bool(&tx, dialect::RELATION_EXISTS, &index.name)
                     .await
                     .map_err(ctx.at("index_exists"))?

@@ -65,7 +65,7 @@ SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info
 SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: lock
-LOCK "mart_uni_tracking_info";
+LOCK "mart_uni_tracking_info", "stg_uni_tracking_info";
 
 -- mart_uni_tracking_info: create_stage_table
 DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
@@ -87,6 +87,15 @@ INSERT INTO "mart_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "
 
 -- mart_uni_tracking_info: retention_trim
 DELETE FROM "mart_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "mart_uni_tracking_info") - 15552000;
+
+-- mart_uni_tracking_info: target_delete_replaced
+DELETE FROM "stg_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "stg_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info: target_insert_rows
+INSERT INTO "stg_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: target_retention_trim
+DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "stg_uni_tracking_info") - 1728000;
 
 -- mart_uni_tracking_info: record_run
 INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
@@ -134,6 +143,24 @@ INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "custom
 DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
 
 -- mart_ecs_order_info: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- mart_ecs_order_info refresh: drop_new_keys
+DELETE FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
+
+-- mart_ecs_order_info refresh: drop_stale_versions
+DELETE FROM "stage_mart_ecs_order_info" USING "mart_ecs_order_info" WHERE "stage_mart_ecs_order_info"."order_id" = "mart_ecs_order_info"."order_id" AND (("mart_ecs_order_info"."order_no" = "stage_mart_ecs_order_info"."order_no" AND "mart_ecs_order_info"."partner_id" = "stage_mart_ecs_order_info"."partner_id" AND ("mart_ecs_order_info"."customer_ref" = "stage_mart_ecs_order_info"."customer_ref" OR ("mart_ecs_order_info"."customer_ref" IS NULL AND "stage_mart_ecs_order_info"."customer_ref" IS NULL)) AND "mart_ecs_order_info"."dest_country" = "stage_mart_ecs_order_info"."dest_country" AND ("mart_ecs_order_info"."weight_g" = "stage_mart_ecs_order_info"."weight_g" OR ("mart_ecs_order_info"."weight_g" IS NULL AND "stage_mart_ecs_order_info"."weight_g" IS NULL)) AND ("mart_ecs_order_info"."declared_value" = "stage_mart_ecs_order_info"."declared_value" OR ("mart_ecs_order_info"."declared_value" IS NULL AND "stage_mart_ecs_order_info"."declared_value" IS NULL)) AND ("mart_ecs_order_info"."currency" = "stage_mart_ecs_order_info"."currency" OR ("mart_ecs_order_info"."currency" IS NULL AND "stage_mart_ecs_order_info"."currency" IS NULL)) AND "mart_ecs_order_info"."add_time" = "stage_mart_ecs_order_info"."add_time"));
+
+-- mart_ecs_order_info refresh: delete_replaced
+DELETE FROM "mart_ecs_order_info" USING "stage_mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id";
+
+-- mart_ecs_order_info refresh: insert_rows
+INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time") SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time" FROM "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info refresh: retention_trim
+DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
+
+-- mart_ecs_order_info refresh: record_run
 INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
 
 -- mart_ecs_order_info: drop_stage_table

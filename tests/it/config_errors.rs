@@ -57,6 +57,42 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             with_table("name = \"x; drop table y\"\nsource = \"ecs_order_info\""),
             &["tables[0].name", "drop table"],
         ),
+        (
+            "a target named like a mart",
+            with_table(
+                "name = \"mart_uni_tracking_info\"\n[[tables.targets]]\nname = \"martsync_runs\"",
+            ),
+            &[
+                "tables[0].targets[0].name",
+                "martsync_runs",
+                "already written",
+            ],
+        ),
+        (
+            "a target with a bad retention",
+            with_table(
+                "name = \"mart_uni_tracking_info\"\n[[tables.targets]]\nname = \"stg\"\nretention = \"20 dayz\"",
+            ),
+            &["tables[0].targets[0].retention", "20 dayz"],
+        ),
+        (
+            "refresh_from a source no mart reads",
+            with_table("name = \"mart_ecs_order_info\"\nrefresh_from = \"uni_tracking_info\""),
+            &[
+                "tables[0].refresh_from",
+                "uni_tracking_info",
+                "no other configured mart",
+            ],
+        ),
+        (
+            "refresh_from a source without the key column",
+            format!(
+                "{}name = \"mart_uni_tracking_spath\"\nrefresh_from = \"ecs_order_info\"\n\
+                 [[tables]]\nname = \"mart_ecs_order_info\"\n",
+                with_table("")
+            ),
+            &["tables[0].refresh_from", "one key column"],
+        ),
     ];
     for (what, text, words) in cases {
         let path = ws.path("bad.toml");

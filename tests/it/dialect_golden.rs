@@ -8,7 +8,14 @@ use std::path::Path;
 use martsync::warehouse::dialect::{self, Dialect};
 
 fn render_redshift() -> String {
-    let config = crate::common::parse_config("");
+    // The design's marts with an Option A buffer on the tracking mart and the Gap 1 refresh
+    // of the ecs mart, so their statements are pinned too.
+    let config = crate::common::parse_config(
+        "[[tables]]\nname = \"mart_uni_tracking_info\"\n\
+         [[tables.targets]]\nname = \"stg_uni_tracking_info\"\nretention = \"20d\"\n\
+         [[tables]]\nname = \"mart_ecs_order_info\"\nrefresh_from = \"uni_tracking_info\"\n\
+         [[tables]]\nname = \"mart_uni_tracking_spath\"\n",
+    );
     let d = Dialect::Redshift;
     let mut out = String::new();
     let mut add = |what: &str, sql: &str| out.push_str(&format!("-- {what}\n{sql};\n\n"));
@@ -52,6 +59,14 @@ fn render_redshift() -> String {
         );
         for statement in dialect::merge_statements(d, table) {
             add(&format!("{mart}: {}", statement.name), &statement.sql);
+        }
+        if table.refresh_from.is_some() {
+            for statement in dialect::merge_statements(d, &table.refresh_run()) {
+                add(
+                    &format!("{mart} refresh: {}", statement.name),
+                    &statement.sql,
+                );
+            }
         }
         add(
             &format!("{mart}: drop_stage_table"),

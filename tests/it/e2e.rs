@@ -137,16 +137,23 @@ impl Scenario {
     }
 }
 
-/// What each mart must hold: the source rows within retention of the source's newest.
-async fn expected(db: &MyDb, table: &martsync::config::TableConfig) -> Vec<String> {
+/// What a mart (or one of its targets) must hold: the source rows within `retention`
+/// seconds of the source's newest.
+async fn expected(db: &MyDb, table: &martsync::config::TableConfig, retention: i64) -> Vec<String> {
     let watermark = &table.retention_column;
     db.rows(&format!(
-        "{} FROM `{src}` WHERE `{watermark}` >= (SELECT MAX(`{watermark}`) FROM `{src}`) - {RETENTION}",
+        "{} FROM `{src}` WHERE `{watermark}` >= (SELECT MAX(`{watermark}`) FROM `{src}`) - {retention}",
         canonical_select(&table.schema, true),
         src = table.schema.name
     ))
     .await
 }
+
+/// The design's marts, `mart_uni_tracking_info` with an Option A buffer of 20 days in front
+/// (the rounds cross it every other cycle).
+const MARTS_WITH_BUFFER: &str = "[[tables]]\nname = \"mart_uni_tracking_info\"\n\
+     [[tables.targets]]\nname = \"stg_uni_tracking_info\"\nretention = \"20d\"\n\
+     [[tables]]\nname = \"mart_ecs_order_info\"\n[[tables]]\nname = \"mart_uni_tracking_spath\"\n";
 
 /// The MariaDB, PostgreSQL and S3 URLs, when all three services are there.
 fn services() -> Option<(String, String, String)> {
@@ -168,8 +175,13 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
     let dir = tempfile::tempdir().unwrap();
     // Three connections per extraction, over key ranges (the single-connection path is
     // what mysql_types reads with).
-    let config_text = service_config(&db.url, &format!("{s3}/{}", schema.name), &schema.url, "")
-        .replace("[stage]", "parallel = 3\n[stage]");
+    let config_text = service_config(
+        &db.url,
+        &format!("{s3}/{}", schema.name),
+        &schema.url,
+        MARTS_WITH_BUFFER,
+    )
+    .replace("[stage]", "parallel = 3\n[stage]");
     std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
     let config = parse_config(&config_text);
 
@@ -198,6 +210,18 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
         .count("SELECT CAST(sum(rows_trimmed) AS BIGINT) FROM martsync_runs")
         .await;
     assert!(trimmed > 0, "retention trimmed rows on the way");
+    let (mart, buffer) = (
+        schema
+            .count("SELECT count(*) FROM mart_uni_tracking_info")
+            .await,
+        schema
+            .count("SELECT count(*) FROM stg_uni_tracking_info")
+            .await,
+    );
+    assert!(
+        0 < buffer && buffer < mart,
+        "the 20-day buffer holds fewer rows than the mart ({buffer} vs {mart})"
+    );
     // Every run's staged folder was deleted after its COMMIT.
     let stage = martsync::stage::open(&config.stage).await.unwrap();
     assert_eq!(
@@ -233,25 +257,28 @@ async fn run_rounds(
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
         each(round, &report);
-        for table in &config.tables {
+        for written in config.tables.iter().flat_map(|t| t.written_tables()) {
             let mart = schema
                 .rows(&format!(
                     "{} FROM \"{}\"",
-                    canonical_select(&table.schema, false),
-                    table.name
+                    canonical_select(&written.schema, false),
+                    written.name
                 ))
                 .await;
-            let want = expected(db, table).await;
+            let retention = written
+                .retention
+                .map_or(i64::MAX / 2, |r| r.as_secs() as i64);
+            let want = expected(db, &written, retention).await;
             assert_eq!(
                 mart.len(),
                 want.len(),
                 "round {round}: {} row count",
-                table.name
+                written.name
             );
             assert!(
                 mart == want,
                 "round {round}: {} differs from the source",
-                table.name
+                written.name
             );
         }
         scenario.advance(round);

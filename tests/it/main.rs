@@ -7,6 +7,7 @@ mod dedup_operator;
 mod dialect_golden;
 mod e2e;
 mod faults;
+mod gaps;
 mod model;
 mod mysql_types;
 mod operator_cli;

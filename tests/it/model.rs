@@ -1,5 +1,7 @@
 //! Property test: over random histories, the marts equal an independent model written with
-//! plain Rust maps, for both strategies (retention included, shortened to 20 seconds).
+//! plain Rust maps, for both strategies (retention included, shortened to 20 seconds), and so
+//! does each mart's Option A buffer (a `[[tables.targets]]` with 8 seconds of retention, so
+//! histories cross it).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,6 +13,8 @@ use crate::common::{Workspace, dump_expected};
 
 const T0: i32 = 1_767_225_600;
 const RETENTION: i32 = 20;
+const BUFFER_RETENTION: i32 = 8;
+const BUFFER: &str = "stg_buffer";
 
 fn uti(order_id: i64, version: i32, payload: u8) -> Uti {
     Uti {
@@ -42,11 +46,12 @@ fn spath(id: i64, order_id: i64, trace_seq: i32, path_time: i32, payload: u8) ->
     }
 }
 
+/// Replays `files` into `mart` (with its buffer) and dumps the mart and the buffer.
 fn replay_and_dump(
     dir_name: &str,
     mart: &str,
     files: Vec<arrow::array::RecordBatch>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let ws = Workspace::new();
     let input = ws.path("input");
     for (i, batch) in files.iter().enumerate() {
@@ -57,14 +62,17 @@ fn replay_and_dump(
         )
         .unwrap();
     }
-    let extra = format!("[[tables]]\nname = \"{mart}\"\nretention = \"{RETENTION}s\"\n");
+    let extra = format!(
+        "[[tables]]\nname = \"{mart}\"\nretention = \"{RETENTION}s\"\n\
+         [[tables.targets]]\nname = \"{BUFFER}\"\nretention = \"{BUFFER_RETENTION}s\"\n"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(ws.replay(&input, &extra));
-    ws.dump(mart)
+    (ws.dump(mart), ws.dump(BUFFER))
 }
 
 fn expected(rows: Vec<arrow::array::RecordBatch>) -> Vec<String> {
@@ -82,7 +90,10 @@ proptest! {
     fn latest_mart_equals_the_model(batches in vec(vec((0i64..12, 0i32..45, 0u8..4), 0..14), 1..7)) {
         // The model: per batch, the greatest version per key (ties: later row); a mart row is
         // replaced when the batch's version is >= its own; then trim behind the newest.
+        // The buffer gets what the mart gets (a row the mart holds at a newer version, or
+        // as it is, goes to neither) and is trimmed behind its own newest.
         let mut mart: BTreeMap<i64, (i32, u8)> = BTreeMap::new();
+        let mut buffer: BTreeMap<i64, (i32, u8)> = BTreeMap::new();
         for batch in &batches {
             let mut winners: HashMap<i64, (i32, u8)> = HashMap::new();
             for &(k, v, p) in batch {
@@ -91,39 +102,58 @@ proptest! {
                 }
             }
             for (k, (v, p)) in winners {
-                if mart.get(&k).is_none_or(|m| v >= m.0) {
+                if mart.get(&k).is_none_or(|m| v >= m.0 && *m != (v, p)) {
                     mart.insert(k, (v, p));
+                    buffer.insert(k, (v, p));
                 }
             }
-            if let Some(max) = mart.values().map(|m| m.0).max() {
-                mart.retain(|_, m| m.0 >= max - RETENTION);
+            for (table, retention) in [(&mut mart, RETENTION), (&mut buffer, BUFFER_RETENTION)] {
+                if let Some(max) = table.values().map(|m| m.0).max() {
+                    table.retain(|_, m| m.0 >= max - retention);
+                }
             }
         }
         let files = batches.iter().map(|b| uti_batch(&b.iter().map(|&(k, v, p)| uti(k, v, p)).collect::<Vec<_>>())).collect();
-        let want: Vec<Uti> = mart.iter().map(|(&k, &(v, p))| uti(k, v, p)).collect();
-        prop_assert_eq!(replay_and_dump("uni_tracking_info", "mart_uni_tracking_info", files), expected(vec![uti_batch(&want)]));
+        let rows = |t: &BTreeMap<i64, (i32, u8)>| -> Vec<String> {
+            let want: Vec<Uti> = t.iter().map(|(&k, &(v, p))| uti(k, v, p)).collect();
+            expected(vec![uti_batch(&want)])
+        };
+        prop_assert_eq!(replay_and_dump("uni_tracking_info", "mart_uni_tracking_info", files), (rows(&mart), rows(&buffer)));
     }
 
     #[test]
     fn append_mart_equals_the_model(batches in vec(vec((0i64..5, 0i32..3, 0i32..45, 0u8..4), 0..14), 1..7)) {
         // The model: the first arrival of a key is inserted unless the mart has the key; then
         // trim behind the newest pathTime.
+        // The buffer: the first arrival of a key the buffer does not have (a key trimmed from
+        // it comes back if it arrives again), trimmed behind its own newest.
         let mut mart: BTreeMap<(i64, i32, i32), (i64, u8)> = BTreeMap::new();
+        let mut buffer: BTreeMap<(i64, i32, i32), (i64, u8)> = BTreeMap::new();
         let mut id = 0;
         let mut files = Vec::new();
         for batch in &batches {
             let mut rows = Vec::new();
+            let mut firsts: BTreeMap<(i64, i32, i32), (i64, u8)> = BTreeMap::new();
             for &(o, s, t, p) in batch {
                 id += 1;
                 rows.push(spath(id, o, s, t, p));
-                mart.entry((o, s, t)).or_insert((id, p));
+                firsts.entry((o, s, t)).or_insert((id, p));
             }
-            if let Some(max) = mart.keys().map(|k| k.2).max() {
-                mart.retain(|k, _| k.2 >= max - RETENTION);
+            for (k, row) in firsts {
+                mart.entry(k).or_insert(row);
+                buffer.entry(k).or_insert(row);
+            }
+            for (table, retention) in [(&mut mart, RETENTION), (&mut buffer, BUFFER_RETENTION)] {
+                if let Some(max) = table.keys().map(|k| k.2).max() {
+                    table.retain(|k, _| k.2 >= max - retention);
+                }
             }
             files.push(spath_batch(&rows));
         }
-        let want: Vec<Spath> = mart.iter().map(|(&(o, s, t), &(id, p))| spath(id, o, s, t, p)).collect();
-        prop_assert_eq!(replay_and_dump("uni_tracking_spath", "mart_uni_tracking_spath", files), expected(vec![spath_batch(&want)]));
+        let rows = |t: &BTreeMap<(i64, i32, i32), (i64, u8)>| -> Vec<String> {
+            let want: Vec<Spath> = t.iter().map(|(&(o, s, t), &(id, p))| spath(id, o, s, t, p)).collect();
+            expected(vec![spath_batch(&want)])
+        };
+        prop_assert_eq!(replay_and_dump("uni_tracking_spath", "mart_uni_tracking_spath", files), (rows(&mart), rows(&buffer)));
     }
 }

@@ -225,6 +225,9 @@ fn table_config(schema: TableSchema) -> TableConfig {
         retention_column: "id".into(),
         max_rejected: 0,
         allow_new_columns: false,
+        targets: Vec::new(),
+        refresh_from: None,
+        replace_only: false,
     }
 }
 
@@ -246,6 +249,7 @@ async fn extract(
     let counters = Arc::new(ExtractCounters::default());
     let extract = Extract {
         above: None,
+        keys: None,
         counters: Arc::clone(&counters),
     };
     let batches = match source.extract(table, extract).await {
