@@ -1,6 +1,7 @@
 //! The command line. clap types live only here; each subcommand is one module that turns
 //! its arguments into library calls and prints the result.
 
+mod backfill;
 mod completions;
 mod config_cmd;
 mod ddl;
@@ -55,6 +56,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Replay historical batch files, each file one cycle, in name order.
     Replay(replay::ReplayArgs),
+    /// Extract an explicit watermark range of one mart, chunk by chunk through the normal
+    /// cycle; an interrupted backfill resumes where it stopped.
+    Backfill(backfill::BackfillArgs),
     /// Print the marts' DDL for a warehouse dialect.
     Ddl(ddl::DdlArgs),
     /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
@@ -147,6 +151,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::execute(args).await,
             Command::Replay(args) => replay::execute(args).await,
+            Command::Backfill(args) => backfill::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
@@ -234,6 +239,32 @@ pub fn conclude<T: serde::Serialize>(
         )?;
     }
     Ok(code.map_or(ExitCode::SUCCESS, ExitCode::from))
+}
+
+/// The summary table of a command that applies batches one cycle each (replay: files,
+/// backfill: chunks): per mart the batches, those skipped as committed, and row totals.
+pub fn print_batch_summaries(
+    batches: &str,
+    marts: &[(&str, usize, usize, &[crate::pipeline::CycleReport])],
+) {
+    println!(
+        "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
+        "mart", batches, "skipped", "extracted", "deduped", "deleted", "inserted", "trimmed"
+    );
+    for (mart, count, skipped, cycles) in marts {
+        let total = |f: fn(&crate::pipeline::CycleReport) -> u64| cycles.iter().map(f).sum::<u64>();
+        println!(
+            "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
+            mart,
+            count,
+            skipped,
+            total(|c| c.rows_extracted),
+            total(|c| c.rows_deduped),
+            total(|c| c.rows_deleted),
+            total(|c| c.rows_inserted),
+            total(|c| c.rows_trimmed)
+        );
+    }
 }
 
 /// Writes a JSON report file.

@@ -55,24 +55,11 @@ pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
     });
     let results = pipeline.replay(&args.from, &tables, progress).await;
 
-    println!(
-        "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
-        "mart", "files", "skipped", "extracted", "deduped", "deleted", "inserted", "trimmed"
-    );
-    for (mart, result) in &results {
-        if let Ok(s) = result {
-            println!(
-                "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
-                mart,
-                s.files,
-                s.skipped,
-                s.total(|c| c.rows_extracted),
-                s.total(|c| c.rows_deduped),
-                s.total(|c| c.rows_deleted),
-                s.total(|c| c.rows_inserted),
-                s.total(|c| c.rows_trimmed)
-            );
-        }
-    }
+    let rows: Vec<_> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(|s| (s.mart.as_str(), s.files, s.skipped, s.cycles.as_slice()))
+        .collect();
+    super::print_batch_summaries("files", &rows);
     super::conclude("replay", &results, args.report_json.as_deref())
 }

@@ -13,7 +13,7 @@ use arrow::array::RecordBatch;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-pub use report::{CycleReport, Outcome, ReplaySummary};
+pub use report::{BackfillSummary, CycleReport, Outcome, ReplaySummary};
 
 use crate::config::{Config, TableConfig};
 use crate::dedup::{self, Deduped};
@@ -36,6 +36,13 @@ pub enum Input {
     /// The configured source's rows of these keys (first key column), as the batch labelled
     /// `label`: a refresh run (`refresh_from`, Gap 1).
     Keys { label: String, keys: Arc<Vec<i64>> },
+    /// The configured source's rows with `from <= watermark < until` (the column's unit), as
+    /// the batch labelled `label`: one backfill chunk.
+    Range {
+        label: String,
+        from: i64,
+        until: i64,
+    },
 }
 
 /// The opened source, stage and warehouse of a config.
@@ -143,6 +150,44 @@ impl Pipeline {
         results
     }
 
+    /// Backfills `table` from `from` to `until` (watermark units, `until` exclusive) in
+    /// chunks of `chunk` units, each chunk one cycle labelled with its range; chunks already
+    /// committed (by an earlier, interrupted backfill of the same range and chunk) are
+    /// skipped. `progress` is told of every chunk done.
+    pub async fn backfill(
+        &self,
+        table: &TableConfig,
+        (from, until, chunk): (i64, i64, i64),
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<BackfillSummary> {
+        let committed = self.warehouse.committed_batches(&table.name).await?;
+        let starts: Vec<i64> = (0..)
+            .map(|i| from.saturating_add(chunk.saturating_mul(i)))
+            .take_while(|start| *start < until)
+            .collect();
+        let mut summary = BackfillSummary {
+            mart: table.name.clone(),
+            chunks: starts.len(),
+            ..BackfillSummary::default()
+        };
+        for (i, start) in starts.iter().enumerate() {
+            let end = start.saturating_add(chunk).min(until);
+            let label = format!("backfill:{}:{start}..{end}", table.watermark);
+            if committed.contains(&label) {
+                summary.skipped += 1;
+            } else {
+                let input = Input::Range {
+                    label,
+                    from: *start,
+                    until: end,
+                };
+                summary.cycles.push(self.cycle(table, input).await?);
+            }
+            progress(&table.name, i + 1, summary.chunks);
+        }
+        Ok(summary)
+    }
+
     async fn replay_table(
         &self,
         dir: &Path,
@@ -197,7 +242,7 @@ impl Pipeline {
         // sources' current rows are not that history's.
         let refreshes_others = matches!(input, Input::Watermark);
         let table = match input {
-            Input::Watermark | Input::Keys { .. } => {
+            Input::Watermark | Input::Keys { .. } | Input::Range { .. } => {
                 resolved = self.source.resolve_table(table).await?;
                 if resolved.schema.columns.len() > table.schema.columns.len() {
                     for written in resolved.written_tables() {
@@ -224,6 +269,7 @@ impl Pipeline {
                 let from = extraction_start(table, max);
                 let extract = Extract {
                     above: from,
+                    below: None,
                     keys: None,
                     counters: Arc::clone(&counters),
                 };
@@ -233,10 +279,23 @@ impl Pipeline {
             Input::Keys { label, keys } => {
                 let extract = Extract {
                     above: None,
+                    below: None,
                     keys: Some(keys),
                     counters: Arc::clone(&counters),
                 };
                 (label, None, self.source.extract(table, extract).await?)
+            }
+            Input::Range { label, from, until } => {
+                // Watermarks are integers in their unit, so `> from - 1` is `>= from`: chunk
+                // edges belong to exactly one chunk.
+                let extract = Extract {
+                    above: Some(from - 1),
+                    below: Some(until),
+                    keys: None,
+                    counters: Arc::clone(&counters),
+                };
+                let stream = self.source.extract(table, extract).await?;
+                (label, Some(from - 1), stream)
             }
             Input::Files { label, files } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
@@ -504,10 +563,16 @@ pub fn extraction_start(table: &TableConfig, mart_max: Option<i64>) -> Option<i6
 
 /// The lookback in the watermark column's unit (seconds, or µs for timestamps).
 fn lookback_in_units(table: &TableConfig) -> i64 {
+    in_watermark_units(table, table.lookback)
+}
+
+/// A duration (or a time since the epoch) in the watermark column's unit: seconds for
+/// integer columns (epoch seconds, as the lookback assumes), µs for timestamps.
+pub fn in_watermark_units(table: &TableConfig, d: Duration) -> i64 {
     if table.schema.is_timestamp(&table.watermark) {
-        table.lookback.as_micros() as i64
+        d.as_micros() as i64
     } else {
-        table.lookback.as_secs() as i64
+        d.as_secs() as i64
     }
 }
 

@@ -51,9 +51,13 @@ pub struct ReplaySummary {
     pub cycles: Vec<CycleReport>,
 }
 
-impl ReplaySummary {
-    /// Sum of a count over the replayed cycles.
-    pub fn total(&self, count: impl Fn(&CycleReport) -> u64) -> u64 {
-        self.cycles.iter().map(count).sum()
-    }
+/// What a backfill did for one mart.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackfillSummary {
+    pub mart: String,
+    /// Chunks of the range.
+    pub chunks: usize,
+    /// Chunks an earlier, interrupted backfill had committed, not applied again.
+    pub skipped: usize,
+    pub cycles: Vec<CycleReport>,
 }

@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
-use super::{BatchStream, Extract, Source, conform, filter_above, filter_keys};
+use super::{BatchStream, Extract, Source, conform, filter_between, filter_keys};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 
@@ -91,15 +91,16 @@ impl FilesSource {
             for path in files {
                 let send = |item: Result<RecordBatch>| tx.blocking_send(item).is_ok();
                 let result = read_file(&path, &target, batch_rows, &table, &mut |batch| {
-                    let batch = match extract.above {
-                        Some(above) => {
-                            filter_above(&batch, watermark, above).map_err(|e| Error::Source {
+                    let batch = if extract.above.is_some() || extract.below.is_some() {
+                        filter_between(&batch, watermark, extract.above, extract.below).map_err(
+                            |e| Error::Source {
                                 table: table.schema.name.clone(),
                                 location: path.display().to_string(),
                                 message: format!("watermark filter: {e}"),
-                            })?
-                        }
-                        None => batch,
+                            },
+                        )?
+                    } else {
+                        batch
                     };
                     let batch = match &extract.keys {
                         Some(keys) => {

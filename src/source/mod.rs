@@ -28,6 +28,9 @@ pub struct Extract {
     /// Only rows whose watermark column is strictly above this (in the column's own unit:
     /// seconds for integer columns, microseconds for timestamps). `None`: all rows.
     pub above: Option<i64>,
+    /// Only rows whose watermark column is strictly below this (same unit): a backfill
+    /// chunk's exclusive end. `None`: no upper bound.
+    pub below: Option<i64>,
     /// Only rows whose first key column holds one of these values (sorted, distinct): a
     /// refresh (`refresh_from`) re-reads the rows of the keys another mart's batch touched.
     pub keys: Option<Arc<Vec<i64>>>,
@@ -148,16 +151,21 @@ pub fn column_as_i64(
         .clone())
 }
 
-/// Keeps the rows whose `column` is strictly above `above`.
-pub fn filter_above(
+/// Keeps the rows whose `column` is strictly above `above` and strictly below `below`.
+pub fn filter_between(
     batch: &RecordBatch,
     column: usize,
-    above: i64,
+    above: Option<i64>,
+    below: Option<i64>,
 ) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
     let values = column_as_i64(batch.column(column))?;
     let keep: BooleanArray = values
         .iter()
-        .map(|v| Some(v.is_some_and(|v| v > above)))
+        .map(|v| {
+            Some(v.is_some_and(|v| {
+                above.is_none_or(|above| v > above) && below.is_none_or(|below| v < below)
+            }))
+        })
         .collect();
     filter_record_batch(batch, &keep)
 }

@@ -248,21 +248,29 @@ fn quote_mysql(name: &str) -> String {
     format!("`{name}`")
 }
 
-/// ` WHERE <watermark> > ?` and its parameter, or nothing for a full extraction.
-fn extraction_filter(table: &TableConfig, above: Option<i64>) -> (String, Vec<Value>) {
-    match above {
-        None => (String::new(), Vec::new()),
-        Some(above) => {
-            let param = if table.schema.is_timestamp(&table.watermark) {
-                micros_to_value(above)
-            } else {
-                Value::Int(above)
-            };
-            (
-                format!(" WHERE {} > ?", quote_mysql(&table.watermark)),
-                vec![param],
-            )
+/// ` WHERE <watermark> > ? [AND <watermark> < ?]` and its parameters, or nothing for a full
+/// extraction.
+fn extraction_filter(
+    table: &TableConfig,
+    above: Option<i64>,
+    below: Option<i64>,
+) -> (String, Vec<Value>) {
+    let value = |v: i64| {
+        if table.schema.is_timestamp(&table.watermark) {
+            micros_to_value(v)
+        } else {
+            Value::Int(v)
         }
+    };
+    let column = quote_mysql(&table.watermark);
+    let (conditions, params): (Vec<String>, Vec<Value>) = [(">", above), ("<", below)]
+        .into_iter()
+        .filter_map(|(op, bound)| bound.map(|b| (format!("{column} {op} ?"), value(b))))
+        .unzip();
+    if conditions.is_empty() {
+        (String::new(), Vec::new())
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), params)
     }
 }
 
@@ -271,6 +279,7 @@ fn extraction_filter(table: &TableConfig, above: Option<i64>) -> (String, Vec<Va
 pub fn extraction_query(
     table: &TableConfig,
     above: Option<i64>,
+    below: Option<i64>,
     range: Option<(i64, i64)>,
 ) -> (String, Vec<Value>) {
     let columns = table
@@ -280,7 +289,7 @@ pub fn extraction_query(
         .map(|c| quote_mysql(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let (filter, mut params) = extraction_filter(table, above);
+    let (filter, mut params) = extraction_filter(table, above, below);
     let mut sql = format!(
         "SELECT {columns} FROM {}{filter}",
         quote_mysql(&table.schema.name)
@@ -302,7 +311,7 @@ const KEYS_PER_QUERY: usize = 1000;
 
 /// `SELECT <columns> FROM <table> WHERE <first key> IN (?, …)` for one chunk of keys.
 fn keys_query(table: &TableConfig, keys: &[i64]) -> (String, Vec<Value>) {
-    let (select, _) = extraction_query(table, None, None);
+    let (select, _) = extraction_query(table, None, None, None);
     let marks = vec!["?"; keys.len()].join(", ");
     (
         format!("{select} WHERE {} IN ({marks})", quote_mysql(&table.key[0])),
@@ -379,7 +388,7 @@ impl Source for MySqlSource {
     }
 
     fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {
-        let (sql, params) = extraction_query(table, above, None);
+        let (sql, params) = extraction_query(table, above, None, None);
         let params: Vec<String> = params.iter().map(|v| v.as_sql(false)).collect();
         let mut text = format!("{sql};");
         if !params.is_empty() {
@@ -408,10 +417,10 @@ impl Source for MySqlSource {
                     .collect(),
             ],
             None => self
-                .key_ranges(table, extract.above)
+                .key_ranges(table, extract.above, extract.below)
                 .await?
                 .into_iter()
-                .map(|range| vec![extraction_query(table, extract.above, range)])
+                .map(|range| vec![extraction_query(table, extract.above, extract.below, range)])
                 .collect(),
         };
         let schema = table.schema.arrow_schema();
@@ -442,6 +451,7 @@ impl MySqlSource {
         &self,
         table: &TableConfig,
         above: Option<i64>,
+        below: Option<i64>,
     ) -> Result<Vec<Option<(i64, i64)>>> {
         let key = &table.key[0];
         let integer_key = table.schema.column(key).is_some_and(|c| {
@@ -453,7 +463,7 @@ impl MySqlSource {
         if self.parallel <= 1 || !integer_key {
             return Ok(vec![None]);
         }
-        let (filter, params) = extraction_filter(table, above);
+        let (filter, params) = extraction_filter(table, above, below);
         let sql = format!(
             "SELECT MIN({k}), MAX({k}) FROM {}{filter}",
             quote_mysql(&table.schema.name),

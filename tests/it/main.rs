@@ -1,5 +1,6 @@
 //! Integration tests: one binary (link time), one module per concern.
 
+mod backfill;
 mod bad_input;
 mod common;
 mod config_errors;

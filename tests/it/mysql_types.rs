@@ -249,6 +249,7 @@ async fn extract(
     let counters = Arc::new(ExtractCounters::default());
     let extract = Extract {
         above: None,
+        below: None,
         keys: None,
         counters: Arc::clone(&counters),
     };

@@ -1,0 +1,123 @@
+//! `martsync backfill`: an explicit range of one mart's watermark, extracted chunk by chunk
+//! through the normal cycle (one transaction per chunk). Each chunk is recorded in
+//! `martsync_runs` as `backfill:<column>:<from>..<until>`, so a backfill that was interrupted
+//! resumes where it stopped when run again with the same range and chunk.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::ConfigArgs;
+use crate::config::parse_duration;
+use crate::error::{Error, Result};
+use crate::pipeline::{Pipeline, in_watermark_units};
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The mart to backfill.
+    #[arg(long = "table", value_name = "MART")]
+    pub table: String,
+    /// Start of the range (inclusive) on the mart's watermark column, UTC: `2026-01-01` or
+    /// `2026-01-01T06:00:00Z`.
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// End of the range (exclusive), UTC.
+    #[arg(long, value_name = "TIME")]
+    pub until: String,
+    /// Length of one chunk: one extraction and one merge transaction each.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration)]
+    pub chunk: Duration,
+    /// Also write every chunk's report to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+}
+
+pub async fn execute(args: BackfillArgs) -> Result<ExitCode> {
+    let config = args.config.load()?;
+    let table =
+        crate::pipeline::select_tables(&config, std::slice::from_ref(&args.table))?.remove(0);
+    let (from, until) = (
+        parse_time(&args.from, "--from")?,
+        parse_time(&args.until, "--until")?,
+    );
+    if until <= from {
+        return Err(Error::config(
+            "command line",
+            "--until",
+            format!("`{}` is not after --from `{}`", args.until, args.from),
+        ));
+    }
+    if args.chunk.is_zero() {
+        return Err(Error::config(
+            "command line",
+            "--chunk",
+            "must be longer than 0s",
+        ));
+    }
+    let units = |t: SystemTime| in_watermark_units(&table, since_epoch(t));
+    let range = (
+        units(from),
+        units(until),
+        in_watermark_units(&table, args.chunk).max(1),
+    );
+    let pipeline = Pipeline::open(config).await?;
+
+    // A progress bar for a person watching; schedulers get the summary alone.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:26} [{bar:30}] {pos}/{len} chunks {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(table.name.clone());
+        bar
+    });
+    let progress = |_: &str, done: usize, total: usize| {
+        if let Some(bar) = &bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    };
+    let result = pipeline.backfill(&table, range, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    if let Ok(s) = &result {
+        super::print_batch_summaries("chunks", &[(&s.mart, s.chunks, s.skipped, &s.cycles)]);
+    }
+    super::conclude(
+        "backfill",
+        &[(table.name.clone(), result)],
+        args.report_json.as_deref(),
+    )
+}
+
+/// A UTC time on the command line: a date (midnight) or an RFC 3339 time.
+fn parse_time(text: &str, flag: &str) -> Result<SystemTime> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .ok()
+        .filter(|t| *t >= UNIX_EPOCH)
+        .ok_or_else(|| {
+            Error::config(
+                "command line",
+                flag,
+                format!("`{text}` is not a UTC time like 2026-01-01 or 2026-01-01T06:00:00Z"),
+            )
+        })
+}
+
+fn since_epoch(t: SystemTime) -> Duration {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
