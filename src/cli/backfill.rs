@@ -3,13 +3,11 @@
 //! `martsync_runs` as `backfill:<column>:<from>..<until>`, so a backfill that was interrupted
 //! resumes where it stopped when run again with the same range and chunk.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::ConfigArgs;
 use crate::config::parse_duration;
@@ -68,17 +66,7 @@ pub async fn execute(args: BackfillArgs) -> Result<ExitCode> {
     );
     let pipeline = Pipeline::open(config).await?;
 
-    // A progress bar for a person watching; schedulers get the summary alone.
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{msg:26} [{bar:30}] {pos}/{len} chunks {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_message(table.name.clone());
-        bar
-    });
+    let bar = super::progress_bar("chunks", &table.name);
     let progress = |_: &str, done: usize, total: usize| {
         if let Some(bar) = &bar {
             bar.set_length(total as u64);

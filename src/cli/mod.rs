@@ -10,6 +10,7 @@ mod generate;
 mod html;
 mod replay;
 mod run;
+mod seed;
 mod status;
 
 use std::io::IsTerminal;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Extract an explicit watermark range of one mart, chunk by chunk through the normal
     /// cycle; an interrupted backfill resumes where it stopped.
     Backfill(backfill::BackfillArgs),
+    /// Fill a mart from an existing warehouse table or exported files, through the same
+    /// dedup and merge (migration seeding).
+    Seed(seed::SeedArgs),
     /// Print the marts' DDL for a warehouse dialect.
     Ddl(ddl::DdlArgs),
     /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
@@ -152,6 +156,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::execute(args).await,
             Command::Replay(args) => replay::execute(args).await,
             Command::Backfill(args) => backfill::execute(args).await,
+            Command::Seed(args) => seed::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
@@ -239,6 +244,27 @@ pub fn conclude<T: serde::Serialize>(
         )?;
     }
     Ok(code.map_or(ExitCode::SUCCESS, ExitCode::from))
+}
+
+/// The style of a command's progress bars: mart, bar, `done/total <unit>`, elapsed.
+pub fn bar_style(unit: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(&format!(
+        "{{msg:26}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
+    ))
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
+/// A progress bar for one mart when a person watches (stderr is a terminal); schedulers get
+/// the summary alone. Its length is set as the work is counted.
+pub fn progress_bar(unit: &str, mart: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(bar_style(unit));
+        bar.set_message(mart.to_string());
+        bar
+    })
 }
 
 /// The summary table of a command that applies batches one cycle each (replay: files,

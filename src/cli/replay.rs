@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 
 use super::ConfigArgs;
 use crate::pipeline::Pipeline;
@@ -40,11 +40,7 @@ pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
         let mut map = by_mart.lock().expect("progress lock");
         let bar = map.entry(mart.to_string()).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new(total as u64));
-            bar.set_style(
-                ProgressStyle::with_template("{msg:26} [{bar:30}] {pos}/{len} files {elapsed}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+            bar.set_style(super::bar_style("files"));
             bar.set_message(mart.to_string());
             bar
         });

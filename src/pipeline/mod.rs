@@ -43,6 +43,9 @@ pub enum Input {
         from: i64,
         until: i64,
     },
+    /// Every row of the warehouse table `name` (an old staging table), as the batch
+    /// labelled `label`: `seed`.
+    Table { label: String, name: String },
 }
 
 /// The opened source, stage and warehouse of a config.
@@ -203,7 +206,45 @@ impl Pipeline {
                 ..ReplaySummary::default()
             });
         }
-        let files = source.list_files(table)?;
+        self.apply_files(table, source.list_files(table)?, progress)
+            .await
+    }
+
+    /// Seeds `table` from an export's files: `folder/<source table>/` when there is one,
+    /// else the files in `folder` itself; each file one cycle, resumable as a replay.
+    pub async fn seed_files(
+        &self,
+        folder: &Path,
+        table: &TableConfig,
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<ReplaySummary> {
+        let batch_rows = self.config.source.batch_rows;
+        let nested = FilesSource::new(folder.to_path_buf(), batch_rows);
+        let files = if nested.table_dir(table).is_dir() {
+            nested.list_files(table)?
+        } else {
+            // A folder of one table's files: its parent plays the files:// root and the
+            // folder the source table's.
+            let parent = folder.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let mut alias = table.clone();
+            alias.schema.name = folder
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            FilesSource::new(parent, batch_rows).list_files(&alias)?
+        };
+        self.apply_files(table, files, progress).await
+    }
+
+    /// Each of `files` one cycle, in order; files already committed to the mart (same name
+    /// and size) are skipped, so an interrupted replay or seed resumes.
+    async fn apply_files(
+        &self,
+        table: &TableConfig,
+        files: Vec<PathBuf>,
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<ReplaySummary> {
         let committed = self.warehouse.committed_batches(&table.name).await?;
         let mut summary = ReplaySummary {
             mart: table.name.clone(),
@@ -254,7 +295,7 @@ impl Pipeline {
                 }
                 &resolved
             }
-            Input::Files { .. } => table,
+            Input::Files { .. } | Input::Table { .. } => table,
         };
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -296,6 +337,9 @@ impl Pipeline {
                 };
                 let stream = self.source.extract(table, extract).await?;
                 (label, Some(from - 1), stream)
+            }
+            Input::Table { label, name } => {
+                (label, None, self.warehouse.export(&name, table).await?)
             }
             Input::Files { label, files } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);

@@ -156,6 +156,45 @@ impl Source for FilesSource {
     }
 }
 
+/// Streams an open Parquet file (its path may already be unlinked) in `table`'s mart schema,
+/// on a blocking thread, a few batches in flight; `what` names it in errors.
+pub fn stream_parquet(
+    file: File,
+    what: String,
+    table: &TableConfig,
+    batch_rows: usize,
+) -> BatchStream {
+    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
+    let table = table.clone();
+    tokio::task::spawn_blocking(move || {
+        let target = table.schema.arrow_schema();
+        let error = |message: String| Error::Source {
+            table: table.schema.name.clone(),
+            location: what.clone(),
+            message,
+        };
+        let reader = match ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(batch_rows).build())
+        {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(error(format!("not a readable Parquet file: {e}"))));
+                return;
+            }
+        };
+        for batch in reader {
+            let item = batch
+                .map_err(|e| error(e.to_string()))
+                .and_then(|b| conform(&b, &target, &table, &what));
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    super::receiver_stream(rx)
+}
+
 /// Reads one file batch by batch, calling `emit` with each conformed batch; stops early (and
 /// returns false) when `emit` returns false. Public for the fuzz targets (`fuzz/`), which feed
 /// it arbitrary bytes: any input must end in a batch or an error, never a panic.

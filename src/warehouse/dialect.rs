@@ -594,6 +594,25 @@ pub const LOAD_ERRORS: &str = "SELECT trim(file_name), line_number, trim(column_
      trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() \
      ORDER BY line_number LIMIT 5";
 
+/// The rows `export` reads: the mart's columns of another table, each cast to the mart's
+/// type (a staging table may type them more loosely).
+pub fn select_columns(dialect: Dialect, table: &TableConfig, from: &str) -> String {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let name = quote(&c.name);
+            format!(
+                "CAST({name} AS {}) AS {name}",
+                c.mapped.warehouse.sql(dialect)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {columns} FROM {}", quote(from))
+}
+
 /// Labels of the batches committed to a mart.
 pub fn committed_batches(dialect: Dialect) -> String {
     format!(

@@ -17,6 +17,7 @@ use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
 use super::{MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
+use crate::source::BatchStream;
 
 /// A DuckDB database file.
 pub struct DuckDbWarehouse {
@@ -202,6 +203,32 @@ impl Warehouse for DuckDbWarehouse {
                 .map_err(ctx.at("max_watermark"))
         })
         .await
+    }
+
+    /// DuckDB's Arrow is another major version than ours: the rows come over as a Parquet
+    /// file in the temp folder, unlinked once open.
+    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
+        let path = std::env::temp_dir().join(format!(
+            "martsync-export-{}-{}.parquet",
+            std::process::id(),
+            crate::pipeline::new_run_id()
+        ));
+        let sql = format!(
+            "COPY ({}) TO {} (FORMAT parquet)",
+            dialect::select_columns(Dialect::DuckDb, table, name),
+            dialect::literal(&path.to_string_lossy())
+        );
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| conn.execute_batch(&sql).map_err(ctx.at("export")))
+            .await?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::io("opening export", &path, e))?;
+        let _ = std::fs::remove_file(&path);
+        Ok(crate::source::files::stream_parquet(
+            file,
+            format!("{} (table {name})", self.describe()),
+            table,
+            65_536,
+        ))
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {

@@ -20,6 +20,7 @@ pub use dialect::Dialect;
 
 use crate::config::{TableConfig, WarehouseConfig, WarehouseUrl};
 use crate::error::Result;
+use crate::source::BatchStream;
 use crate::stage::{Stage, StagedRun};
 
 /// One run's facts, recorded in `martsync_runs` inside the merge transaction.
@@ -179,6 +180,10 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// The mart's largest watermark, in the column's unit; `None` when it is empty.
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
+
+    /// Every row of the warehouse table `name` in `table`'s mart schema (its columns, by
+    /// name), as a stream: what `seed` reads an existing staging table with.
+    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream>;
 
     /// Labels of the batches already committed to a mart (replay skips them).
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>>;

@@ -34,6 +34,7 @@ use super::{
 };
 use crate::config::{TableConfig, WarehouseTimeouts, format_duration, redact_url};
 use crate::error::{Error, Result};
+use crate::source::BatchStream;
 
 /// Attempts of a merge transaction that keeps hitting serialization conflicts.
 const MAX_ATTEMPTS: u32 = 5;
@@ -60,6 +61,9 @@ enum Tls {
     None,
     Rustls(tokio_postgres_rustls::MakeRustlsConnect),
 }
+
+/// Rows per batch of an export.
+const EXPORT_BATCH_ROWS: usize = 65_536;
 
 /// Who failed, for errors.
 struct Context<'a> {
@@ -720,6 +724,65 @@ impl Warehouse for PostgresWarehouse {
             .map_err(self.context(&table.name, "-").at("max_watermark"))?;
         self.release(client);
         Ok(row.get(0))
+    }
+
+    /// PostgreSQL streams the rows as binary COPY, decoded straight into Arrow; Redshift has
+    /// no COPY TO STDOUT (UNLOAD the table to Parquet and seed from files:// instead).
+    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
+        let ctx = self.context(&table.name, "-");
+        if self.dialect == Dialect::Redshift {
+            return Err(ctx.error(
+                "export",
+                format!(
+                    "Redshift cannot stream table {name} to a client: UNLOAD it as Parquet and \
+                     use --from files://DIR"
+                ),
+            ));
+        }
+        let client = self.client(&table.name).await?;
+        let export_name = name.to_string();
+        let sql = format!(
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            dialect::select_columns(self.dialect, table, name)
+        );
+        let copy = client.copy_out(&sql).await.map_err(ctx.at("export"))?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(2);
+        let (warehouse, mart) = (self.url.clone(), table.name.clone());
+        let fail = move |message: String| Error::Warehouse {
+            warehouse: warehouse.clone(),
+            mart: mart.clone(),
+            run_id: "-".into(),
+            statement: format!("export of {}", dialect::quote(&export_name)),
+            message,
+        };
+        let table_schema = table.schema.arrow_schema();
+        tokio::spawn(async move {
+            // The client lives as long as the copy.
+            let _client = client;
+            futures::pin_mut!(copy);
+            let mut decoder = pgcopy::Decoder::new(table_schema);
+            let result = async {
+                while let Some(chunk) = futures::StreamExt::next(&mut copy).await {
+                    let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+                    decoder.push(&chunk).map_err(&fail)?;
+                    if decoder.rows() >= EXPORT_BATCH_ROWS {
+                        let batch = decoder.finish().map_err(&fail)?;
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                if decoder.rows() > 0 {
+                    let _ = tx.send(Ok(decoder.finish().map_err(&fail)?)).await;
+                }
+                Ok::<(), Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(crate::source::receiver_stream(rx))
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {

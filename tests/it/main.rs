@@ -17,6 +17,7 @@ mod regression;
 mod replay;
 mod run_cli;
 mod scheduler_examples;
+mod seed;
 mod stage_contract;
 mod status_page;
 mod timeouts_locks;

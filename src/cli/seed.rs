@@ -1,0 +1,82 @@
+//! `martsync seed`: fills a mart from what the old pipeline left (seed phase 5), through the
+//! same dedup and merge as a cycle: an existing warehouse table (an old staging table or
+//! mart), or a folder of exported files, each file one cycle and resumable like a replay.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::ConfigArgs;
+use crate::config::validate_identifier;
+use crate::error::{Error, Result};
+use crate::pipeline::{Input, Pipeline, ReplaySummary};
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The mart to fill.
+    #[arg(long = "table", value_name = "MART")]
+    pub table: String,
+    /// A table in the warehouse with the mart's columns (by name; others are ignored), or
+    /// `files://DIR`: Parquet, CSV or JSON-lines files, in `DIR/<source table>/` or in DIR.
+    #[arg(long, value_name = "TABLE|files://DIR")]
+    pub from: String,
+    /// Also write every cycle's report to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+}
+
+pub async fn execute(args: SeedArgs) -> Result<ExitCode> {
+    let config = args.config.load()?;
+    let table =
+        crate::pipeline::select_tables(&config, std::slice::from_ref(&args.table))?.remove(0);
+    let folder = args.from.strip_prefix("files://").map(PathBuf::from);
+    if folder.is_none() {
+        validate_identifier(&args.from).map_err(|m| Error::config("command line", "--from", m))?;
+        if args.from.eq_ignore_ascii_case(&table.name) {
+            return Err(Error::config(
+                "command line",
+                "--from",
+                format!("`{}` is the mart itself", args.from),
+            ));
+        }
+    }
+    let pipeline = Pipeline::open(config).await?;
+    let result = match folder {
+        Some(folder) => {
+            let bar = super::progress_bar("files", &table.name);
+            let progress = |_: &str, done: usize, total: usize| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
+            };
+            pipeline.seed_files(&folder, &table, &progress).await
+        }
+        None => {
+            let input = Input::Table {
+                label: format!("seed:{}", args.from.to_ascii_lowercase()),
+                name: args.from.clone(),
+            };
+            pipeline
+                .cycle(&table, input)
+                .await
+                .map(|cycle| ReplaySummary {
+                    mart: table.name.clone(),
+                    files: 1,
+                    skipped: 0,
+                    cycles: vec![cycle],
+                })
+        }
+    };
+    if let Ok(s) = &result {
+        super::print_batch_summaries("inputs", &[(&s.mart, s.files, s.skipped, &s.cycles)]);
+    }
+    super::conclude(
+        "seed",
+        &[(table.name.clone(), result)],
+        args.report_json.as_deref(),
+    )
+}
