@@ -29,14 +29,19 @@ seed() {
   esac
 }
 
+# Build once, then run the libFuzzer binaries themselves (what `cargo fuzz run` does after
+# its own build, which would contend for the build lock when two targets start together).
 cargo +nightly fuzz build
+bin="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 pids=()
 status=0
 for target in "${targets[@]}"; do
   seed "$target"
-  # -rss_limit_mb: a reader holds a few batches; a larger footprint is a finding too.
-  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=1024 \
-    -print_final_stats=1 >"fuzz/$target.log" 2>&1 &
+  mkdir -p "fuzz/artifacts/$target"
+  # -rss_limit_mb: a reader holds a few batches; AddressSanitizer roughly doubles that, and a
+  # larger footprint is a finding too.
+  "$bin/$target" "fuzz/corpus/$target" -max_total_time="$seconds" -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$target/" >"fuzz/$target.log" 2>&1 &
   pids+=($!)
   # Two at a time: this machine has two cores.
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}" || status=1; pids=("${pids[@]:1}"); fi

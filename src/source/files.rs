@@ -233,6 +233,8 @@ pub fn read_file(
         Format::JsonLines => {
             let schema = json_schema(path, target)?;
             let reader = arrow::json::ReaderBuilder::new(schema)
+                // A JSON number into a text field (decimals, see text_for_decimals).
+                .with_coerce_primitive(true)
                 .with_batch_size(batch_rows)
                 .build(BufReader::new(file))
                 .map_err(|e| source_err(0, e.to_string()))?;
@@ -274,7 +276,7 @@ fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
                 .iter()
                 .find(|f| f.name().eq_ignore_ascii_case(name))
             {
-                Some(f) => Field::new(name, f.data_type().clone(), true),
+                Some(f) => Field::new(name, text_for_decimals(f.data_type()), true),
                 None => Field::new(name, DataType::Utf8, true),
             }
         })
@@ -310,8 +312,17 @@ fn json_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
                 .iter()
                 .find(|k| k.eq_ignore_ascii_case(f.name()))
                 .unwrap_or(f.name());
-            Field::new(name, f.data_type().clone(), true)
+            Field::new(name, text_for_decimals(f.data_type()), true)
         })
         .collect();
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// CSV and JSON decimals are read as text and checked before the cast to the mart's decimal
+/// (see `conform`); other types as the mart's.
+fn text_for_decimals(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Decimal128(..) => DataType::Utf8,
+        other => other.clone(),
+    }
 }

@@ -9,6 +9,7 @@
 //! warehouse contract tests (`tests/it/warehouse_contract.rs`) against it.
 
 pub mod dialect;
+#[cfg(feature = "duckdb")]
 pub mod duckdb;
 pub mod pgcopy;
 pub mod postgres;
@@ -198,8 +199,15 @@ pub trait Warehouse: Send + Sync + 'static {
 /// Opens the configured warehouse.
 pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
     match &config.url {
+        #[cfg(feature = "duckdb")]
         WarehouseUrl::DuckDb(path) => Ok(Arc::new(
             duckdb::DuckDbWarehouse::open_waiting(path, config.timeouts.lock).await?,
+        )),
+        #[cfg(not(feature = "duckdb"))]
+        WarehouseUrl::DuckDb(_) => Err(crate::Error::config(
+            "warehouse.url",
+            "duckdb://",
+            "this martsync was built without the `duckdb` feature",
         )),
         // One client for both; only Redshift's COPY uses the IAM role.
         WarehouseUrl::Postgres(url) | WarehouseUrl::Redshift(url) => Ok(Arc::new(

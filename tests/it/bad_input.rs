@@ -65,6 +65,19 @@ fn malformed_files_are_errors_naming_file_and_row_and_change_nothing() {
             }),
             "invalid UTF-8 data for line",
         ),
+        (
+            // Found by the csv fuzz target: Arrow's decimal parser wraps a long exponent,
+            // which would load 1E65538 as 100.00.
+            "a decimal with an exponent too long to be a number",
+            Box::new(move |t| {
+                let line = second_line(t);
+                let fields: Vec<&str> = line.split(',').collect();
+                let mut fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+                fields[6] = "1E65538".into();
+                format!("{t}{}\n", fields.join(",")).into_bytes()
+            }),
+            "`1E65538` is not a decimal number",
+        ),
     ];
     for (what, edit, expected) in cases {
         let text = std::fs::read_to_string(martsync::config::demo_fixtures_dir().join(DEMO_BATCH))
