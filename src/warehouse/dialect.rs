@@ -505,23 +505,24 @@ pub enum Load {
     Manifest { url: String, iam_role: String },
 }
 
-/// PostgreSQL copies a run straight into an empty mart (an initial load): the run is deduped,
-/// so there is nothing to replace, and the temp table and joins would only double the work.
-/// Not when the mart has targets: they are fed from the temp table.
-pub fn copies_direct(dialect: Dialect, table: &TableConfig, empty_mart: bool) -> bool {
-    dialect == Dialect::Postgres && empty_mart && table.targets.is_empty()
+/// Whether PostgreSQL may copy a run straight into the mart when the mart is empty (an
+/// initial load): the run is deduped, so there is nothing to replace, and the temp table and
+/// joins would only double the work. Not when the mart has targets: they are fed from the
+/// temp table. Only then is the mart's emptiness asked (`check_empty`).
+pub fn may_copy_direct(dialect: Dialect, table: &TableConfig) -> bool {
+    dialect == Dialect::Postgres && table.targets.is_empty()
 }
 
 /// Every statement of one merge, in the order the warehouses run them, for `explain`. The
 /// warehouses call these same functions one by one (values bound as parameters) in this
-/// order; a change to the order there belongs here too. `empty_mart`: see [`copies_direct`].
+/// order; a change to the order there belongs here too. `empty_mart`: see [`may_copy_direct`].
 pub fn merge_plan(
     dialect: Dialect,
     table: &TableConfig,
     load: &Load,
     empty_mart: bool,
 ) -> Vec<Statement> {
-    let direct = copies_direct(dialect, table, empty_mart);
+    let direct = may_copy_direct(dialect, table) && empty_mart;
     let mut plan = Vec::new();
     let mut add = |name: &'static str, sql: String| plan.push(Statement { name, sql });
     add("begin", "BEGIN".into());
@@ -529,7 +530,7 @@ pub fn merge_plan(
         add("lock_mart", sql);
     }
     add("check_run_id", check_run_id(dialect));
-    if dialect == Dialect::Postgres {
+    if may_copy_direct(dialect, table) {
         add("check_empty", any_row(table));
     }
     if !direct {

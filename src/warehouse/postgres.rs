@@ -428,17 +428,14 @@ impl PostgresWarehouse {
                 ..MergeOutcome::default()
             });
         }
-        // An empty mart takes the run straight from COPY (see `dialect::copies_direct`). The
+        // An empty mart takes the run straight from COPY (see `dialect::may_copy_direct`). The
         // lock makes "empty" hold until COMMIT.
-        let direct = self.dialect == Dialect::Postgres
-            && dialect::copies_direct(
-                self.dialect,
-                table,
-                tx.query_opt(&dialect::any_row(table), &[])
-                    .await
-                    .map_err(ctx.at("check_empty"))?
-                    .is_none(),
-            );
+        let direct = dialect::may_copy_direct(self.dialect, table)
+            && tx
+                .query_opt(&dialect::any_row(table), &[])
+                .await
+                .map_err(ctx.at("check_empty"))?
+                .is_none();
         if !direct {
             for sql in dialect::create_stage_table(self.dialect, table) {
                 tx.batch_execute(&sql)
