@@ -58,7 +58,7 @@ impl DuckDbWarehouse {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| Error::io("creating warehouse folder", parent, e))?;
             }
-            Connection::open(&opened).map_err(|e| {
+            let conn = Connection::open(&opened).map_err(|e| {
                 let message = e.to_string();
                 if message.contains("lock") {
                     Error::Locked {
@@ -74,7 +74,22 @@ impl DuckDbWarehouse {
                         message,
                     }
                 }
-            })
+            })?;
+            // DuckDB 2.0.0 (bundled by duckdb 1.20000.1) inserts nothing from `INSERT … SELECT`
+            // out of a table written earlier in the same transaction once it holds more than
+            // ~100k rows, when insertion order is preserved (its ordered batch insert): the
+            // merge's insert from the stage table then left the mart without the batch. Marts
+            // have no row order, so the ordered path is turned off for the session (test:
+            // `regression::a_batch_of_200k_orders_reaches_the_duckdb_mart_whole`).
+            conn.execute_batch("SET preserve_insertion_order = false")
+                .map_err(|e| Error::Warehouse {
+                    warehouse: format!("duckdb://{}", opened.display()),
+                    mart: "-".into(),
+                    run_id: "-".into(),
+                    statement: "SET preserve_insertion_order".into(),
+                    message: e.to_string(),
+                })?;
+            Ok(conn)
         })
         .await
         .expect("opening DuckDB does not panic")?;

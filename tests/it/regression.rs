@@ -171,3 +171,35 @@ async fn null_keys_fail_the_cycle_unless_allowed_and_are_kept_for_inspection() {
     );
     assert_eq!(ws.count("SELECT sum(rows_rejected) FROM martsync_runs"), 1);
 }
+
+/// DuckDB 2.0.0 (the bundled one) inserted nothing from a table written in the same
+/// transaction once it held more than ~100k rows while insertion order was preserved: a
+/// large batch's merge committed "inserted 0" and left the mart without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_200k_orders_reaches_the_duckdb_mart_whole() {
+    let ws = Workspace::new();
+    let input = ws.path("input");
+    let first: Vec<Uti> = (0..200_000)
+        .map(|i| uti(i, (i % 50) as i32, "first"))
+        .collect();
+    let second: Vec<Uti> = (0..200_000)
+        .map(|i| uti(i, 60 + (i % 50) as i32, "second"))
+        .collect();
+    write_batches(&input, &[first, second]);
+    ws.replay(&input, UTI_ONLY).await;
+    assert_eq!(
+        ws.count("SELECT count(*) FROM mart_uni_tracking_info WHERE last_event = 'second'"),
+        200_000
+    );
+    assert_eq!(
+        ws.count("SELECT count(*) FROM mart_uni_tracking_info"),
+        200_000
+    );
+    assert_eq!(
+        ws.count(
+            "SELECT sum(rows_inserted) + sum(rows_deleted) FROM martsync_runs \
+             WHERE mart = 'mart_uni_tracking_info'"
+        ),
+        600_000
+    );
+}
