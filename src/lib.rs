@@ -18,6 +18,7 @@
 
 pub mod atomic_file;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod dedup;
 pub mod error;

@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use super::ConfigArgs;
+use super::{ConfigArgs, parse_time, since_epoch};
 use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, in_watermark_units};
@@ -85,27 +85,4 @@ pub async fn execute(args: BackfillArgs) -> Result<ExitCode> {
         &[(table.name.clone(), result)],
         args.report_json.as_deref(),
     )
-}
-
-/// A UTC time on the command line: a date (midnight) or an RFC 3339 time.
-fn parse_time(text: &str, flag: &str) -> Result<SystemTime> {
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_string()
-    };
-    humantime::parse_rfc3339_weak(&full)
-        .ok()
-        .filter(|t| *t >= UNIX_EPOCH)
-        .ok_or_else(|| {
-            Error::config(
-                "command line",
-                flag,
-                format!("`{text}` is not a UTC time like 2026-01-01 or 2026-01-01T06:00:00Z"),
-            )
-        })
-}
-
-fn since_epoch(t: SystemTime) -> Duration {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 //! its arguments into library calls and prints the result.
 
 mod backfill;
+mod compare;
 mod completions;
 mod config_cmd;
 mod ddl;
@@ -16,6 +17,7 @@ mod status;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -63,6 +65,9 @@ pub enum Command {
     /// Fill a mart from an existing warehouse table or exported files, through the same
     /// dedup and merge (migration seeding).
     Seed(seed::SeedArgs),
+    /// Compare a mart with another table by key (the old pipeline's, the source, a warehouse
+    /// table or files): rows only on one side, rows that differ and in which columns.
+    Compare(compare::CompareArgs),
     /// Print the marts' DDL for a warehouse dialect.
     Ddl(ddl::DdlArgs),
     /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
@@ -109,12 +114,14 @@ pub mod exit {
     pub const STAGE: u8 = 5;
     /// A warehouse statement failed, or the loaded rows did not match the staged ones.
     pub const WAREHOUSE: u8 = 6;
+    /// `compare` found more differences than `--fail-above` allows.
+    pub const DIFFERENT: u8 = 7;
 }
 
 /// The exit-code table shown by `--help`.
 const EXIT_CODES_HELP: &str = "Exit codes: 0 every mart committed; 1 other failure; \
     2 invalid config or arguments; 3 another run holds the lock; 4 source failed; \
-    5 stage failed; 6 warehouse failed.";
+    5 stage failed; 6 warehouse failed; 7 compare found more differences than --fail-above.";
 
 /// The exit code for an error.
 pub fn exit_code(error: &Error) -> u8 {
@@ -157,6 +164,7 @@ pub fn main() -> ExitCode {
             Command::Replay(args) => replay::execute(args).await,
             Command::Backfill(args) => backfill::execute(args).await,
             Command::Seed(args) => seed::execute(args).await,
+            Command::Compare(args) => compare::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
@@ -297,4 +305,27 @@ pub fn print_batch_summaries(
 pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> crate::Result<()> {
     let text = serde_json::to_string_pretty(value).expect("reports serialize");
     std::fs::write(path, text + "\n").map_err(|e| Error::io("writing report", path, e))
+}
+
+/// A UTC time on the command line: a date (midnight) or an RFC 3339 time.
+pub(crate) fn parse_time(text: &str, flag: &str) -> crate::Result<SystemTime> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .ok()
+        .filter(|t| *t >= UNIX_EPOCH)
+        .ok_or_else(|| {
+            Error::config(
+                "command line",
+                flag,
+                format!("`{text}` is not a UTC time like 2026-01-01 or 2026-01-01T06:00:00Z"),
+            )
+        })
+}
+
+pub(crate) fn since_epoch(t: SystemTime) -> Duration {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default()
 }

@@ -218,22 +218,7 @@ impl Pipeline {
         table: &TableConfig,
         progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
     ) -> Result<ReplaySummary> {
-        let batch_rows = self.config.source.batch_rows;
-        let nested = FilesSource::new(folder.to_path_buf(), batch_rows);
-        let files = if nested.table_dir(table).is_dir() {
-            nested.list_files(table)?
-        } else {
-            // A folder of one table's files: its parent plays the files:// root and the
-            // folder the source table's.
-            let parent = folder.parent().unwrap_or(Path::new("/")).to_path_buf();
-            let mut alias = table.clone();
-            alias.schema.name = folder
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            FilesSource::new(parent, batch_rows).list_files(&alias)?
-        };
+        let files = FilesSource::folder_files(folder, table, self.config.source.batch_rows)?;
         self.apply_files(table, files, progress).await
     }
 

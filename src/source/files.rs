@@ -71,6 +71,28 @@ impl FilesSource {
         Ok(files)
     }
 
+    /// The files of `table` in a folder given on the command line: `folder/<source table>/`
+    /// when it exists, else the folder's own files (a folder of one table's files).
+    pub fn folder_files(
+        folder: &Path,
+        table: &TableConfig,
+        batch_rows: usize,
+    ) -> Result<Vec<PathBuf>> {
+        let nested = FilesSource::new(folder.to_path_buf(), batch_rows);
+        if nested.table_dir(table).is_dir() {
+            return nested.list_files(table);
+        }
+        // The folder's parent plays the files:// root and the folder the source table's.
+        let parent = folder.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let mut alias = table.clone();
+        alias.schema.name = folder
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        FilesSource::new(parent, batch_rows).list_files(&alias)
+    }
+
     /// Streams `files` in order, in the mart schema, keeping the rows `extract` selects.
     pub fn read_files(
         &self,

@@ -3,6 +3,7 @@
 mod backfill;
 mod bad_input;
 mod common;
+mod compare;
 mod config_errors;
 mod dedup_operator;
 mod dialect_golden;
