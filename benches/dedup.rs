@@ -1,4 +1,6 @@
-//! `latest` dedup of generated uni_tracking_info rows through martsync's DataFusion operator.
+//! `latest` dedup of generated uni_tracking_info rows through martsync's DataFusion operator,
+//! on the harness's input ([`martsync::bench::data::DataSpec`], the same rows `martsync bench
+//! --scenario dedup` uses), in memory: the operator alone, without Parquet in and out.
 //!
 //!     cargo bench --bench dedup
 //!
@@ -9,8 +11,8 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use martsync::bench::data::DataSpec;
 use martsync::dedup::{self, DedupSpec, Keep};
-use martsync::generate::synthetic_uti;
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -41,7 +43,7 @@ fn bench_latest(c: &mut Criterion) {
         version: Some(10),
     };
     for &(rows, keys) in sizes {
-        let input = Arc::new(synthetic_uti(rows, keys, 65_536, 42));
+        let input = Arc::new(DataSpec::new(rows, keys).batches());
         let schema = input[0].schema();
         reset_peak_rss();
         let base = peak_rss_mib().unwrap_or(0.0);

@@ -502,39 +502,3 @@ pub fn write_history(history: &History, dir: &Path, formats: [FileFormat; 3]) ->
     }
     Ok(())
 }
-
-/// `rows` uti rows over `keys` distinct orders in random order, in batches of `batch_rows`:
-/// the benchmarks' input (about 5 versions per key for 1M/200k and 10M/2M).
-pub fn synthetic_uti(rows: usize, keys: usize, batch_rows: usize, seed: u64) -> Vec<RecordBatch> {
-    let mut rng = Rng::new(seed);
-    let mut batches = Vec::with_capacity(rows.div_ceil(batch_rows));
-    let mut done = 0;
-    while done < rows {
-        let n = batch_rows.min(rows - done);
-        let chunk: Vec<Uti> = (0..n)
-            .map(|_| {
-                let order_id = 1_000_000 + rng.range(0, keys as i64);
-                let update_time = 1_767_225_600 + rng.range(0, 180 * 86_400) as i32;
-                let status = rng.range(1, 7) as i16;
-                Uti {
-                    order_id,
-                    tracking_no: format!("TN{order_id:010}"),
-                    partner_id: (order_id % 40) as i32,
-                    carrier_code: Some(CARRIERS[(order_id % 6) as usize].to_string()),
-                    status,
-                    last_code: Some(status * 100),
-                    last_event: Some(EVENTS[status as usize - 1].to_string()),
-                    last_location: Some(
-                        PLACES[rng.range(0, PLACES.len() as i64) as usize].to_string(),
-                    ),
-                    delivered_at: None,
-                    add_time: 1_767_225_600,
-                    update_time,
-                }
-            })
-            .collect();
-        batches.push(uti_batch(&chunk));
-        done += n;
-    }
-    batches
-}

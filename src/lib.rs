@@ -17,6 +17,7 @@
 //! How to add a warehouse: see [`warehouse`].
 
 pub mod atomic_file;
+pub mod bench;
 pub mod cli;
 pub mod compare;
 pub mod config;

@@ -56,7 +56,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
     /// Memory for buffered rows (hashes and keys) before they spill to disk, e.g. `256MiB`.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = super::parse_size)]
     pub memory_limit: usize,
     /// Folder for spill files. Default: the system's temp folder.
     #[arg(long, value_name = "DIR")]
@@ -107,28 +107,6 @@ impl Threshold {
             }
         }
     }
-}
-
-/// A size like `256MiB`, `1GiB`, `64KiB` or a number of bytes.
-fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("`{text}` is not a size like 256MiB")),
-    };
-    number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is not a size like 256MiB"))
 }
 
 /// The other side of a comparison.
@@ -492,10 +470,10 @@ mod tests {
         assert_eq!("0.5%".parse(), Ok(Threshold::Percent(0.5)));
         assert!("-1".parse::<Threshold>().is_err());
         assert!("150%".parse::<Threshold>().is_err());
-        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("1 TB").is_err());
-        assert!(parse_size("0").is_err());
+        assert_eq!(super::super::parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(super::super::parse_size("4096"), Ok(4096));
+        assert!(super::super::parse_size("1 TB").is_err());
+        assert!(super::super::parse_size("0").is_err());
     }
 
     #[test]

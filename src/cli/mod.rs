@@ -2,6 +2,7 @@
 //! its arguments into library calls and prints the result.
 
 mod backfill;
+mod bench;
 mod compare;
 mod completions;
 mod config_cmd;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Compare a mart with another table by key (the old pipeline's, the source, a warehouse
     /// table or files): rows only on one side, rows that differ and in which columns.
     Compare(compare::CompareArgs),
+    /// Benchmark where dedup should happen and how merges scale: writes report.md,
+    /// report.json and SVG charts.
+    Bench(bench::BenchArgs),
     /// Print the marts' DDL for a warehouse dialect.
     Ddl(ddl::DdlArgs),
     /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
@@ -153,7 +157,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::CONFIG } else { 0 });
         }
     };
-    init_logging(cli.log_format);
+    // The harness drives many cycles: their per-phase events would bury its progress.
+    let quiet = matches!(cli.command, Command::Bench(_));
+    init_logging(cli.log_format, quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,6 +171,7 @@ pub fn main() -> ExitCode {
             Command::Backfill(args) => backfill::execute(args).await,
             Command::Seed(args) => seed::execute(args).await,
             Command::Compare(args) => compare::execute(args).await,
+            Command::Bench(args) => bench::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
@@ -183,9 +190,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, quiet: bool) {
+    let default = if quiet {
+        "martsync=warn"
+    } else {
+        "martsync=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MARTSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("martsync=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -328,4 +340,26 @@ pub(crate) fn parse_time(text: &str, flag: &str) -> crate::Result<SystemTime> {
 
 pub(crate) fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// A size like `256MiB`, `1GiB`, `64KiB` or a number of bytes.
+pub(crate) fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{text}` is not a size like 256MiB")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size like 256MiB"))
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -117,6 +118,9 @@ impl ExecutionPlan for KeepPerKeyExec {
                 "KeepPerKeyExec has one partition, not {partition}"
             )));
         }
+        // The state's memory is reserved from the session's pool as it grows, so a limited
+        // pool (`--memory-limit`) fails the dedup with a clear error instead of the machine.
+        let reservation = MemoryConsumer::new("KeepPerKeyExec").register(context.memory_pool());
         let input = self.input.execute(0, context)?;
         let schema = self.input.schema();
         let spec = self.spec.clone();
@@ -127,6 +131,7 @@ impl ExecutionPlan for KeepPerKeyExec {
             let mut input = input;
             while let Some(batch) = input.next().await {
                 state.push(batch?)?;
+                reservation.try_resize(state.memory_size())?;
             }
             let (kept, rejected, stats) = state.finish()?;
             *outcome.lock().expect("outcome lock") = Outcome { stats, rejected };

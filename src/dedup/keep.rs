@@ -107,6 +107,28 @@ impl KeepState {
         })
     }
 
+    /// Bytes the state holds, for the memory pool: the input batches it still refers to, its
+    /// slots and its key index (entries × their size; a row-format key's bytes are not
+    /// counted).
+    pub fn memory_size(&self) -> usize {
+        use std::mem::size_of;
+        let batches: usize = self
+            .chunks
+            .iter()
+            .flatten()
+            .map(|b| b.get_array_memory_size())
+            .sum();
+        let index = match &self.index {
+            KeyIndex::Int1(m) => m.capacity() * (size_of::<(i64, u32)>() + 1),
+            KeyIndex::IntN(_, m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
+            KeyIndex::Rows(_, m) => m.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1),
+        };
+        batches
+            + index
+            + self.slots.capacity() * size_of::<Slot>()
+            + self.live.capacity() * size_of::<u32>()
+    }
+
     /// Rows with a NULL key (or version) column.
     fn invalid_rows(&self, batch: &RecordBatch) -> Option<BooleanArray> {
         let columns = self.spec.key.iter().chain(self.spec.version.iter());

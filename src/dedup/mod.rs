@@ -14,6 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, collect};
@@ -56,6 +57,18 @@ pub async fn dedup(
     input: BatchStream,
     spec: DedupSpec,
 ) -> Result<Deduped> {
+    dedup_with_limit(mart, schema, input, spec, None).await
+}
+
+/// [`dedup`] within a DataFusion memory pool of `memory_limit` bytes: past it, the dedup
+/// fails with an error that names the limit (the operator does not spill).
+pub async fn dedup_with_limit(
+    mart: &str,
+    schema: SchemaRef,
+    input: BatchStream,
+    spec: DedupSpec,
+    memory_limit: Option<usize>,
+) -> Result<Deduped> {
     let failed = |e: DataFusionError| match e {
         // Source errors travel through DataFusion wrapped; hand them back as they were.
         DataFusionError::External(inner) => match inner.downcast::<Error>() {
@@ -64,6 +77,14 @@ pub async fn dedup(
                 mart: mart.to_string(),
                 message: other.to_string(),
             },
+        },
+        DataFusionError::ResourcesExhausted(message) => Error::Dedup {
+            mart: mart.to_string(),
+            message: format!(
+                "the batch needs more memory than the limit of {} ({message}); raise the \
+                 memory limit or extract smaller batches",
+                memory_limit.map_or("-".into(), |l| crate::cli::human_bytes(l as u64))
+            ),
         },
         other => Error::Dedup {
             mart: mart.to_string(),
@@ -86,9 +107,15 @@ pub async fn dedup(
     let exec = Arc::new(KeepPerKeyExec::new(Arc::new(scan), spec));
     let outcome = exec.outcome();
     let plan: Arc<dyn ExecutionPlan> = exec;
-    let batches = collect(plan, Arc::new(TaskContext::default()))
-        .await
-        .map_err(failed)?;
+    let mut context = TaskContext::default();
+    if let Some(limit) = memory_limit {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limit, 1.0)
+            .build_arc()
+            .map_err(failed)?;
+        context = context.with_runtime(runtime);
+    }
+    let batches = collect(plan, Arc::new(context)).await.map_err(failed)?;
     let outcome = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
     Ok(Deduped {
         batches,

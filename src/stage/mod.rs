@@ -101,7 +101,8 @@ pub fn run_prefix(mart: &str, run_id: &str) -> String {
     format!("{mart}/{run_id}")
 }
 
-fn writer_properties() -> WriterProperties {
+/// The Parquet writer settings of staged files (zstd level 1), also used by the benchmarks.
+pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid zstd level"),

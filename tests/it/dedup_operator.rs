@@ -124,3 +124,49 @@ async fn string_keys_use_the_row_format_path() {
     };
     check("mart_uni_tracking_info", generate::uti_batch(&rows), spec).await;
 }
+
+/// `--memory-limit`: the operator reserves what it holds from DataFusion's pool, so a pool
+/// too small for the batch fails the dedup with an error naming the limit, and one large
+/// enough gives the same rows as no limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_too_small_for_the_batch_is_a_clear_error() {
+    let input = martsync::bench::data::DataSpec::new(300_000, 60_000).batches();
+    let schema = input[0].schema();
+    let spec = dedup::spec_for(&martsync::bench::uti_table());
+    let stream = |batches: &[RecordBatch]| -> BatchStream {
+        Box::pin(futures::stream::iter(
+            batches.iter().cloned().map(Ok).collect::<Vec<_>>(),
+        ))
+    };
+    let error = dedup::dedup_with_limit(
+        "m",
+        schema.clone(),
+        stream(&input),
+        spec.clone(),
+        Some(4 << 20),
+    )
+    .await
+    .expect_err("4 MiB cannot hold 60k keys of 300k rows");
+    let message = error.to_string();
+    assert!(
+        message.contains("more memory than the limit of 4.0 MiB"),
+        "{message}"
+    );
+    let limited = dedup::dedup_with_limit(
+        "m",
+        schema.clone(),
+        stream(&input),
+        spec.clone(),
+        Some(256 << 20),
+    )
+    .await
+    .unwrap();
+    let unlimited = dedup::dedup("m", schema, stream(&input), spec)
+        .await
+        .unwrap();
+    assert_eq!(limited.stats.rows_out, 60_000.min(unlimited.stats.rows_out));
+    assert_eq!(
+        dump_expected(&limited.batches),
+        dump_expected(&unlimited.batches)
+    );
+}

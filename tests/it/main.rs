@@ -2,6 +2,7 @@
 
 mod backfill;
 mod bad_input;
+mod bench_harness;
 mod common;
 mod compare;
 mod config_errors;
