@@ -52,7 +52,7 @@ impl Scenario {
 }
 
 /// What to run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Options {
     pub scenarios: Vec<Scenario>,
     /// Repetitions of every measurement (medians and min/max are over these).

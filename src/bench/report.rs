@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Measurement, Options};
 use crate::error::{Error, Result};
@@ -31,7 +31,7 @@ fn max(values: &[f64]) -> f64 {
 }
 
 /// What the report says about the machine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub memory_gib: f64,
@@ -71,7 +71,7 @@ impl Machine {
 }
 
 /// The fitted growth of merge time with mart size and what it projects.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Projection {
     pub warehouse: String,
     /// seconds = intercept + slope × mart rows (least squares over the medians).
@@ -83,7 +83,7 @@ pub struct Projection {
 }
 
 /// Everything a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub machine: Machine,
     pub options: Options,
@@ -135,9 +135,16 @@ impl Report {
             .filter(move |m| m.scenario == scenario)
     }
 
-    /// Writes report.md, report.json and the charts into `dir`.
+    /// Writes report.md, report.json and the charts into `dir`. The PostgreSQL URL is
+    /// written without its password.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).expect("report serializes");
+        let mut public = self.clone();
+        public.options.postgres = self
+            .options
+            .postgres
+            .as_deref()
+            .map(crate::config::redact_url);
+        let json = serde_json::to_string_pretty(&public).expect("report serializes");
         let path = dir.join("report.json");
         std::fs::write(&path, json + "\n").map_err(|e| Error::io("writing", &path, e))?;
         let charts = self.charts(dir)?;
@@ -388,13 +395,21 @@ pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     Some((my - slope * mx, slope))
 }
 
-const PALETTE: [RGBColor; 6] = [
+/// Twelve distinguishable colours (Tableau's 10 and two more): a placement chart has up to
+/// 2 placements × 2 warehouses × 3 duplication factors.
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(255, 187, 120),
 ];
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -449,7 +464,7 @@ fn throughput_chart(path: &Path, dedup: &[&Measurement]) -> std::result::Result<
 
 /// Lines: cycle seconds against batch rows, one per placement × warehouse × rows per key.
 fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Result<(), String> {
-    let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for m in placement {
@@ -477,14 +492,16 @@ fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Resu
         .map_err(err)?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("batch rows")
         .y_desc("seconds")
         .draw()
         .map_err(err)?;
     for (i, (name, points)) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        // Local dedup drawn thick, warehouse dedup thin.
         let style = if name.starts_with("local") {
-            color.stroke_width(2)
+            color.stroke_width(3)
         } else {
             color.stroke_width(1)
         };
@@ -501,7 +518,7 @@ fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Resu
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)

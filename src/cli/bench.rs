@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// DataFusion memory pool for martsync's dedup, e.g. `1GiB`: past it the dedup fails.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     pub memory_limit: Option<usize>,
+    /// Draw report.md and the charts again from DIR/report.json (after a change to the
+    /// report's layout, or to look at an old run), measuring nothing.
+    #[arg(long, value_name = "DIR")]
+    pub replot: Option<PathBuf>,
     /// Internal: run one contender and print its outcome as JSON.
     #[arg(long, hide = true, value_name = "TASK")]
     pub worker: Option<String>,
@@ -66,6 +70,20 @@ pub async fn execute(args: BenchArgs) -> Result<ExitCode> {
             .map_err(|e| Error::config("command line", "--worker", e.to_string()))?;
         let outcome = crate::bench::worker(&task).await?;
         println!("{}", serde_json::to_string(&outcome).expect("serializes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(dir) = &args.replot {
+        let path = dir.join("report.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        let report: crate::bench::report::Report = serde_json::from_str(&text).map_err(|e| {
+            Error::config(
+                "command line",
+                "--replot",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        report.write(dir)?;
+        println!("Report: {}", dir.join("report.md").display());
         return Ok(ExitCode::SUCCESS);
     }
     let mut options = if args.quick {

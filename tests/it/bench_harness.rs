@@ -28,8 +28,17 @@ fn the_quick_harness_writes_a_report_whose_contenders_agree() {
         "bench failed: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    if let Some(password) = url::Url::parse(&postgres)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        assert!(
+            !text.contains(&format!(":{password}@")),
+            "report.json holds the password"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let measurements = json["measurements"].as_array().unwrap();
     let of = |scenario: &str| -> Vec<&serde_json::Value> {
         measurements
