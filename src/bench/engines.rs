@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
 
 use crate::error::{Error, Result};
 
@@ -41,15 +40,15 @@ impl Engine {
     }
 }
 
-/// The `row_number()` query over a table or file expression `from`.
+/// The `row_number()` query over a table or file expression `from`, selecting the tracking
+/// mart's columns.
 pub fn row_number_sql(from: &str, qualify: bool) -> String {
-    const COLUMNS: &str = "order_id, tracking_no, partner_id, carrier_code, status, last_code, \
-                           last_event, last_location, delivered_at, add_time, update_time";
+    let columns = super::uti_table().schema.column_list();
     let window = "row_number() OVER (PARTITION BY order_id ORDER BY update_time DESC)";
     if qualify {
-        format!("SELECT {COLUMNS} FROM {from} QUALIFY {window} = 1")
+        format!("SELECT {columns} FROM {from} QUALIFY {window} = 1")
     } else {
-        format!("SELECT {COLUMNS} FROM (SELECT *, {window} AS rn FROM {from}) ranked WHERE rn = 1")
+        format!("SELECT {columns} FROM (SELECT *, {window} AS rn FROM {from}) ranked WHERE rn = 1")
     }
 }
 
@@ -212,36 +211,9 @@ async fn postgres_dedup(url: &str, input: &Path) -> std::result::Result<Outcome,
         .batch_execute(&create)
         .await
         .map_err(|e| e.to_string())?;
-    let file = std::fs::File::open(input).map_err(|e| e.to_string())?;
-    let mut stream = crate::source::files::stream_parquet(
-        file,
-        input.display().to_string(),
-        &table,
-        super::data::BATCH_ROWS,
-    );
-    use crate::warehouse::pgcopy;
-    use bytes::Bytes;
-    use futures::SinkExt;
-    let sink = client
-        .copy_in::<_, Bytes>("COPY bench_input FROM STDIN (FORMAT binary)")
+    super::copy_parquet_into(&client, "bench_input", input)
         .await
         .map_err(|e| e.to_string())?;
-    futures::pin_mut!(sink);
-    let mut buffer = bytes::BytesMut::new();
-    sink.send(Bytes::from_static(pgcopy::HEADER))
-        .await
-        .map_err(|e| e.to_string())?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| e.to_string())?;
-        pgcopy::encode_batch(&batch, &mut buffer)?;
-        sink.send(buffer.split().freeze())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    sink.send(Bytes::from_static(pgcopy::TRAILER))
-        .await
-        .map_err(|e| e.to_string())?;
-    sink.finish().await.map_err(|e| e.to_string())?;
     client
         .batch_execute("ANALYZE bench_input")
         .await

@@ -16,7 +16,7 @@ pub mod report;
 pub mod scenarios;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -227,4 +227,47 @@ pub async fn worker(task: &WorkerTask) -> Result<engines::Outcome> {
         task.postgres.as_deref(),
     )
     .await
+}
+
+/// Loads a Parquet file into a PostgreSQL table by binary COPY.
+pub(crate) async fn copy_parquet_into(
+    client: &tokio_postgres::Client,
+    table: &str,
+    file: &Path,
+) -> Result<()> {
+    use crate::warehouse::pgcopy;
+    use bytes::Bytes;
+    use futures::{SinkExt, StreamExt};
+    let pg = |e: tokio_postgres::Error| Error::Dedup {
+        mart: "bench".into(),
+        message: format!("PostgreSQL COPY into {table}: {e}"),
+    };
+    let sink = client
+        .copy_in::<_, Bytes>(&format!("COPY {table} FROM STDIN (FORMAT binary)"))
+        .await
+        .map_err(pg)?;
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(pgcopy::HEADER))
+        .await
+        .map_err(pg)?;
+    let opened = std::fs::File::open(file).map_err(|e| Error::io("opening", file, e))?;
+    let mut stream = crate::source::files::stream_parquet(
+        opened,
+        file.display().to_string(),
+        &uti_table(),
+        data::BATCH_ROWS,
+    );
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(batch) = stream.next().await {
+        pgcopy::encode_batch(&batch?, &mut buffer).map_err(|message| Error::Dedup {
+            mart: "bench".into(),
+            message,
+        })?;
+        sink.send(buffer.split().freeze()).await.map_err(pg)?;
+    }
+    sink.send(Bytes::from_static(pgcopy::TRAILER))
+        .await
+        .map_err(pg)?;
+    sink.finish().await.map_err(pg)?;
+    Ok(())
 }

@@ -213,24 +213,28 @@ impl Scratch {
     }
 
     /// Runs statements (`;`-separated) outside martsync; DuckDB only while no pipeline has
-    /// the file open. Returns the seconds taken.
+    /// the file open. Returns the seconds the statements took (connecting not counted).
     async fn exec(&self, sql: &str) -> Result<f64> {
-        let started = Instant::now();
         match (&self.pg, &self.duck) {
-            (Some((client, _)), _) => client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| failed(format!("PostgreSQL: {e}: {}", first_line(sql))))?,
+            (Some((client, _)), _) => {
+                let started = Instant::now();
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| failed(format!("PostgreSQL: {e}: {}", first_line(sql))))?;
+                Ok(started.elapsed().as_secs_f64())
+            }
             #[cfg(feature = "duckdb")]
             (None, Some(path)) => {
-                let conn = duckdb::Connection::open(path).map_err(failed)?;
-                // See `warehouse::duckdb`: DuckDB 2.0.0's ordered insert loses rows.
-                conn.execute_batch(&format!("SET preserve_insertion_order = false; {sql}"))
-                    .map_err(|e| failed(format!("DuckDB: {e}: {}", first_line(sql))))?
+                // The file is opened before the timer starts, as a pipeline has it open.
+                let conn = duckdb_connect(path)?;
+                let started = Instant::now();
+                conn.execute_batch(sql)
+                    .map_err(|e| failed(format!("DuckDB: {e}: {}", first_line(sql))))?;
+                Ok(started.elapsed().as_secs_f64())
             }
             _ => unreachable!("a scratch warehouse is DuckDB or PostgreSQL"),
         }
-        Ok(started.elapsed().as_secs_f64())
     }
 
     async fn count(&self, sql: &str) -> Result<i64> {
@@ -242,7 +246,7 @@ impl Scratch {
                 .map_err(|e| failed(format!("PostgreSQL: {e}: {sql}"))),
             #[cfg(feature = "duckdb")]
             (None, Some(path)) => {
-                let conn = duckdb::Connection::open(path).map_err(failed)?;
+                let conn = duckdb_connect(path)?;
                 conn.query_row(sql, [], |r| r.get::<_, i64>(0))
                     .map_err(|e| failed(format!("DuckDB: {e}: {sql}")))
             }
@@ -439,70 +443,25 @@ async fn warehouse_dedup(
             .batch_execute("BEGIN; CREATE TEMP TABLE raw_rows (LIKE mart_uni_tracking_info)")
             .await
             .map_err(|e| failed(format!("PostgreSQL: {e}")))?;
-        copy_into(client, "raw_rows", &staged).await?;
+        super::copy_parquet_into(client, "raw_rows", &staged).await?;
         let load = load_started.elapsed().as_secs_f64();
         load + scratch.exec(&merge).await?
     } else {
-        duckdb_timed(
-            scratch,
-            &format!(
+        scratch
+            .exec(&format!(
                 "BEGIN; CREATE TEMP TABLE raw_rows AS SELECT * FROM read_parquet('{}');\n{merge}",
                 staged.display()
-            ),
-        )?
+            ))
+            .await?
     };
     let _ = std::fs::remove_file(&staged);
     Ok((started.elapsed().as_secs_f64(), bytes, warehouse))
 }
 
-/// Runs statements on the scratch DuckDB and times them, the file already open (as the
-/// local placement's pipeline has it open before its timer starts).
-fn duckdb_timed(scratch: &Scratch, sql: &str) -> Result<f64> {
-    #[cfg(feature = "duckdb")]
-    if let Some(path) = &scratch.duck {
-        let conn = duckdb::Connection::open(path).map_err(failed)?;
-        conn.execute_batch("SET preserve_insertion_order = false")
-            .map_err(failed)?;
-        let started = Instant::now();
-        conn.execute_batch(sql)
-            .map_err(|e| failed(format!("DuckDB: {e}: {}", first_line(sql))))?;
-        return Ok(started.elapsed().as_secs_f64());
-    }
-    let _ = sql;
-    unreachable!("only called for the DuckDB scratch warehouse")
-}
-
-/// Loads a Parquet file into a PostgreSQL table by binary COPY.
-async fn copy_into(client: &tokio_postgres::Client, table: &str, file: &Path) -> Result<()> {
-    use crate::warehouse::pgcopy;
-    use bytes::Bytes;
-    use futures::{SinkExt, StreamExt};
-    let pg = |e: tokio_postgres::Error| failed(format!("PostgreSQL COPY into {table}: {e}"));
-    let sink = client
-        .copy_in::<_, Bytes>(&format!("COPY {table} FROM STDIN (FORMAT binary)"))
-        .await
-        .map_err(pg)?;
-    futures::pin_mut!(sink);
-    sink.send(Bytes::from_static(pgcopy::HEADER))
-        .await
-        .map_err(pg)?;
-    let opened = std::fs::File::open(file).map_err(|e| Error::io("opening", file, e))?;
-    let mut stream = crate::source::files::stream_parquet(
-        opened,
-        file.display().to_string(),
-        &super::uti_table(),
-        super::data::BATCH_ROWS,
-    );
-    let mut buffer = bytes::BytesMut::new();
-    while let Some(batch) = stream.next().await {
-        pgcopy::encode_batch(&batch?, &mut buffer).map_err(failed)?;
-        sink.send(buffer.split().freeze()).await.map_err(pg)?;
-    }
-    sink.send(Bytes::from_static(pgcopy::TRAILER))
-        .await
-        .map_err(pg)?;
-    sink.finish().await.map_err(pg)?;
-    Ok(())
+/// A connection to a scratch DuckDB file, with the warehouse's session settings.
+#[cfg(feature = "duckdb")]
+fn duckdb_connect(path: &Path) -> Result<duckdb::Connection> {
+    crate::warehouse::duckdb::connect(path).map_err(failed)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -656,10 +615,10 @@ pub async fn primary_query(options: &Options, progress: Progress<'_>) -> Result<
             progress(&format!("primary-query · {}", scratch.name), rep * 2, total);
             // Cold: a new connection (DuckDB: the file opened again, its buffer pool empty;
             // the OS page cache stays warm on both).
-            let (seconds, rows) = timed_count(&scratch, options, &count_sql, true).await?;
+            let (seconds, rows) = timed_count(&scratch, &count_sql, true).await?;
             cold.seconds.push(seconds);
             cold.figures.insert("rows".into(), rows as f64);
-            let (seconds, rows) = timed_count(&scratch, options, &count_sql, false).await?;
+            let (seconds, rows) = timed_count(&scratch, &count_sql, false).await?;
             warm.seconds.push(seconds);
             warm.figures.insert("rows".into(), rows as f64);
         }
@@ -676,20 +635,13 @@ pub async fn primary_query(options: &Options, progress: Progress<'_>) -> Result<
 }
 
 /// Runs the count on a new connection; `cold` times the first run, else a second one.
-async fn timed_count(
-    scratch: &Scratch,
-    options: &Options,
-    sql: &str,
-    cold: bool,
-) -> Result<(f64, i64)> {
-    let _ = options;
+async fn timed_count(scratch: &Scratch, sql: &str, cold: bool) -> Result<(f64, i64)> {
     let runs = if cold { 1 } else { 2 };
-    if let Some((_, schema)) = &scratch.pg {
+    if scratch.pg.is_some() {
         let (client, connection) = tokio_postgres::connect(&scratch.url, tokio_postgres::NoTls)
             .await
             .map_err(|e| failed(format!("connecting to PostgreSQL: {e}")))?;
         tokio::spawn(connection);
-        let _ = schema;
         let mut last = (0.0, 0);
         for _ in 0..runs {
             let started = Instant::now();
@@ -704,7 +656,7 @@ async fn timed_count(
     }
     #[cfg(feature = "duckdb")]
     if let Some(path) = &scratch.duck {
-        let conn = duckdb::Connection::open(path).map_err(failed)?;
+        let conn = duckdb_connect(path)?;
         let mut last = (0.0, 0);
         for _ in 0..runs {
             let started = Instant::now();

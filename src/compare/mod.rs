@@ -115,7 +115,7 @@ pub async fn compare(
         .map(|&i| SortField::new(schema.field(i).data_type().clone()))
         .collect();
     let converter = RowConverter::new(key_fields).map_err(|e| failed(e.to_string()))?;
-    let mut spill = Spill::new(&spec.spill_dir, spec.memory_limit, spec.columns.len())?;
+    let mut spill = Spill::new(&spec.spill_dir, spec.memory_limit, spec.columns.len());
     let encoder = Encoder {
         spec,
         converter: &converter,

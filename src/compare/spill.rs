@@ -36,8 +36,8 @@ impl Drop for SpillDir {
 
 impl Spill {
     /// Partitions that spill into a new folder in `base` once `limit` bytes are buffered.
-    pub fn new(base: &Path, limit: usize, columns: usize) -> Result<Self> {
-        Ok(Spill {
+    pub fn new(base: &Path, limit: usize, columns: usize) -> Self {
+        Spill {
             base: base.to_path_buf(),
             dir: None,
             limit,
@@ -45,7 +45,7 @@ impl Spill {
             buffers: [vec![Vec::new(); PARTITIONS], vec![Vec::new(); PARTITIONS]],
             buffered: 0,
             spilled: 0,
-        })
+        }
     }
 
     /// Adds one entry of `side` (0 left, 1 right) to the partition of `hash`.

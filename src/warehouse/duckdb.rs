@@ -58,7 +58,7 @@ impl DuckDbWarehouse {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| Error::io("creating warehouse folder", parent, e))?;
             }
-            let conn = Connection::open(&opened).map_err(|e| {
+            connect(&opened).map_err(|e| {
                 let message = e.to_string();
                 if message.contains("lock") {
                     Error::Locked {
@@ -74,22 +74,7 @@ impl DuckDbWarehouse {
                         message,
                     }
                 }
-            })?;
-            // DuckDB 2.0.0 (bundled by duckdb 1.20000.1) inserts nothing from `INSERT … SELECT`
-            // out of a table written earlier in the same transaction once it holds more than
-            // ~100k rows, when insertion order is preserved (its ordered batch insert): the
-            // merge's insert from the stage table then left the mart without the batch. Marts
-            // have no row order, so the ordered path is turned off for the session (test:
-            // `regression::a_batch_of_200k_orders_reaches_the_duckdb_mart_whole`).
-            conn.execute_batch("SET preserve_insertion_order = false")
-                .map_err(|e| Error::Warehouse {
-                    warehouse: format!("duckdb://{}", opened.display()),
-                    mart: "-".into(),
-                    run_id: "-".into(),
-                    statement: "SET preserve_insertion_order".into(),
-                    message: e.to_string(),
-                })?;
-            Ok(conn)
+            })
         })
         .await
         .expect("opening DuckDB does not panic")?;
@@ -120,6 +105,20 @@ impl DuckDbWarehouse {
             run_id: run_id.to_string(),
         }
     }
+}
+
+/// A connection to a DuckDB file with the session settings martsync's statements rely on;
+/// the benchmark harness opens its scratch warehouses with it too.
+pub fn connect(path: &Path) -> duckdb::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // DuckDB 2.0.0 (bundled by duckdb 1.20000.1) inserts nothing from `INSERT … SELECT` out
+    // of a table written earlier in the same transaction once it holds more than ~100k rows,
+    // when insertion order is preserved (its ordered batch insert): the merge's insert from
+    // the stage table then left the mart without the batch. Marts have no row order, so the
+    // ordered path is turned off for the session (test:
+    // `regression::a_batch_of_200k_orders_reaches_the_duckdb_mart_whole`).
+    conn.execute_batch("SET preserve_insertion_order = false")?;
+    Ok(conn)
 }
 
 /// Who failed, for errors: the warehouse, the mart and the run.
