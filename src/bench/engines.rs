@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-
 use crate::error::{Error, Result};
 
 /// A dedup contender.

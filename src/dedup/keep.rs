@@ -3,13 +3,16 @@
 //! Rows are consumed in arrival order. For each key, a slot remembers where its current
 //! winner lives (batch, row) and its version. A later row replaces the winner when its
 //! version is greater or equal (`latest`: ties go to the later arrival) or never (`first`:
-//! append tables keep the first arrival). Nothing is sorted; the input is not kept whole:
-//! batches whose rows have all been replaced are dropped, and when replaced rows outnumber
-//! live ones the live rows are gathered into fresh batches, so memory stays near twice the
-//! output size.
+//! append tables keep the first arrival). Nothing is sorted, and the input is not kept whole:
+//! each retained batch knows which of its rows are still winners; a batch none of whose rows
+//! win is dropped, and one whose winners fall below two thirds of its rows is filtered down
+//! to them in place. So the state holds at most 1.5 times the output's rows, and compaction
+//! copies each input row at most twice in all (a batch shrinks by a third or more each
+//! time), reading each batch sequentially rather than gathering across batches.
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch};
-use arrow::compute::{filter_record_batch, interleave_record_batch};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::row::{RowConverter, SortField};
@@ -46,16 +49,78 @@ pub struct DedupStats {
     pub rows_rejected: u64,
 }
 
-/// Rows per gathered output or compacted batch.
-const OUTPUT_BATCH_ROWS: usize = 65_536;
-/// Replaced rows tolerated before a compaction, beyond the live row count.
-const COMPACT_SLACK_ROWS: usize = 1 << 20;
+/// A row that wins no key, in [`Chunk::slot_of_row`].
+const DEAD: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     chunk: u32,
     row: u32,
     version: i64,
+}
+
+/// A retained input batch (or what compaction left of it).
+struct Chunk {
+    batch: RecordBatch,
+    /// For each row of `batch`, the slot whose winner it is, or [`DEAD`].
+    slot_of_row: Vec<u32>,
+    /// Rows that are some slot's winner.
+    live: usize,
+    /// `batch.get_array_memory_size()`, kept for the state's running total.
+    bytes: usize,
+    /// Whether the chunk is waiting in [`KeepState::sparse`] to be compacted.
+    queued: bool,
+}
+
+impl Chunk {
+    fn new(batch: RecordBatch, slot_of_row: Vec<u32>, live: usize) -> Self {
+        let bytes = batch.get_array_memory_size();
+        Chunk {
+            batch,
+            slot_of_row,
+            live,
+            bytes,
+            queued: false,
+        }
+    }
+
+    /// Whether so few rows still win that the chunk should be filtered down to them.
+    fn sparse(&self) -> bool {
+        3 * self.live < 2 * self.batch.num_rows()
+    }
+
+    /// Which rows still win. A winner replaced from a later batch keeps its entry in
+    /// `slot_of_row` (clearing it would cost a random write per replacement): a row wins if
+    /// its slot still points at it.
+    fn live_mask(&self, c: u32, slots: &[Slot]) -> BooleanBuffer {
+        BooleanBuffer::collect_bool(self.slot_of_row.len(), |row| {
+            let s = self.slot_of_row[row];
+            s != DEAD && {
+                let slot = &slots[s as usize];
+                slot.chunk == c && slot.row == row as u32
+            }
+        })
+    }
+
+    /// The rows that still win.
+    fn winners(&self, c: u32, slots: &[Slot]) -> Result<RecordBatch, ArrowError> {
+        if self.live == self.batch.num_rows() {
+            return Ok(self.batch.clone());
+        }
+        let mask = BooleanArray::new(self.live_mask(c, slots), None);
+        filter_record_batch(&self.batch, &mask)
+    }
+
+    /// Filters chunk `c` down to its winners, pointing their slots at their new rows.
+    fn compact(self, c: u32, slots: &mut [Slot]) -> Result<Chunk, ArrowError> {
+        let mask = self.live_mask(c, slots);
+        let batch = filter_record_batch(&self.batch, &BooleanArray::new(mask.clone(), None))?;
+        let slot_of_row: Vec<u32> = mask.set_indices().map(|r| self.slot_of_row[r]).collect();
+        for (row, &s) in slot_of_row.iter().enumerate() {
+            slots[s as usize].row = row as u32;
+        }
+        Ok(Chunk::new(batch, slot_of_row, self.live))
+    }
 }
 
 /// Keys of up to four integer columns are hashed as integers; any other key as Arrow rows.
@@ -70,11 +135,16 @@ pub struct KeepState {
     spec: DedupSpec,
     index: KeyIndex,
     slots: Vec<Slot>,
-    chunks: Vec<Option<RecordBatch>>,
-    live: Vec<u32>,
-    retained_rows: usize,
-    /// Replaced rows tolerated before a compaction, beyond the live row count.
-    compact_slack: usize,
+    chunks: Vec<Option<Chunk>>,
+    /// The sum of the retained chunks' `bytes`.
+    chunk_bytes: usize,
+    /// Chunks that became sparse during the current push.
+    sparse: Vec<u32>,
+    /// Each valid row of the batch being pushed with its key's slot (None: a new key);
+    /// reused from batch to batch.
+    offers: Vec<(usize, Option<u32>)>,
+    /// Whether sparse chunks are compacted (off only in tests, to compare against).
+    compact: bool,
     stats: DedupStats,
     rejected: Vec<RecordBatch>,
 }
@@ -99,34 +169,36 @@ impl KeepState {
             index,
             slots: Vec::new(),
             chunks: Vec::new(),
-            live: Vec::new(),
-            retained_rows: 0,
-            compact_slack: COMPACT_SLACK_ROWS,
+            chunk_bytes: 0,
+            sparse: Vec::new(),
+            offers: Vec::new(),
+            compact: true,
             stats: DedupStats::default(),
             rejected: Vec::new(),
         })
     }
 
-    /// Bytes the state holds, for the memory pool: the input batches it still refers to, its
-    /// slots and its key index (entries × their size; a row-format key's bytes are not
-    /// counted).
+    /// Bytes the state holds, for the memory pool: the input batches it still refers to, their
+    /// row maps, its slots and its key index (entries × their size; a row-format key's bytes
+    /// are not counted).
     pub fn memory_size(&self) -> usize {
         use std::mem::size_of;
-        let batches: usize = self
+        let row_maps: usize = self
             .chunks
             .iter()
             .flatten()
-            .map(|b| b.get_array_memory_size())
+            .map(|c| c.slot_of_row.capacity() * size_of::<u32>())
             .sum();
         let index = match &self.index {
             KeyIndex::Int1(m) => m.capacity() * (size_of::<(i64, u32)>() + 1),
             KeyIndex::IntN(_, m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
             KeyIndex::Rows(_, m) => m.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1),
         };
-        batches
+        self.chunk_bytes
+            + row_maps
             + index
             + self.slots.capacity() * size_of::<Slot>()
-            + self.live.capacity() * size_of::<u32>()
+            + self.chunks.capacity() * size_of::<Option<Chunk>>()
     }
 
     /// Rows with a NULL key (or version) column.
@@ -164,7 +236,6 @@ impl KeepState {
         };
         let chunk = u32::try_from(self.chunks.len())
             .map_err(|_| ArrowError::ComputeError("too many batches".into()))?;
-        self.live.push(0);
         let keys: Vec<ArrayRef> = self
             .spec
             .key
@@ -176,7 +247,8 @@ impl KeepState {
 
         // First resolve each valid row to its key's slot (None: a key seen for the first time),
         // then apply the keep rule.
-        let mut offers: Vec<(usize, Option<u32>)> = Vec::with_capacity(rows);
+        let mut offers = std::mem::take(&mut self.offers);
+        offers.clear();
         let next_slot = self.slots.len() as u32;
         let mut new_slots = 0u32;
         match &mut self.index {
@@ -227,93 +299,92 @@ impl KeepState {
                 }
             }
         }
-        for (row, existing) in offers {
-            let version = version_of(row);
+        let mut slot_of_row = vec![DEAD; rows];
+        let mut live = 0usize;
+        for &(row, existing) in &offers {
             let candidate = Slot {
                 chunk,
                 row: row as u32,
-                version,
+                version: version_of(row),
             };
-            match existing {
+            let s = match existing {
                 None => {
                     self.slots.push(candidate);
-                    self.live[chunk as usize] += 1;
+                    self.slots.len() as u32 - 1
                 }
                 Some(s) => {
                     let slot = &mut self.slots[s as usize];
-                    if self.spec.keep == Keep::Latest && version >= slot.version {
-                        let old = slot.chunk as usize;
-                        *slot = candidate;
-                        self.live[old] -= 1;
-                        self.live[chunk as usize] += 1;
-                        if old != chunk as usize && self.live[old] == 0 {
-                            // Every row of that batch was replaced: free it now.
-                            if let Some(b) = self.chunks[old].take() {
-                                self.retained_rows -= b.num_rows();
-                            }
+                    if self.spec.keep != Keep::Latest || candidate.version < slot.version {
+                        continue;
+                    }
+                    let old = std::mem::replace(slot, candidate);
+                    if old.chunk == chunk {
+                        slot_of_row[old.row as usize] = DEAD;
+                        live -= 1;
+                    } else {
+                        let c = old.chunk as usize;
+                        let loser = self.chunks[c]
+                            .as_mut()
+                            .expect("a winner's chunk is retained");
+                        loser.live -= 1;
+                        if loser.live == 0 {
+                            // None of its rows win any more: free it now.
+                            let freed = self.chunks[c].take().expect("just seen");
+                            self.chunk_bytes -= freed.bytes;
+                        } else if !loser.queued && loser.sparse() {
+                            loser.queued = true;
+                            self.sparse.push(old.chunk);
                         }
                     }
+                    s
+                }
+            };
+            slot_of_row[row] = s;
+            live += 1;
+        }
+        self.offers = offers;
+        self.chunks.push(None);
+        if live > 0 {
+            let kept = Chunk::new(batch, slot_of_row, live);
+            if kept.sparse() {
+                self.sparse.push(chunk);
+            }
+            self.chunk_bytes += kept.bytes;
+            self.chunks[chunk as usize] = Some(kept);
+        }
+        if self.compact {
+            for c in std::mem::take(&mut self.sparse) {
+                // A queued chunk may have been freed since: all its rows lost.
+                if let Some(sparse) = self.chunks[c as usize].take() {
+                    self.chunk_bytes -= sparse.bytes;
+                    let compacted = sparse.compact(c, &mut self.slots)?;
+                    self.chunk_bytes += compacted.bytes;
+                    self.chunks[c as usize] = Some(compacted);
                 }
             }
-        }
-        if self.live[chunk as usize] > 0 {
-            self.retained_rows += rows;
-            self.chunks.push(Some(batch));
         } else {
-            self.chunks.push(None);
-        }
-        if self.retained_rows > 2 * self.slots.len() + self.compact_slack {
-            self.compact()?;
+            self.sparse.clear();
         }
         Ok(())
     }
 
-    /// Gathers the live rows into fresh batches and frees everything else.
-    fn compact(&mut self) -> Result<(), ArrowError> {
-        let gathered = self.gather()?;
-        self.chunks = gathered.iter().cloned().map(Some).collect();
-        self.live = gathered.iter().map(|b| b.num_rows() as u32).collect();
-        self.retained_rows = self.slots.len();
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.chunk = (i / OUTPUT_BATCH_ROWS) as u32;
-            slot.row = (i % OUTPUT_BATCH_ROWS) as u32;
-        }
-        Ok(())
-    }
-
-    /// The live rows, in order of each key's first arrival, in batches of OUTPUT_BATCH_ROWS.
-    fn gather(&self) -> Result<Vec<RecordBatch>, ArrowError> {
-        // interleave takes a dense list of batches: map chunk ids to positions in it.
-        let mut position = vec![usize::MAX; self.chunks.len()];
-        let mut present: Vec<&RecordBatch> = Vec::new();
-        for (i, chunk) in self.chunks.iter().enumerate() {
-            if let Some(b) = chunk {
-                position[i] = present.len();
-                present.push(b);
-            }
-        }
-        self.slots
-            .chunks(OUTPUT_BATCH_ROWS)
-            .map(|slots| {
-                let indices: Vec<(usize, usize)> = slots
-                    .iter()
-                    .map(|s| (position[s.chunk as usize], s.row as usize))
-                    .collect();
-                interleave_record_batch(&present, &indices)
-            })
-            .collect()
-    }
-
-    /// The kept rows, the rows set aside for NULL keys, and the counts.
+    /// The kept rows (in the order they arrived), the rows set aside for NULL keys, and the
+    /// counts. Each retained batch is freed as soon as its winners are taken from it.
     pub fn finish(
         mut self,
     ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
-        let out = if self.slots.is_empty() {
-            Vec::new()
-        } else {
-            self.gather()?
-        };
         self.stats.rows_out = self.slots.len() as u64;
+        // The index is not needed to take the winners: free it first.
+        drop(std::mem::replace(
+            &mut self.index,
+            KeyIndex::Int1(HashMap::new()),
+        ));
+        let mut out = Vec::with_capacity(self.chunks.len());
+        for (c, chunk) in std::mem::take(&mut self.chunks).into_iter().enumerate() {
+            if let Some(chunk) = chunk {
+                out.push(chunk.winners(c as u32, &self.slots)?);
+            }
+        }
         Ok((out, self.rejected, self.stats))
     }
 }
@@ -325,19 +396,25 @@ mod tests {
     use super::*;
     use crate::generate::{Params, generate, uti_batch};
 
-    fn run(batches: &[RecordBatch], keep: Keep, slack: usize) -> (Vec<RecordBatch>, DedupStats) {
+    /// The output, the counts, and the state's size after the last batch.
+    fn run(
+        batches: &[RecordBatch],
+        keep: Keep,
+        compact: bool,
+    ) -> (Vec<RecordBatch>, DedupStats, usize) {
         let spec = DedupSpec {
             keep,
             key: vec![0],
             version: Some(10),
         };
         let mut state = KeepState::new(batches[0].schema(), spec).unwrap();
-        state.compact_slack = slack;
+        state.compact = compact;
         for b in batches {
             state.push(b.clone()).unwrap();
         }
+        let size = state.memory_size();
         let (out, _, stats) = state.finish().unwrap();
-        (out, stats)
+        (out, stats, size)
     }
 
     #[test]
@@ -351,9 +428,13 @@ mod tests {
         });
         let batches: Vec<RecordBatch> = history.uti.iter().map(|rows| uti_batch(rows)).collect();
         for keep in [Keep::Latest, Keep::First] {
-            let (plain, plain_stats) = run(&batches, keep, usize::MAX / 4);
-            let (compacted, stats) = run(&batches, keep, 0);
+            let (plain, plain_stats, plain_size) = run(&batches, keep, false);
+            let (compacted, stats, size) = run(&batches, keep, true);
             assert_eq!(stats, plain_stats);
+            assert!(
+                size < plain_size / 2,
+                "{keep:?}: compaction kept {size} bytes of {plain_size}"
+            );
             let concat =
                 |b: &[RecordBatch]| arrow::compute::concat_batches(&b[0].schema(), b).unwrap();
             assert_eq!(concat(&compacted), concat(&plain), "{keep:?}");
@@ -397,5 +478,91 @@ mod tests {
             out.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
             stats.rows_out
         );
+    }
+
+    /// Rows `(key, version)` cut into batches at `cuts`, each row also carrying its arrival
+    /// number, through a state with and without compaction.
+    fn keep_rows(rows: &[(i64, i64)], cuts: &[usize], keep: Keep, compact: bool) -> Vec<[i64; 3]> {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Int64, false),
+            Field::new("version", DataType::Int64, false),
+            Field::new("arrival", DataType::Int64, false),
+        ]));
+        let spec = DedupSpec {
+            keep,
+            key: vec![0],
+            version: Some(1),
+        };
+        let mut state = KeepState::new(Arc::clone(&schema), spec).unwrap();
+        state.compact = compact;
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (rows.len() + 1)).collect();
+        bounds.extend([0, rows.len()]);
+        bounds.sort_unstable();
+        for pair in bounds.windows(2) {
+            let part = &rows[pair[0]..pair[1]];
+            let column = |f: &dyn Fn(usize, &(i64, i64)) -> i64| -> ArrayRef {
+                Arc::new(Int64Array::from_iter_values(
+                    part.iter().enumerate().map(|(i, r)| f(pair[0] + i, r)),
+                ))
+            };
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    column(&|_, r| r.0),
+                    column(&|_, r| r.1),
+                    column(&|i, _| i as i64),
+                ],
+            )
+            .unwrap();
+            state.push(batch).unwrap();
+        }
+        let (out, _, _) = state.finish().unwrap();
+        let mut kept = Vec::new();
+        for batch in &out {
+            let col = |i: usize| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+            };
+            for r in 0..batch.num_rows() {
+                kept.push([col(0).value(r), col(1).value(r), col(2).value(r)]);
+            }
+        }
+        kept
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the batch cuts, the kept rows are exactly the oracle's (the greatest
+        /// version per key, the later arrival on a tie; or the first arrival), in arrival
+        /// order, with and without compaction.
+        #[test]
+        fn kept_rows_match_an_oracle(
+            rows in proptest::collection::vec((0i64..40, 0i64..6), 0..600),
+            cuts in proptest::collection::vec(0usize..601, 0..40),
+        ) {
+            for keep in [Keep::Latest, Keep::First] {
+                let mut best: std::collections::HashMap<i64, usize> = Default::default();
+                for (i, &(key, version)) in rows.iter().enumerate() {
+                    best.entry(key)
+                        .and_modify(|b| {
+                            if keep == Keep::Latest && version >= rows[*b].1 {
+                                *b = i;
+                            }
+                        })
+                        .or_insert(i);
+                }
+                let mut expected: Vec<[i64; 3]> = best
+                    .values()
+                    .map(|&i| [rows[i].0, rows[i].1, i as i64])
+                    .collect();
+                expected.sort_by_key(|r| r[2]);
+                proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, true), &expected);
+                proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, false), &expected);
+            }
+        }
     }
 }
