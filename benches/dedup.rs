@@ -10,6 +10,10 @@
 
 use std::sync::Arc;
 
+// The allocator the martsync binary runs the operator with (src/main.rs says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use martsync::bench::data::DataSpec;
 use martsync::dedup::{self, DedupSpec, Keep};

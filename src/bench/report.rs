@@ -464,8 +464,10 @@ fn throughput_chart(path: &Path, dedup: &[&Measurement]) -> std::result::Result<
 
 /// Lines: cycle seconds against batch rows, one per placement × warehouse × rows per key.
 fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Result<(), String> {
-    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    let root = SVGBackend::new(path, (960, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
+    // Twelve series would cover the lines inside the plot: their legend gets its own column.
+    let (plot, legend) = root.split_horizontally(720);
     let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for m in placement {
         series
@@ -477,7 +479,7 @@ fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Resu
     let ys: Vec<f64> = series.values().flatten().map(|p| p.1).collect();
     let (x0, x1) = (min(&xs).max(1.0), max(&xs).max(2.0));
     let (y0, y1) = (min(&ys).max(1e-4), max(&ys).max(1e-3));
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(
             "one cycle: seconds by batch size (median)",
             ("sans-serif", 18),
@@ -507,20 +509,18 @@ fn placement_chart(path: &Path, placement: &[&Measurement]) -> std::result::Resu
         };
         chart
             .draw_series(LineSeries::new(points.clone(), style))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            .map_err(err)?;
+        let y = 40 + 22 * i as i32;
+        legend
+            .draw(&PathElement::new(vec![(8, y), (32, y)], style))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new(name.clone(), (40, y - 7), ("sans-serif", 13)))
+            .map_err(err)?;
         chart
             .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
     root.present().map_err(err)
 }
 
