@@ -343,16 +343,16 @@ impl KeepState {
             live += 1;
         }
         self.offers = offers;
-        self.chunks.push(None);
-        if live > 0 {
+        let kept = (live > 0).then(|| {
             let mut kept = Chunk::new(batch, slot_of_row, live);
             if kept.sparse() {
                 kept.queued = true;
                 self.sparse.push(chunk);
             }
             self.chunk_bytes += kept.bytes;
-            self.chunks[chunk as usize] = Some(kept);
-        }
+            kept
+        });
+        self.chunks.push(kept);
         if self.chunk_bytes > self.compact_above {
             for c in std::mem::take(&mut self.sparse) {
                 // A queued chunk may have been freed since: all its rows lost.
