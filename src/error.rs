@@ -46,6 +46,16 @@ pub enum Error {
     #[error("{mart}: dedup failed: {message}")]
     Dedup { mart: String, message: String },
 
+    /// Other in-process work on batches failed: reading a batch's keys or watermarks, a
+    /// comparison, a benchmark step.
+    #[error("{what}: {action} failed: {message}")]
+    Batch {
+        /// The mart, comparison or benchmark.
+        what: String,
+        action: String,
+        message: String,
+    },
+
     /// The stage could not be written, read or cleaned.
     #[error("stage {url}: {action} failed: {message}")]
     Stage {
@@ -99,7 +109,7 @@ impl Error {
         match self {
             Error::Config { .. } => "config",
             Error::Source { .. } => "extract",
-            Error::Rejected { .. } | Error::Dedup { .. } => "dedup",
+            Error::Rejected { .. } | Error::Dedup { .. } | Error::Batch { .. } => "dedup",
             Error::Stage { .. } | Error::Io { .. } => "stage",
             Error::Warehouse { .. } | Error::RowCount { .. } | Error::Locked { .. } => "merge",
         }
@@ -115,6 +125,19 @@ impl Error {
             origin: origin.into(),
             key: key.into(),
             message: message.into(),
+        }
+    }
+
+    /// A failure of in-process work on batches.
+    pub fn batch(
+        what: impl Into<String>,
+        action: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> Self {
+        Error::Batch {
+            what: what.into(),
+            action: action.into(),
+            message: message.to_string(),
         }
     }
 

@@ -436,11 +436,24 @@ pub fn spath_batch(rows: &[Spath]) -> RecordBatch {
 }
 
 /// A file format for written batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     Parquet,
     Csv,
     Jsonl,
+}
+
+impl FileFormat {
+    pub const ALL: [FileFormat; 3] = [FileFormat::Parquet, FileFormat::Csv, FileFormat::Jsonl];
+
+    /// The format's name, as the CLI spells it (and its files' extension).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Jsonl => "jsonl",
+        }
+    }
 }
 
 /// Writes one batch as a file of the given format.

@@ -70,10 +70,7 @@ pub async fn run(
     memory_limit: Option<usize>,
     postgres: Option<&str>,
 ) -> Result<Outcome> {
-    let failed = |what: &str, e: String| Error::Dedup {
-        mart: format!("bench {}", engine.label()),
-        message: format!("{what}: {e}"),
-    };
+    let failed = |what: &str, e: String| Error::batch(format!("bench {}", engine.label()), what, e);
     let started = Instant::now();
     let mut output_arrow_bytes = None;
     let rows_out = match engine {

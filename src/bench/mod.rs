@@ -24,7 +24,7 @@ use crate::config::{RawConfig, TableConfig};
 use crate::error::{Error, Result};
 
 /// A scenario of the harness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     Dedup,
@@ -238,9 +238,8 @@ pub(crate) async fn copy_parquet_into(
     use crate::warehouse::pgcopy;
     use bytes::Bytes;
     use futures::{SinkExt, StreamExt};
-    let pg = |e: tokio_postgres::Error| Error::Dedup {
-        mart: "bench".into(),
-        message: format!("PostgreSQL COPY into {table}: {e}"),
+    let pg = |e: tokio_postgres::Error| {
+        Error::batch("bench", format!("PostgreSQL COPY into {table}"), e)
     };
     let sink = client
         .copy_in::<_, Bytes>(&format!("COPY {table} FROM STDIN (FORMAT binary)"))
@@ -259,10 +258,8 @@ pub(crate) async fn copy_parquet_into(
     );
     let mut buffer = bytes::BytesMut::new();
     while let Some(batch) = stream.next().await {
-        pgcopy::encode_batch(&batch?, &mut buffer).map_err(|message| Error::Dedup {
-            mart: "bench".into(),
-            message,
-        })?;
+        pgcopy::encode_batch(&batch?, &mut buffer)
+            .map_err(|message| Error::batch("bench", "encoding rows for COPY", message))?;
         sink.send(buffer.split().freeze()).await.map_err(pg)?;
     }
     sink.send(Bytes::from_static(pgcopy::TRAILER))

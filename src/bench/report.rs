@@ -64,7 +64,7 @@ impl Machine {
             memory_gib: kib / 1048576.0,
             cpu,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
-            martsync: crate::cli::VERSION.to_string(),
+            martsync: crate::units::VERSION.to_string(),
             date_utc: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         }
     }
@@ -240,7 +240,7 @@ impl Report {
                     p.variant,
                     secs(p),
                     p.figures.get("warehouse_s").unwrap_or(&0.0),
-                    crate::cli::human_bytes(*p.figures.get("bytes_staged").unwrap_or(&0.0) as u64),
+                    crate::units::human_bytes(*p.figures.get("bytes_staged").unwrap_or(&0.0) as u64),
                     p.figures.get("rows_shipped").unwrap_or(&0.0)
                 );
             }

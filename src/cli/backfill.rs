@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use super::{ConfigArgs, parse_time, since_epoch};
-use crate::config::parse_duration;
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, in_watermark_units};
+use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
@@ -66,19 +66,10 @@ pub async fn execute(args: BackfillArgs) -> Result<ExitCode> {
     );
     let pipeline = Pipeline::open(config).await?;
 
-    let bar = super::progress_bar("chunks", &table.name);
-    let progress = |_: &str, done: usize, total: usize| {
-        if let Some(bar) = &bar {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-    };
-    let result = pipeline.backfill(&table, range, &progress).await;
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    if let Ok(s) = &result {
-        super::print_batch_summaries("chunks", &[(&s.mart, s.chunks, s.skipped, &s.cycles)]);
+    let progress = super::batch_progress("chunks");
+    let result = pipeline.backfill(&table, range, progress.as_ref()).await;
+    if let Ok(summary) = &result {
+        super::print_batch_summaries("chunks", &[summary]);
     }
     super::conclude(
         "backfill",

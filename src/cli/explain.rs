@@ -1,18 +1,15 @@
 //! `martsync explain` (and `martsync run --dry-run`): what a cycle of each mart would do,
-//! without writing anything. The warehouse is only read (the marts' watermarks); a DuckDB
-//! file that does not exist yet is not created.
+//! without writing anything, as [`crate::pipeline::explain`] works it out.
 
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::Serialize;
 
 use super::ConfigArgs;
-use crate::config::{Config, StageUrl, TableConfig, WarehouseUrl};
-use crate::pipeline::extraction_start;
-use crate::source::{self, display_watermark};
-use crate::warehouse::dialect::{self, Dialect, Load, Statement};
-use crate::warehouse::{self, MartStatus};
+use crate::config::{Config, TableConfig};
+pub use crate::pipeline::explain::{MartPlan, explain};
+use crate::source::display_watermark;
+use crate::warehouse::Statement;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -24,24 +21,6 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// What one mart's next cycle would do.
-#[derive(Debug, Serialize)]
-pub struct MartPlan {
-    pub mart: String,
-    pub source_table: String,
-    pub strategy: &'static str,
-    /// Does the mart exist yet? (If not, the cycle creates it and extracts everything.)
-    pub mart_exists: bool,
-    pub mart_max_watermark: Option<i64>,
-    /// The extraction reads rows whose watermark is above this (`None`: all rows).
-    pub extract_above: Option<i64>,
-    pub extraction: String,
-    pub stage: String,
-    pub dialect: Dialect,
-    /// Every warehouse statement of the cycle, in order.
-    pub statements: Vec<Statement>,
 }
 
 pub async fn execute(args: ExplainArgs) -> crate::Result<ExitCode> {
@@ -57,83 +36,6 @@ pub async fn execute(args: ExplainArgs) -> crate::Result<ExitCode> {
         print_plans(&config, &tables, &plans);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The plan of every table's next cycle.
-pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<Vec<MartPlan>> {
-    let source = source::open(&config.source)?;
-    let dialect = Dialect::of(&config.warehouse.url);
-    // Reading the watermarks must not create anything: a DuckDB file that is not there yet
-    // means every mart is empty.
-    let warehouse = match &config.warehouse.url {
-        WarehouseUrl::DuckDb(path) if !path.exists() => None,
-        _ => Some(warehouse::open(&config.warehouse).await?),
-    };
-    let mut plans = Vec::new();
-    for table in tables {
-        let status = match &warehouse {
-            Some(w) => w.status(table, 0).await?,
-            None => MartStatus::default(),
-        };
-        let above = extraction_start(table, status.max_watermark);
-        let run = format!("{}/<run_id>", table.name);
-        let load = match (&config.warehouse.url, &config.stage.url) {
-            (WarehouseUrl::DuckDb(_), StageUrl::File(dir)) => {
-                Load::Files(vec![format!("{}/{run}/part-00000.parquet", dir.display())])
-            }
-            (WarehouseUrl::Redshift(_), stage) => Load::Manifest {
-                url: format!("{stage}/{run}/manifest.json"),
-                iam_role: config.warehouse.iam_role.clone().unwrap_or_default(),
-            },
-            _ => Load::Stdin,
-        };
-        let mut statements = Vec::new();
-        if !status.exists {
-            for written in table.written_tables() {
-                statements.push(Statement {
-                    name: "create_mart",
-                    sql: dialect::create_mart(dialect, &written),
-                });
-                for index in dialect::create_indexes(dialect, &written) {
-                    statements.push(Statement {
-                        name: "create_index",
-                        sql: index.sql,
-                    });
-                }
-            }
-            statements.push(Statement {
-                name: "create_runs",
-                sql: dialect::create_runs(dialect),
-            });
-        }
-        statements.push(Statement {
-            name: "max_watermark",
-            sql: dialect::max_watermark(dialect, table),
-        });
-        let empty = status.rows == 0;
-        statements.extend(dialect::merge_plan(dialect, table, &load, empty));
-        let kept = if config.stage.keep {
-            "kept after COMMIT"
-        } else {
-            "deleted after COMMIT"
-        };
-        plans.push(MartPlan {
-            mart: table.name.clone(),
-            source_table: table.schema.name.clone(),
-            strategy: table.strategy.as_str(),
-            mart_exists: status.exists,
-            mart_max_watermark: status.max_watermark,
-            extract_above: above,
-            extraction: source.explain_extraction(table, above),
-            stage: format!(
-                "{}/{run}/part-NNNNN.parquet ({} rows each) and manifest.json, {kept}",
-                config.stage.url, config.stage.part_rows
-            ),
-            dialect,
-            statements,
-        });
-    }
-    Ok(plans)
 }
 
 /// Prints the plans as text; also `run --dry-run`'s output.
@@ -165,10 +67,9 @@ pub fn print_plans(config: &Config, tables: &[TableConfig], plans: &[MartPlan]) 
         }
         println!("extract:   {}", plan.extraction);
         println!("stage:     {}", plan.stage);
-        let dialect = clap::ValueEnum::to_possible_value(&plan.dialect).expect("named dialect");
         println!(
             "warehouse ({}), the merge in one transaction:",
-            dialect.get_name()
+            plan.dialect.name()
         );
         for Statement { name, sql } in &plan.statements {
             println!("  -- {name}\n  {};", sql.replace('\n', "\n  "));

@@ -14,11 +14,14 @@ mod replay;
 mod run;
 mod seed;
 mod status;
+mod values;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use crate::units::{VERSION, human_bytes};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -38,14 +41,6 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
-
-/// The crate version and the git commit it was built from (see build.rs).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("MARTSYNC_GIT_COMMIT"),
-    ")"
-);
 
 /// The log formats of `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -135,7 +130,9 @@ pub fn exit_code(error: &Error) -> u8 {
         Error::Source { .. } => exit::SOURCE,
         Error::Stage { .. } => exit::STAGE,
         Error::Warehouse { .. } | Error::RowCount { .. } => exit::WAREHOUSE,
-        Error::Rejected { .. } | Error::Dedup { .. } | Error::Io { .. } => exit::FAILED,
+        Error::Rejected { .. } | Error::Dedup { .. } | Error::Batch { .. } | Error::Io { .. } => {
+            exit::FAILED
+        }
     }
 }
 
@@ -214,22 +211,6 @@ fn init_logging(format: LogFormat, quiet: bool) {
     }
 }
 
-/// Bytes as `12.3 KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
 /// Prints (and logs) each mart's failure, writes the `--report-json` file if asked (one entry
 /// per mart with its `result` or its `error`), and returns the exit code: 0 only when every
 /// mart succeeded, else the code of the first failed mart's error.
@@ -275,8 +256,8 @@ pub fn bar_style(unit: &str) -> indicatif::ProgressStyle {
     .progress_chars("=> ")
 }
 
-/// A progress bar for one mart when a person watches (stderr is a terminal); schedulers get
-/// the summary alone. Its length is set as the work is counted.
+/// A progress bar when a person watches (stderr is a terminal); schedulers get the summary
+/// alone. Its length is set as the work is counted.
 pub fn progress_bar(unit: &str, mart: &str) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal().then(|| {
@@ -287,23 +268,48 @@ pub fn progress_bar(unit: &str, mart: &str) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// The progress of a batch command (replay, seed, backfill): one bar per mart, told of each
+/// batch done, when a person watches; nothing otherwise.
+pub fn batch_progress(unit: &'static str) -> crate::pipeline::Progress {
+    use std::io::IsTerminal;
+    let bars = std::io::stderr()
+        .is_terminal()
+        .then(indicatif::MultiProgress::new);
+    let by_mart: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>> =
+        Default::default();
+    std::sync::Arc::new(move |mart: &str, done: usize, total: usize| {
+        let Some(multi) = &bars else { return };
+        let mut map = by_mart.lock().expect("progress lock");
+        let bar = map.entry(mart.to_string()).or_insert_with(|| {
+            let bar = multi.add(indicatif::ProgressBar::new(total as u64));
+            bar.set_style(bar_style(unit));
+            bar.set_message(mart.to_string());
+            bar
+        });
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        if done == total {
+            bar.finish();
+        }
+    })
+}
+
 /// The summary table of a command that applies batches one cycle each (replay: files,
 /// backfill: chunks): per mart the batches, those skipped as committed, and row totals.
-pub fn print_batch_summaries(
-    batches: &str,
-    marts: &[(&str, usize, usize, &[crate::pipeline::CycleReport])],
-) {
+/// `batches` heads the batch column.
+pub fn print_batch_summaries(batches: &str, marts: &[&crate::pipeline::BatchSummary]) {
     println!(
         "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
         "mart", batches, "skipped", "extracted", "deduped", "deleted", "inserted", "trimmed"
     );
-    for (mart, count, skipped, cycles) in marts {
+    for summary in marts {
+        let cycles = &summary.cycles;
         let total = |f: fn(&crate::pipeline::CycleReport) -> u64| cycles.iter().map(f).sum::<u64>();
         println!(
             "{:<26} {:>6} {:>8} {:>10} {:>9} {:>8} {:>9} {:>8}",
-            mart,
-            count,
-            skipped,
+            summary.mart,
+            summary.batches,
+            summary.skipped,
             total(|c| c.rows_extracted),
             total(|c| c.rows_deduped),
             total(|c| c.rows_deleted),

@@ -10,7 +10,7 @@ use clap::Args;
 use super::ConfigArgs;
 use crate::config::validate_identifier;
 use crate::error::{Error, Result};
-use crate::pipeline::{Input, Pipeline, ReplaySummary};
+use crate::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -46,33 +46,15 @@ pub async fn execute(args: SeedArgs) -> Result<ExitCode> {
     let pipeline = Pipeline::open(config).await?;
     let result = match folder {
         Some(folder) => {
-            let bar = super::progress_bar("files", &table.name);
-            let progress = |_: &str, done: usize, total: usize| {
-                if let Some(bar) = &bar {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                }
-            };
-            pipeline.seed_files(&folder, &table, &progress).await
-        }
-        None => {
-            let input = Input::Table {
-                label: format!("seed:{}", args.from.to_ascii_lowercase()),
-                name: args.from.clone(),
-            };
+            let progress = super::batch_progress("files");
             pipeline
-                .cycle(&table, input)
+                .seed_files(&folder, &table, progress.as_ref())
                 .await
-                .map(|cycle| ReplaySummary {
-                    mart: table.name.clone(),
-                    files: 1,
-                    skipped: 0,
-                    cycles: vec![cycle],
-                })
         }
+        None => pipeline.seed_table(&args.from, &table).await,
     };
-    if let Ok(s) = &result {
-        super::print_batch_summaries("inputs", &[(&s.mart, s.files, s.skipped, &s.cycles)]);
+    if let Ok(summary) = &result {
+        super::print_batch_summaries("inputs", &[summary]);
     }
     super::conclude(
         "seed",

@@ -22,7 +22,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::source::BatchStream;
+use crate::units::BatchStream;
 use spill::{Entries, Spill};
 
 /// What to compare, as positions in both sides' (equal) schema.
@@ -105,10 +105,44 @@ pub async fn compare(
     right: BatchStream,
     spec: &CompareSpec,
 ) -> Result<CompareReport> {
-    let failed = |message: String| Error::Dedup {
-        mart: what.to_string(),
-        message: format!("compare: {message}"),
+    // Hashing, spill files and the partition merge are CPU and file work: they run on a
+    // blocking thread, fed the batches as they arrive.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<(usize, RecordBatch)>>(4);
+    let worker = {
+        let (what, spec) = (what.to_string(), spec.clone());
+        tokio::task::spawn_blocking(move || compare_blocking(&what, schema, rx, &spec))
     };
+    // Both sides are read at once, so two servers stream in parallel; their entries share
+    // one memory limit. A side that fails is passed on: the worker stops with its error.
+    let (mut left, mut right) = (left.fuse(), right.fuse());
+    'read: loop {
+        let (l, r) = futures::join!(left.next(), right.next());
+        if l.is_none() && r.is_none() {
+            break;
+        }
+        for (side, batch) in [(0, l), (1, r)] {
+            if let Some(batch) = batch {
+                let failed = batch.is_err();
+                // A closed channel: the worker stopped early, and its result says why.
+                if tx.send(batch.map(|b| (side, b))).await.is_err() || failed {
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(tx);
+    worker.await.expect("the comparison does not panic")
+}
+
+/// The comparison proper, on a blocking thread: entries from the batches `rx` receives
+/// (tagged with their side), then every partition merged.
+fn compare_blocking(
+    what: &str,
+    schema: SchemaRef,
+    mut rx: tokio::sync::mpsc::Receiver<Result<(usize, RecordBatch)>>,
+    spec: &CompareSpec,
+) -> Result<CompareReport> {
+    let failed = |message: String| Error::batch(what, "compare", message);
     let key_fields = spec
         .key
         .iter()
@@ -120,21 +154,11 @@ pub async fn compare(
         spec,
         converter: &converter,
     };
-    // Both sides are read at once, so two servers stream in parallel; their entries share
-    // one memory limit.
-    let (mut left, mut right) = (left.fuse(), right.fuse());
-    loop {
-        let (l, r) = futures::join!(left.next(), right.next());
-        if l.is_none() && r.is_none() {
-            break;
-        }
-        for (side, batch) in [(0, l), (1, r)] {
-            if let Some(batch) = batch {
-                encoder
-                    .encode(&batch?, side, &mut spill)
-                    .map_err(|e| failed(e.to_string()))?;
-            }
-        }
+    while let Some(item) = rx.blocking_recv() {
+        let (side, batch) = item?;
+        encoder
+            .encode(&batch, side, &mut spill)
+            .map_err(|e| failed(e.to_string()))?;
     }
 
     let mut report = CompareReport {

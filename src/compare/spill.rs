@@ -73,10 +73,9 @@ impl Spill {
     /// Appends every buffer to its partition's file and frees it.
     fn flush(&mut self) -> Result<()> {
         if self.dir.is_none() {
-            let dir = self.base.join(format!(
-                "martsync-compare-{}",
-                crate::pipeline::new_run_id()
-            ));
+            let dir = self
+                .base
+                .join(format!("martsync-compare-{}", crate::units::new_run_id()));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io("creating the compare spill folder", &dir, e))?;
             self.dir = Some(SpillDir(dir));

@@ -20,7 +20,7 @@ use arrow::row::{RowConverter, SortField};
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 
-use crate::source::column_as_i64;
+use crate::units::column_as_i64;
 
 /// Which row of a key is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ pub use keep::{DedupSpec, DedupStats, Keep};
 
 use crate::config::{Strategy, TableConfig};
 use crate::error::{Error, Result};
-use crate::source::BatchStream;
+use crate::units::BatchStream;
 
 /// The deduped rows of one batch.
 #[derive(Debug)]
@@ -83,7 +83,7 @@ pub async fn dedup_with_limit(
             message: format!(
                 "the batch needs more memory than the limit of {} ({message}); raise the \
                  memory limit or extract smaller batches",
-                memory_limit.map_or("-".into(), |l| crate::cli::human_bytes(l as u64))
+                memory_limit.map_or("-".into(), |l| crate::units::human_bytes(l as u64))
             ),
         },
         other => Error::Dedup {

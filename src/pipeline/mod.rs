@@ -1,26 +1,32 @@
 //! The cycle: extract → dedup → stage → merge → clean up, for one mart. `run` and `replay`
 //! both go through [`Pipeline::cycle`].
 
+mod batches;
+pub mod explain;
 pub mod metrics;
 pub mod report;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use crate::units::new_run_id;
 
 use arrow::array::RecordBatch;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-pub use report::{BackfillSummary, CycleReport, Outcome, ReplaySummary};
+pub use batches::batch_label;
+pub use report::{BatchSummary, BatchUnit, CycleReport, Outcome};
 
 use crate::config::{Config, TableConfig};
 use crate::dedup::{self, Deduped};
 use crate::error::{Error, Result};
 use crate::source::files::FilesSource;
-use crate::source::{self, BatchStream, Extract, ExtractCounters, Source};
+use crate::source::{self, Extract, ExtractCounters, Source};
 use crate::stage::{self, Stage};
+use crate::units::{BatchStream, column_as_i64};
 use crate::warehouse::{self, MergeRequest, RunRecord, Warehouse};
 
 /// Told of each replayed file: (mart, files done, files in all).
@@ -46,6 +52,19 @@ pub enum Input {
     /// Every row of the warehouse table `name` (an old staging table), as the batch
     /// labelled `label`: `seed`.
     Table { label: String, name: String },
+}
+
+impl Input {
+    /// What `martsync_runs` records the cycle's batch as: `run`, or the batch's label.
+    pub fn label(&self) -> &str {
+        match self {
+            Input::Watermark => "run",
+            Input::Files { label, .. }
+            | Input::Keys { label, .. }
+            | Input::Range { label, .. }
+            | Input::Table { label, .. } => label,
+        }
+    }
 }
 
 /// The opened source, stage and warehouse of a config.
@@ -108,26 +127,9 @@ impl Pipeline {
         .await
     }
 
-    /// Replays `dir`'s files (`dir/<source table>/*`), each file one cycle, in name order;
-    /// files already committed to the mart are skipped, so an interrupted replay resumes.
-    /// Tables replay in parallel; `progress` is told of every file done.
-    pub async fn replay(
-        &self,
-        dir: &Path,
-        tables: &[TableConfig],
-        progress: Progress,
-    ) -> Vec<(String, Result<ReplaySummary>)> {
-        self.per_table(tables, |pipeline, table| {
-            let dir = dir.to_path_buf();
-            let progress = Arc::clone(&progress);
-            async move { pipeline.replay_table(&dir, &table, progress.as_ref()).await }
-        })
-        .await
-    }
-
     /// Runs `work` for every table on its own task (marts are independent, and dedup is
     /// CPU work that should use every core), and collects the results in table order.
-    async fn per_table<T, F, Fut>(
+    pub(crate) async fn per_table<T, F, Fut>(
         &self,
         tables: &[TableConfig],
         work: F,
@@ -151,110 +153,6 @@ impl Pipeline {
             results.push((mart, handle.await.expect("a mart's task does not panic")));
         }
         results
-    }
-
-    /// Backfills `table` from `from` to `until` (watermark units, `until` exclusive) in
-    /// chunks of `chunk` units, each chunk one cycle labelled with its range; chunks already
-    /// committed (by an earlier, interrupted backfill of the same range and chunk) are
-    /// skipped. `progress` is told of every chunk done.
-    pub async fn backfill(
-        &self,
-        table: &TableConfig,
-        (from, until, chunk): (i64, i64, i64),
-        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
-    ) -> Result<BackfillSummary> {
-        let committed = self.warehouse.committed_batches(&table.name).await?;
-        let starts: Vec<i64> = (0..)
-            .map(|i| from.saturating_add(chunk.saturating_mul(i)))
-            .take_while(|start| *start < until)
-            .collect();
-        let mut summary = BackfillSummary {
-            mart: table.name.clone(),
-            chunks: starts.len(),
-            ..BackfillSummary::default()
-        };
-        for (i, start) in starts.iter().enumerate() {
-            let end = start.saturating_add(chunk).min(until);
-            let label = format!("backfill:{}:{start}..{end}", table.watermark);
-            if committed.contains(&label) {
-                summary.skipped += 1;
-            } else {
-                let input = Input::Range {
-                    label,
-                    from: *start,
-                    until: end,
-                };
-                summary.cycles.push(self.cycle(table, input).await?);
-            }
-            progress(&table.name, i + 1, summary.chunks);
-        }
-        Ok(summary)
-    }
-
-    async fn replay_table(
-        &self,
-        dir: &Path,
-        table: &TableConfig,
-        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
-    ) -> Result<ReplaySummary> {
-        let source = FilesSource::new(dir.to_path_buf(), self.config.source.batch_rows);
-        // A history may hold some tables only: a mart without a folder has nothing to replay.
-        if !source.table_dir(table).is_dir() {
-            warn!(table = %table.name, folder = %source.table_dir(table).display(), "No folder to replay for this mart.");
-            return Ok(ReplaySummary {
-                mart: table.name.clone(),
-                ..ReplaySummary::default()
-            });
-        }
-        self.apply_files(table, source.list_files(table)?, progress)
-            .await
-    }
-
-    /// Seeds `table` from an export's files: `folder/<source table>/` when there is one,
-    /// else the files in `folder` itself; each file one cycle, resumable as a replay.
-    pub async fn seed_files(
-        &self,
-        folder: &Path,
-        table: &TableConfig,
-        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
-    ) -> Result<ReplaySummary> {
-        let files = FilesSource::folder_files(folder, table, self.config.source.batch_rows)?;
-        self.apply_files(table, files, progress).await
-    }
-
-    /// Each of `files` one cycle, in order; files already committed to the mart (same name
-    /// and size) are skipped, so an interrupted replay or seed resumes.
-    async fn apply_files(
-        &self,
-        table: &TableConfig,
-        files: Vec<PathBuf>,
-        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
-    ) -> Result<ReplaySummary> {
-        let committed = self.warehouse.committed_batches(&table.name).await?;
-        let mut summary = ReplaySummary {
-            mart: table.name.clone(),
-            files: files.len(),
-            ..ReplaySummary::default()
-        };
-        for (i, file) in files.into_iter().enumerate() {
-            let label = batch_label(&file)?;
-            if committed.contains(&label) {
-                summary.skipped += 1;
-            } else {
-                let report = self
-                    .cycle(
-                        table,
-                        Input::Files {
-                            label,
-                            files: vec![file],
-                        },
-                    )
-                    .await?;
-                summary.cycles.push(report);
-            }
-            progress(&table.name, i + 1, summary.files);
-        }
-        Ok(summary)
     }
 
     /// One cycle of one mart; see the crate docs for the steps. Anything that fails before
@@ -478,6 +376,7 @@ impl Pipeline {
             stage_ms,
             merge_ms,
             total_ms: started.elapsed().as_millis() as u64,
+            statements: merged.statements,
         };
         info!(
             table = %report.mart,
@@ -517,11 +416,13 @@ impl Pipeline {
             let column = table.schema.index_of(key).expect("validated refresh key");
             let mut keys = Vec::new();
             for batch in batches {
-                let values =
-                    source::column_as_i64(batch.column(column)).map_err(|e| Error::Dedup {
-                        mart: table.name.clone(),
-                        message: format!("reading the keys to refresh {}: {e}", dependent.name),
-                    })?;
+                let values = column_as_i64(batch.column(column)).map_err(|e| {
+                    Error::batch(
+                        &table.name,
+                        format!("reading the keys to refresh {}", dependent.name),
+                        e,
+                    )
+                })?;
                 keys.extend(values.iter().flatten());
             }
             keys.sort_unstable();
@@ -572,18 +473,6 @@ pub fn select_tables(config: &Config, only: &[String]) -> Result<Vec<TableConfig
         .collect()
 }
 
-/// A replayed file's identity in `martsync_runs`: its name and size.
-pub fn batch_label(file: &Path) -> Result<String> {
-    let size = std::fs::metadata(file)
-        .map_err(|e| Error::io("reading metadata of", file, e))?
-        .len();
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(format!("file:{name}:{size}"))
-}
-
 /// Where a cycle's extraction starts: the mart's largest watermark minus the lookback
 /// (`None`, everything, for an empty mart).
 pub fn extraction_start(table: &TableConfig, mart_max: Option<i64>) -> Option<i64> {
@@ -612,28 +501,11 @@ fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<
         .expect("validated watermark column");
     let mut max = None;
     for batch in batches {
-        let values = source::column_as_i64(batch.column(column)).map_err(|e| Error::Dedup {
-            mart: table.name.clone(),
-            message: e.to_string(),
-        })?;
+        let values = column_as_i64(batch.column(column))
+            .map_err(|e| Error::batch(&table.name, "reading the batch's watermarks", e))?;
         max = max.max(arrow::compute::max(&values));
     }
     Ok(max)
-}
-
-/// A run id: UTC time to the millisecond plus random bits, e.g. `20261126T153000123Z-9f3a1c2e`.
-pub fn new_run_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let now = SystemTime::now();
-    let stamp: String = humantime::format_rfc3339_millis(now)
-        .to_string()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    hasher.write_u32(std::process::id());
-    format!("{stamp}-{:08x}", hasher.finish() as u32)
 }
 
 /// Wraps a stream to add up the time spent waiting for it.

@@ -39,25 +39,81 @@ pub struct CycleReport {
     pub stage_ms: u64,
     pub merge_ms: u64,
     pub total_ms: u64,
+    /// The warehouse statements the merge ran, in order (what `explain` showed).
+    #[serde(skip)]
+    pub statements: Vec<crate::warehouse::Statement>,
 }
 
-/// A replay of one mart: every file's cycle.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReplaySummary {
+/// What one batch is, in a command that applies many (named in reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BatchUnit {
+    /// Replayed or seeded files (and a seed's one table).
+    #[default]
+    Files,
+    /// Backfill chunks.
+    Chunks,
+}
+
+impl BatchUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchUnit::Files => "files",
+            BatchUnit::Chunks => "chunks",
+        }
+    }
+}
+
+/// What a command that applies batches one cycle each (replay, seed, backfill) did for one
+/// mart. In JSON the batch count is named after the unit (`files` or `chunks`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSummary {
     pub mart: String,
-    pub files: usize,
-    /// Files already committed by an earlier replay, not applied again.
+    pub unit: BatchUnit,
+    /// Batches in all.
+    pub batches: usize,
+    /// Batches an earlier, interrupted run of the same command had committed, not applied again.
     pub skipped: usize,
     pub cycles: Vec<CycleReport>,
 }
 
-/// What a backfill did for one mart.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BackfillSummary {
-    pub mart: String,
-    /// Chunks of the range.
-    pub chunks: usize,
-    /// Chunks an earlier, interrupted backfill had committed, not applied again.
-    pub skipped: usize,
-    pub cycles: Vec<CycleReport>,
+impl Serialize for BatchSummary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("BatchSummary", 4)?;
+        s.serialize_field("mart", &self.mart)?;
+        s.serialize_field(self.unit.name(), &self.batches)?;
+        s.serialize_field("skipped", &self.skipped)?;
+        s.serialize_field("cycles", &self.cycles)?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON reports keep the field names they had as two types.
+    #[test]
+    fn batch_summaries_name_their_unit() {
+        let summary = BatchSummary {
+            mart: "m".into(),
+            unit: BatchUnit::Chunks,
+            batches: 3,
+            skipped: 1,
+            cycles: Vec::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&summary).unwrap(),
+            r#"{"mart":"m","chunks":3,"skipped":1,"cycles":[]}"#
+        );
+        let files = BatchSummary {
+            unit: BatchUnit::Files,
+            ..summary
+        };
+        assert!(
+            serde_json::to_string(&files)
+                .unwrap()
+                .contains(r#""files":3"#)
+        );
+    }
 }

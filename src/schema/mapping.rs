@@ -7,7 +7,7 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 
-use crate::warehouse::dialect::Dialect;
+use super::Dialect;
 
 /// How `BIGINT UNSIGNED` columns are carried.
 #[derive(

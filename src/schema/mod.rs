@@ -4,7 +4,10 @@
 //! `sql/source/` folder; the marts mirror their columns through the [`mapping`] table.
 //! Column names are lower-cased in martsync and in every warehouse, as Redshift folds them.
 
+pub mod dialect;
 pub mod mapping;
+
+pub use dialect::{Dialect, RUNS_TABLE};
 
 use std::sync::Arc;
 

@@ -7,20 +7,16 @@
 pub mod files;
 pub mod mysql;
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, new_null_array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, new_null_array};
 use arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::FormatOptions;
-use futures::Stream;
 
 use crate::config::{SourceConfig, SourceUrl, TableConfig};
 use crate::error::{Error, Result};
-
-/// Batches in arrival order, each already in the mart's Arrow schema.
-pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+pub use crate::units::{BatchStream, column_as_i64, receiver_stream};
 
 /// Which rows of a table to extract.
 #[derive(Debug, Clone, Default)]
@@ -107,13 +103,6 @@ pub fn open(config: &SourceConfig) -> Result<Arc<dyn Source>> {
     }
 }
 
-/// The batches a reading task sends over a channel, as a stream.
-pub(crate) fn receiver_stream(
-    mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
-) -> BatchStream {
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
-}
-
 /// A watermark value for people: a UTC time for timestamp columns, else the number.
 /// Integer watermarks are epoch seconds (as the lookback assumes): both are shown.
 pub fn display_watermark(table: &TableConfig, value: i64) -> String {
@@ -128,27 +117,6 @@ pub fn display_watermark(table: &TableConfig, value: i64) -> String {
         let array = arrow::array::TimestampSecondArray::from(vec![value]);
         utc(&array).map_or_else(|_| value.to_string(), |t| format!("{value} ({t})"))
     }
-}
-
-/// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).
-pub fn column_as_i64(
-    array: &ArrayRef,
-) -> std::result::Result<Int64Array, arrow::error::ArrowError> {
-    let micros = match array.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array.clone(),
-        DataType::Timestamp(_, tz) => cast_with_options(
-            array,
-            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
-            &CastOptions::default(),
-        )?,
-        _ => array.clone(),
-    };
-    let as_int = cast_with_options(&micros, &DataType::Int64, &CastOptions::default())?;
-    Ok(as_int
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("cast to Int64")
-        .clone())
 }
 
 /// Keeps the rows whose `column` is strictly above `above` and strictly below `below`.

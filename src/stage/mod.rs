@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{StageConfig, StageUrl};
 use crate::error::{Error, Result};
+pub use crate::units::run_id_time;
 
 /// An object in the stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,7 +187,12 @@ pub async fn write_run(
         .try_collect()
         .await?;
     if !rejected.is_empty() {
-        let bytes = encode_parquet(schema, rejected).map_err(encode_error)?;
+        // CPU work, like the parts': off the async threads.
+        let (schema, rejected) = (Arc::clone(schema), rejected.to_vec());
+        let bytes = tokio::task::spawn_blocking(move || encode_parquet(&schema, &rejected))
+            .await
+            .expect("Parquet encoding does not panic")
+            .map_err(encode_error)?;
         stage
             .put(&format!("{prefix}/rejected.parquet"), bytes)
             .await?;
@@ -219,25 +225,6 @@ pub async fn write_run(
 /// A staged run older than this is an orphan: its process died before cleaning up (a live
 /// cycle stages and loads within minutes).
 pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// When a run id (`20261126T153000123Z-…`) was made, if it is one.
-pub fn run_id_time(run_id: &str) -> Option<std::time::SystemTime> {
-    let stamp = run_id.split('-').next()?;
-    if stamp.len() != 19 || !stamp.ends_with('Z') {
-        return None;
-    }
-    let rfc3339 = format!(
-        "{}-{}-{}T{}:{}:{}.{}Z",
-        &stamp[0..4],
-        &stamp[4..6],
-        &stamp[6..8],
-        &stamp[9..11],
-        &stamp[11..13],
-        &stamp[13..15],
-        &stamp[15..18]
-    );
-    humantime::parse_rfc3339(&rfc3339).ok()
-}
 
 /// Deletes the staged runs of `mart` older than [`ORPHAN_AGE`] at `now`: what crashed runs
 /// left behind. Returns the prefixes deleted.
@@ -336,6 +323,6 @@ mod tests {
                 "other/20261126T120000000Z-cccccccc/x"
             ]
         );
-        assert!(run_id_time(&crate::pipeline::new_run_id()).is_some());
+        assert!(run_id_time(&crate::units::new_run_id()).is_some());
     }
 }

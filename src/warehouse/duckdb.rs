@@ -2,22 +2,25 @@
 //! itself (`read_parquet`), so no Arrow arrays cross between DuckDB's Arrow and ours.
 //!
 //! DuckDB is synchronous: every call runs on a blocking thread, one at a time per process
-//! (a single connection behind a mutex; merges are short, and DuckDB allows one writing
-//! process per file anyway).
+//! (a single connection behind a mutex, held by a merge from BEGIN to COMMIT; merges are
+//! short, and DuckDB allows one writing process per file anyway). Its merge is the plan the
+//! dialect renders, run by the executor on a [`DuckDbSession`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use duckdb::{Connection, params_from_iter, types::Value};
-use tracing::debug;
+use duckdb::{Connection, OptionalExt, params_from_iter, types::Value};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::dialect::{self, Dialect, RUNS_TABLE, Statement};
+use super::dialect::{self, Dialect, Load, RUNS_TABLE};
+use super::executor::{
+    self, Policy, Session, SessionError, SessionResult, Sessions, is_transaction_control,
+};
 use super::{MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
-use crate::source::BatchStream;
+use crate::units::BatchStream;
 
 /// A DuckDB database file.
 pub struct DuckDbWarehouse {
@@ -40,7 +43,7 @@ impl DuckDbWarehouse {
                         what,
                         message: format!(
                             "waited warehouse.lock_timeout = {}: {message}",
-                            crate::config::format_duration(lock_timeout)
+                            crate::units::format_duration(lock_timeout)
                         ),
                     });
                 }
@@ -89,13 +92,10 @@ impl DuckDbWarehouse {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .expect("DuckDB calls do not panic")
+        let mut guard = Arc::clone(&self.conn).lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .expect("DuckDB calls do not panic")
     }
 
     fn context(&self, mart: &str, run_id: &str) -> Context {
@@ -225,7 +225,7 @@ impl Warehouse for DuckDbWarehouse {
         let path = std::env::temp_dir().join(format!(
             "martsync-export-{}-{}.parquet",
             std::process::id(),
-            crate::pipeline::new_run_id()
+            crate::units::new_run_id()
         ));
         let sql = format!(
             "COPY ({}) TO {} (FORMAT parquet)",
@@ -235,8 +235,14 @@ impl Warehouse for DuckDbWarehouse {
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| conn.execute_batch(&sql).map_err(ctx.at("export")))
             .await?;
-        let file = std::fs::File::open(&path).map_err(|e| Error::io("opening export", &path, e))?;
-        let _ = std::fs::remove_file(&path);
+        let file = tokio::task::spawn_blocking(move || {
+            let file =
+                std::fs::File::open(&path).map_err(|e| Error::io("opening export", &path, e));
+            let _ = std::fs::remove_file(&path);
+            file
+        })
+        .await
+        .expect("opening a file does not panic")?;
         Ok(crate::source::files::stream_parquet(
             file,
             format!("{} (table {name})", self.describe()),
@@ -262,10 +268,8 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
-        let table = request.table.clone();
-        let record = request.record.clone();
-        let expected = request.staged.rows;
-        let paths = request
+        // DuckDB reads the staged files itself, so they must be local.
+        let files = request
             .staged
             .parts
             .iter()
@@ -273,6 +277,7 @@ impl Warehouse for DuckDbWarehouse {
                 request
                     .stage
                     .local_path(&part.key)
+                    .map(|p| p.display().to_string())
                     .ok_or_else(|| Error::Stage {
                         url: request.stage.url(),
                         action: "locating staged files for DuckDB".into(),
@@ -282,59 +287,8 @@ impl Warehouse for DuckDbWarehouse {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        let stage_dir = format!("{}/{}", request.stage.url(), request.staged.prefix);
-        let ctx = self.context(&table.name, &record.run_id);
-        self.with_conn(move |conn| {
-            let started = Instant::now();
-            let tx = conn.transaction().map_err(ctx.at("begin"))?;
-            let done: i64 = tx
-                .query_row(&dialect::check_run_id(Dialect::DuckDb), [&record.run_id], |r| r.get(0))
-                .map_err(ctx.at("check_run_id"))?;
-            if done > 0 {
-                return Ok(MergeOutcome {
-                    already_committed: true,
-                    ..MergeOutcome::default()
-                });
-            }
-            tx.execute_batch(&dialect::create_stage_table(Dialect::DuckDb, &table).join(";\n"))
-                .map_err(ctx.at("create_stage_table"))?;
-            let loaded = if paths.is_empty() {
-                0
-            } else {
-                let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-                tx.execute(&dialect::load_parquet_files(&table, &files), [])
-                    .map_err(ctx.at("load_stage"))? as u64
-            };
-            crate::fault::point("after_load");
-            if loaded != expected {
-                return Err(Error::RowCount {
-                    mart: table.name.clone(),
-                    run_id: record.run_id.clone(),
-                    loaded,
-                    staged: expected,
-                    stage: stage_dir,
-                });
-            }
-            let mut outcome = MergeOutcome::default();
-            for Statement { name, sql } in dialect::merge_statements(Dialect::DuckDb, &table) {
-                let changed = if name == "record_run" {
-                    let merge_ms = started.elapsed().as_millis() as i64;
-                    tx.execute(&sql, params_from_iter(run_values(&record, &outcome, merge_ms)))
-                } else {
-                    tx.execute(&sql, [])
-                }
-                .map_err(ctx.at(name))? as u64;
-                debug!(table = %table.name, run_id = %record.run_id, statement = name, rows = changed, "Statement done.");
-                outcome.count(name, changed);
-            }
-            if let Some(sql) = dialect::drop_stage_table(Dialect::DuckDb, &table) {
-                tx.execute_batch(&sql).map_err(ctx.at("drop_stage_table"))?;
-            }
-            crate::fault::point("before_commit");
-            tx.commit().map_err(ctx.at("commit"))?;
-            Ok(outcome)
-        })
-        .await
+        let plan = dialect::merge_plan(Dialect::DuckDb, request.table, &Load::Files(files));
+        executor::merge(self, &plan, &request).await
     }
 
     async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
@@ -394,15 +348,90 @@ impl Warehouse for DuckDbWarehouse {
     }
 }
 
-/// The run record's values as DuckDB values.
-fn run_values(record: &super::RunRecord, outcome: &MergeOutcome, merge_ms: i64) -> Vec<Value> {
-    record
-        .values(outcome, merge_ms)
-        .into_iter()
+/// Statement values as DuckDB values.
+fn values(params: &[RunValue]) -> Vec<Value> {
+    params
+        .iter()
         .map(|v| match v {
-            RunValue::Text(t) => Value::Text(t),
-            RunValue::Int(Some(i)) => Value::BigInt(i),
+            RunValue::Text(t) => Value::Text(t.clone()),
+            RunValue::Int(Some(i)) => Value::BigInt(*i),
             RunValue::Int(None) => Value::Null,
         })
         .collect()
+}
+
+#[async_trait::async_trait]
+impl Sessions for DuckDbWarehouse {
+    fn warehouse_url(&self) -> String {
+        Warehouse::describe(self)
+    }
+
+    /// The one connection, held for the whole merge: marts merge concurrently, and their
+    /// transactions must not interleave on it.
+    async fn session(&self, _mart: &str) -> Result<Box<dyn Session + '_>> {
+        Ok(Box::new(DuckDbSession {
+            conn: Some(Arc::clone(&self.conn).lock_owned().await),
+        }))
+    }
+
+    /// A local file: no network to stall, and one writer, so nothing to wait for or retry.
+    fn policy(&self) -> Policy {
+        Policy {
+            lock_timeout: std::time::Duration::ZERO,
+            attempt_timeout: None,
+        }
+    }
+}
+
+/// The connection, for one merge. Each call runs on a blocking thread (DuckDB is
+/// synchronous), taking the guard there and back.
+struct DuckDbSession {
+    conn: Option<OwnedMutexGuard<Connection>>,
+}
+
+impl DuckDbSession {
+    async fn call<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> duckdb::Result<T> + Send + 'static,
+    ) -> SessionResult<T> {
+        let mut guard = self.conn.take().expect("a session call at a time");
+        let (guard, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut guard);
+            (guard, result)
+        })
+        .await
+        .expect("DuckDB calls do not panic");
+        self.conn = Some(guard);
+        result.map_err(|e| SessionError::message(e.to_string()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Session for DuckDbSession {
+    async fn execute(&mut self, sql: &str, params: &[RunValue]) -> SessionResult<u64> {
+        let (sql, params) = (sql.to_string(), values(params));
+        self.call(move |conn| {
+            if is_transaction_control(&sql) {
+                conn.execute_batch(&sql).map(|()| 0)
+            } else {
+                conn.execute(&sql, params_from_iter(params))
+            }
+        })
+        .await
+        .map(|n| n as u64)
+    }
+
+    async fn query_i64(&mut self, sql: &str, params: &[RunValue]) -> SessionResult<Option<i64>> {
+        let (sql, params) = (sql.to_string(), values(params));
+        self.call(move |conn| {
+            conn.query_row(&sql, params_from_iter(params), |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .optional()
+            .map(|v| v.map(|v| v.unwrap_or(0)))
+        })
+        .await
+    }
+
+    fn close(self: Box<Self>, _reusable: bool) {}
 }

@@ -1,28 +1,41 @@
 //! Warehouses: where the marts live. A merge loads one staged run into a temp table and
-//! applies it to the mart in one transaction (see [`dialect::merge_statements`]).
+//! applies it to the mart in one transaction.
 //!
-//! Backends: [`duckdb`] (`duckdb://PATH`, embedded) and [`postgres`] (`postgres://…` and
-//! `redshift://…`, one client for both).
+//! The merge is data: [`dialect::merge_plan`] renders a [`plan::MergePlan`] (typed steps) for
+//! the warehouse's dialect, and [`executor::merge`] runs any plan on any backend's
+//! [`executor::Session`], owning the transaction, the row-count check, the lock error, the
+//! time bound and the retry. `explain` prints the same plan.
 //!
-//! To add a warehouse: a sibling module implementing [`Warehouse`], a [`Dialect`] variant
-//! with its SQL in [`dialect`], a URL scheme in `config`, and a line in [`open`]; then run the
-//! warehouse contract tests (`tests/it/warehouse_contract.rs`) against it.
+//! Backends, one file each: [`duckdb`] (`duckdb://PATH`, embedded), [`postgres`]
+//! (`postgres://…`) and [`redshift`] (`redshift://…`); the two wire-protocol ones share the
+//! connection code of [`pgwire`].
+//!
+//! To add a warehouse: a [`Dialect`] variant with its SQL in [`dialect`] (which statements
+//! a merge runs, in [`dialect::merge_plan`]), a sibling module with a session type
+//! implementing [`executor::Session`] and a type implementing [`Warehouse`] whose `merge`
+//! hands its sessions to [`executor::merge`], a URL scheme in `config`, and a line in
+//! [`open`]; then run the warehouse contract tests (`tests/it/warehouse_contract.rs`) on it.
 
 pub mod dialect;
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
+pub mod executor;
 pub mod pgcopy;
+pub mod pgwire;
+pub mod plan;
 pub mod postgres;
+pub mod redshift;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 pub use dialect::Dialect;
+pub use plan::{Statement, StepName};
 
 use crate::config::{TableConfig, WarehouseConfig, WarehouseUrl};
 use crate::error::Result;
-use crate::source::BatchStream;
 use crate::stage::{Stage, StagedRun};
+use crate::units::BatchStream;
 
 /// One run's facts, recorded in `martsync_runs` inside the merge transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -91,7 +104,7 @@ pub struct MergeRequest<'a> {
 }
 
 /// What a merge changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MergeOutcome {
     /// Mart rows replaced by newer versions (`latest`).
     pub deleted: u64,
@@ -100,18 +113,9 @@ pub struct MergeOutcome {
     pub trimmed: u64,
     /// The run id had already committed: nothing was done.
     pub already_committed: bool,
-}
-
-impl MergeOutcome {
-    /// Counts the rows a merge statement of [`dialect::merge_statements`] changed.
-    pub fn count(&mut self, statement: &str, rows: u64) {
-        match statement {
-            "delete_replaced" => self.deleted = rows,
-            "insert_rows" | "insert_new_rows" => self.inserted = rows,
-            "retention_trim" => self.trimmed = rows,
-            _ => {}
-        }
-    }
+    /// The statements the merge ran, in order (what `explain` showed for the same state).
+    #[serde(skip)]
+    pub statements: Vec<Statement>,
 }
 
 /// One committed run of a mart, as `martsync_runs` recorded it.
@@ -209,15 +213,16 @@ pub async fn open(config: &WarehouseConfig) -> Result<Arc<dyn Warehouse>> {
             "duckdb://",
             "this martsync was built without the `duckdb` feature",
         )),
-        // One client for both; only Redshift's COPY uses the IAM role.
-        WarehouseUrl::Postgres(url) | WarehouseUrl::Redshift(url) => Ok(Arc::new(
-            postgres::PostgresWarehouse::open(
-                url,
-                Dialect::of(&config.url),
-                config.iam_role.clone(),
-                config.timeouts,
-            )
-            .await?,
+        WarehouseUrl::Postgres(url) => Ok(Arc::new(
+            postgres::PostgresWarehouse::open(url, postgres::Postgres, config.timeouts).await?,
         )),
+        WarehouseUrl::Redshift(url) => {
+            let flavor = redshift::Redshift {
+                iam_role: config.iam_role.clone(),
+            };
+            Ok(Arc::new(
+                redshift::RedshiftWarehouse::open(url, flavor, config.timeouts).await?,
+            ))
+        }
     }
 }

@@ -11,6 +11,8 @@ mod dialect_golden;
 mod e2e;
 mod faults;
 mod gaps;
+mod layering;
+mod merge_plan;
 mod model;
 mod mysql_types;
 mod operator_cli;

@@ -242,27 +242,16 @@ async fn postgres_tls_follows_sslmode() {
     let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
         return;
     };
-    use martsync::warehouse::Dialect;
-    use martsync::warehouse::postgres::PostgresWarehouse;
+    use martsync::warehouse::postgres::{Postgres, PostgresWarehouse};
     let with = |mode: &str| format!("{pg}?sslmode={mode}");
-    PostgresWarehouse::open(
-        &with("require"),
-        Dialect::Postgres,
-        None,
-        Default::default(),
-    )
-    .await
-    .expect("sslmode=require connects to a server with any certificate");
-    let error = PostgresWarehouse::open(
-        &with("verify-full"),
-        Dialect::Postgres,
-        None,
-        Default::default(),
-    )
-    .await
-    .err()
-    .expect("verify-full refuses a self-signed certificate")
-    .to_string();
+    PostgresWarehouse::open(&with("require"), Postgres, Default::default())
+        .await
+        .expect("sslmode=require connects to a server with any certificate");
+    let error = PostgresWarehouse::open(&with("verify-full"), Postgres, Default::default())
+        .await
+        .err()
+        .expect("verify-full refuses a self-signed certificate")
+        .to_string();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     let password = url::Url::parse(&pg).unwrap().password().map(str::to_string);
     if let Some(password) = password {

@@ -1,0 +1,239 @@
+//! The config file as written: every section and key, optional, with the doc comments
+//! `docs/config.md` is generated from.
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{
+    DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK,
+    DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_STAGE_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT, Strategy,
+};
+use crate::error::{Error, Result};
+use crate::schema::UnsignedBigint;
+
+/// The config file as written. Every section and key is optional; see [`RawConfig::validate`].
+/// `docs/config.md` is generated from these doc comments and attributes
+/// (`martsync config docs`); a test fails when it is stale.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where rows come from.
+    #[serde(default)]
+    pub source: SourceSection,
+    /// Where Parquet files are staged between dedup and the warehouse load.
+    #[serde(default)]
+    pub stage: StageSection,
+    /// The warehouse that holds the marts.
+    #[serde(default)]
+    pub warehouse: WarehouseSection,
+    /// The marts to keep in sync; none means the three marts of the design.
+    #[serde(default)]
+    pub tables: Vec<TableSection>,
+}
+
+/// `[source]`: where rows come from.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// `files://DIR` (one folder per source table, CSV/JSON/Parquet files) or
+    /// `mysql://user:pass@host:port/db`, with TLS options `?ssl-mode=` (`DISABLED`,
+    /// `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`) and `&ssl-ca=PATH`. Default:
+    /// the project's demo fixtures. Overridden by `MARTSYNC_SOURCE_URL`.
+    #[schemars(example = &"mysql://martsync:secret@db.internal:3306/tracking?ssl-mode=VERIFY_IDENTITY")]
+    pub url: Option<String>,
+    /// Rows per Arrow batch read from the source; two batches per table are in flight.
+    #[schemars(extend("default" = DEFAULT_BATCH_ROWS), range(min = 1))]
+    pub batch_rows: Option<usize>,
+    /// MySQL: connections one extraction reads with, each over a range of the first key
+    /// column (for large backfills and initial loads).
+    #[schemars(extend("default" = 1), range(min = 1), example = 4)]
+    pub parallel: Option<usize>,
+    /// How `BIGINT UNSIGNED` is carried: `int64` (range-checked: a larger value is an error
+    /// naming table, column and key) or `numeric` (NUMERIC(20,0), lossless).
+    #[serde(default)]
+    pub unsigned_bigint: UnsignedBigint,
+    /// How long to wait for a connection to the MySQL server (TCP and handshake).
+    #[schemars(extend("default" = DEFAULT_CONNECT_TIMEOUT), example = &"10s")]
+    pub connect_timeout: Option<String>,
+    /// How long an extraction may wait for the next row before it fails (a hung server
+    /// must not hang the scheduler).
+    #[schemars(extend("default" = DEFAULT_READ_TIMEOUT), example = &"30m")]
+    pub read_timeout: Option<String>,
+}
+
+/// `[stage]`: where Parquet files are staged between dedup and the warehouse load.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// `file://DIR` or `s3://bucket/prefix`. Overridden by `MARTSYNC_STAGE_URL`. Credentials
+    /// come from the standard AWS chain (environment, profile, instance role).
+    #[schemars(extend("default" = "file://.martsync/stage"), example = &"s3://company-etl/martsync")]
+    pub url: Option<String>,
+    /// S3 endpoint of an S3-compatible server. Default: AWS, or `AWS_ENDPOINT_URL` when set.
+    /// Setting an endpoint switches to path-style requests.
+    #[schemars(example = &"http://127.0.0.1:3900")]
+    pub endpoint: Option<String>,
+    /// S3 region. Default: the AWS credential chain's (`AWS_REGION`, profile).
+    #[schemars(example = &"eu-west-1")]
+    pub region: Option<String>,
+    /// Server-side encryption of staged objects: `AES256` or `aws:kms`. Default: the bucket's.
+    #[schemars(example = &"aws:kms")]
+    pub sse: Option<String>,
+    /// Keep each run's staged files after COMMIT (by default they are deleted).
+    #[serde(default)]
+    pub keep: bool,
+    /// Rows per staged Parquet part (Redshift's COPY loads parts in parallel).
+    #[schemars(extend("default" = DEFAULT_PART_ROWS), range(min = 1))]
+    pub part_rows: Option<usize>,
+    /// S3: how long one request attempt may take (the SDK retries a failed attempt).
+    #[schemars(extend("default" = DEFAULT_STAGE_TIMEOUT), example = &"15m")]
+    pub timeout: Option<String>,
+}
+
+/// `[warehouse]`: the warehouse that holds the marts.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseSection {
+    /// `duckdb://PATH`, `postgres://user:pass@host:5432/db[?sslmode=…]` or
+    /// `redshift://user:pass@host:5439/db` (TLS verified by default). Overridden by
+    /// `MARTSYNC_WAREHOUSE_URL`.
+    #[schemars(
+        extend("default" = "duckdb://.martsync/warehouse.duckdb"),
+        example = &"redshift://martsync:secret@cluster.abc.eu-west-1.redshift.amazonaws.com:5439/analytics"
+    )]
+    pub url: Option<String>,
+    /// The IAM role Redshift's COPY assumes to read the stage (required for Redshift).
+    #[schemars(example = &"arn:aws:iam::123456789012:role/martsync-copy")]
+    pub iam_role: Option<String>,
+    /// How long to wait for a connection to the warehouse (TCP, TLS and startup).
+    #[schemars(extend("default" = DEFAULT_CONNECT_TIMEOUT), example = &"10s")]
+    pub connect_timeout: Option<String>,
+    /// The longest one warehouse statement may run (`SET statement_timeout`); the client
+    /// also gives up on a merge that has not answered after lock_timeout + statement_timeout
+    /// + 1 minute.
+    #[schemars(extend("default" = DEFAULT_STATEMENT_TIMEOUT), example = &"1h")]
+    pub statement_timeout: Option<String>,
+    /// How long a cycle waits for another run's lock on its mart before it exits with code 3
+    /// ("another run holds mart …"). PostgreSQL: `SET lock_timeout`; DuckDB: opening the
+    /// file is retried this long; Redshift has no lock timeout (statement_timeout bounds it).
+    #[schemars(extend("default" = DEFAULT_LOCK_TIMEOUT), example = &"0s")]
+    pub lock_timeout: Option<String>,
+}
+
+/// `[[tables]]`: one mart. For the three marts of the design only `name` is required; the
+/// other keys default to the design's values for them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableSection {
+    /// The mart's name in the warehouse (letters, digits, `_`).
+    #[schemars(example = &"mart_uni_tracking_info")]
+    pub name: String,
+    /// The source table it is built from. Default for a built-in mart: its design source.
+    #[schemars(example = &"uni_tracking_info")]
+    pub source: Option<String>,
+    /// `latest` (one row per key, greatest version) or `append` (immutable rows, idempotent).
+    pub strategy: Option<Strategy>,
+    /// Key column(s): a name or a list of names.
+    #[schemars(example = &"order_id", example = ["order_id", "traceSeq", "pathTime"])]
+    pub key: Option<OneOrMany>,
+    /// The version column of a `latest` table; ties go to the later arrival.
+    #[schemars(example = &"update_time")]
+    pub version: Option<String>,
+    /// The column whose maximum in the mart starts the next extraction (indexed in MySQL).
+    #[schemars(example = &"update_time")]
+    pub watermark: Option<String>,
+    /// How far behind the mart's maximum watermark to read again (late commits in MySQL).
+    #[schemars(extend("default" = DEFAULT_LOOKBACK), example = &"1h")]
+    pub lookback: Option<String>,
+    /// Rows whose retention column is this far behind the mart's newest are deleted; "off"
+    /// keeps everything.
+    #[schemars(extend("default" = DEFAULT_RETENTION), example = &"off")]
+    pub retention: Option<String>,
+    /// The column retention is measured on. Default: the watermark column.
+    #[schemars(example = &"add_time")]
+    pub retention_column: Option<String>,
+    /// Rows with a NULL key or version a cycle may reject (kept in the stage as
+    /// `rejected.parquet`) before it fails.
+    #[schemars(extend("default" = 0), example = 100)]
+    pub max_rejected: Option<u64>,
+    /// mysql://: a column the source table gained is added to the mart (`ALTER TABLE … ADD
+    /// COLUMN`, NULL in rows loaded before) and extracted from then on. When false, a new
+    /// source column fails the cycle naming it.
+    #[serde(default)]
+    pub allow_new_columns: bool,
+    /// More tables fed the same deduped batch in the same transaction, each with its own
+    /// `name` and `retention` (default: the mart's): the 20-day staging buffer ("Option A")
+    /// in front of the 6-month mart. Written as `[[tables.targets]]` entries below the
+    /// `[[tables]]` entry, or inline. A target created after its mart holds the rows of the
+    /// cycles since.
+    #[serde(default)]
+    #[schemars(example = [TargetSection::example()])]
+    pub targets: Vec<TargetSection>,
+    /// Gap 1: the source table of another configured mart whose batches refresh this one.
+    /// Each cycle of that mart re-reads from the source this mart's rows of every key its
+    /// batch touched (by key, in chunks of 1,000 bound values) and replaces the ones that
+    /// changed, in a run of its own committed before that mart's merge. This mart needs one
+    /// integer key column, which the other source table has too. Rows are only replaced:
+    /// new keys still come from this mart's own cycles.
+    #[schemars(example = &"uni_tracking_info")]
+    pub refresh_from: Option<String>,
+}
+
+/// `[[tables.targets]]`: another table a mart's cycle writes, with the mart's columns, key
+/// and strategy.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// The table's name in the warehouse (letters, digits, `_`).
+    pub name: String,
+    /// Like the mart's `retention`, on the mart's retention column; "off" keeps everything.
+    pub retention: Option<String>,
+}
+
+impl TargetSection {
+    pub(crate) fn example() -> TargetSection {
+        TargetSection {
+            name: "stg_uni_tracking_info".into(),
+            retention: Some("20d".into()),
+        }
+    }
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl RawConfig {
+    /// Reads and parses a TOML file; an unknown key or a value of the wrong kind names the key.
+    pub fn read(path: &Path) -> Result<RawConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let message = format!("cannot read the config file: {e}");
+            Error::config(path.display().to_string(), "-", message)
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<RawConfig> {
+        toml::from_str(text).map_err(|e| {
+            // toml's message names the key and shows the offending line.
+            Error::config(origin, "toml", e.to_string().trim_end().to_string())
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! Configuration: a TOML file (or the embedded default), `MARTSYNC_*_URL` overrides, and one
+//! [`RawConfig::validate`] that checks everything before any I/O.
+//!
+//! ```toml
+//! [source]
+//! url = "files://fixtures/demo"          # or mysql://user:pass@host:3306/db
+//! [stage]
+//! url = "file://.martsync/stage"
+//! [warehouse]
+//! url = "duckdb://.martsync/warehouse.duckdb"
+//! [[tables]]                             # omit to sync the three marts of the design
+//! name = "mart_uni_tracking_info"
+//! lookback = "1h"
+//! ```
+
+//!
+//! The files: [`file`] (the TOML format, as written), [`validate`] (defaults, checks, and
+//! the design's built-in marts), [`url`] (URL parsing and redaction); the resolved config,
+//! what the rest of martsync reads, is here.
+
+mod file;
+mod url;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub use crate::units::{format_duration, parse_duration};
+pub use file::*;
+pub use url::redact_url;
+pub use validate::validate_identifier;
+
+use crate::error::{Error, Result};
+use crate::schema::{self, TableSchema, UnsignedBigint};
+
+/// Environment variables that override the config's URLs.
+pub const SOURCE_URL_ENV: &str = "MARTSYNC_SOURCE_URL";
+pub const STAGE_URL_ENV: &str = "MARTSYNC_STAGE_URL";
+pub const WAREHOUSE_URL_ENV: &str = "MARTSYNC_WAREHOUSE_URL";
+
+/// The config file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "martsync.toml";
+
+/// How a mart absorbs a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One row per key: the greatest version wins, ties go to the later arrival.
+    Latest,
+    /// Rows are immutable: a key already present is never inserted again.
+    Append,
+}
+
+impl Strategy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Strategy::Latest => "latest",
+            Strategy::Append => "append",
+        }
+    }
+}
+
+/// A validated config, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from: a file path or "embedded default".
+    pub origin: String,
+    pub source: SourceConfig,
+    pub stage: StageConfig,
+    pub warehouse: WarehouseConfig,
+    pub tables: Vec<TableConfig>,
+}
+
+/// A validated source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub url: SourceUrl,
+    pub batch_rows: usize,
+    pub parallel: usize,
+    pub unsigned_bigint: UnsignedBigint,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceUrl {
+    /// One folder per source table.
+    Files(PathBuf),
+    /// `mysql://user:pass@host:port/db[?ssl-mode=…&ssl-ca=…]`, kept whole (it holds the
+    /// password: display it only through [`redact_url`]).
+    MySql(String),
+}
+
+/// A validated stage.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    pub url: StageUrl,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub sse: Option<String>,
+    pub keep: bool,
+    pub part_rows: usize,
+    /// S3 request attempt timeout.
+    pub timeout: Duration,
+}
+
+/// Where staged files go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageUrl {
+    File(PathBuf),
+    /// `s3://bucket/prefix`: the prefix has no leading or trailing slash, and may be empty.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+}
+
+/// A validated warehouse.
+#[derive(Debug, Clone)]
+pub struct WarehouseConfig {
+    pub url: WarehouseUrl,
+    pub iam_role: Option<String>,
+    pub timeouts: WarehouseTimeouts,
+}
+
+/// How long the warehouse may take, so that a hung server or a held lock never hangs the
+/// scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarehouseTimeouts {
+    pub connect: Duration,
+    pub statement: Duration,
+    pub lock: Duration,
+}
+
+impl Default for WarehouseTimeouts {
+    fn default() -> Self {
+        let d = |text| parse_duration(text).expect("valid default");
+        WarehouseTimeouts {
+            connect: d(DEFAULT_CONNECT_TIMEOUT),
+            statement: d(DEFAULT_STATEMENT_TIMEOUT),
+            lock: d(DEFAULT_LOCK_TIMEOUT),
+        }
+    }
+}
+
+/// Which warehouse holds the marts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WarehouseUrl {
+    DuckDb(PathBuf),
+    /// `postgres://user:pass@host:port/db[?sslmode=…]`, kept whole (it holds the password).
+    Postgres(String),
+    /// `redshift://user:pass@host:5439/db`, kept whole; TLS with verification by default.
+    Redshift(String),
+}
+
+/// One validated mart.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The mart's name.
+    pub name: String,
+    /// The source table's schema (its name is the source table's).
+    pub schema: TableSchema,
+    pub strategy: Strategy,
+    /// Key columns, lower case.
+    pub key: Vec<String>,
+    /// Version column (`latest` only), lower case.
+    pub version: Option<String>,
+    /// Watermark column, lower case.
+    pub watermark: String,
+    pub lookback: Duration,
+    pub retention: Option<Duration>,
+    /// Column retention is measured on, lower case.
+    pub retention_column: String,
+    pub max_rejected: u64,
+    /// Add columns the source gained to the mart instead of failing.
+    pub allow_new_columns: bool,
+    /// More tables the cycle writes the same rows to (`[[tables.targets]]`).
+    pub targets: Vec<Target>,
+    /// The source table whose batches refresh this mart's rows (Gap 1), validated to be
+    /// another mart's source.
+    pub refresh_from: Option<String>,
+    /// A refresh run ([`TableConfig::refresh_run`]): staged rows only replace the mart's rows
+    /// of their key; keys the mart does not hold are dropped.
+    pub replace_only: bool,
+}
+
+/// A validated `[[tables.targets]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub retention: Option<Duration>,
+}
+
+impl TableConfig {
+    /// The table a target is: the mart's columns, key and strategy under the target's name
+    /// and retention.
+    pub fn as_target(&self, target: &Target) -> TableConfig {
+        TableConfig {
+            name: target.name.clone(),
+            retention: target.retention,
+            targets: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The table as a refresh run merges it: one row per key (the last read), replacing the
+    /// mart's row of that key when it differs, inserting no new key.
+    pub fn refresh_run(&self) -> TableConfig {
+        TableConfig {
+            strategy: Strategy::Latest,
+            version: Some(self.key[0].clone()),
+            replace_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// The mart, then each of its targets: every table a cycle of it writes.
+    pub fn written_tables(&self) -> Vec<TableConfig> {
+        std::iter::once(self.clone())
+            .chain(self.targets.iter().map(|t| self.as_target(t)))
+            .collect()
+    }
+}
+
+/// Defaults of the keys a config may leave out (the file format shows them too).
+const DEFAULT_LOOKBACK: &str = "30m";
+const DEFAULT_RETENTION: &str = "180d";
+const DEFAULT_BATCH_ROWS: usize = 65_536;
+const DEFAULT_CONNECT_TIMEOUT: &str = "30s";
+const DEFAULT_READ_TIMEOUT: &str = "10m";
+const DEFAULT_STAGE_TIMEOUT: &str = "5m";
+const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
+const DEFAULT_LOCK_TIMEOUT: &str = "5m";
+const DEFAULT_PART_ROWS: usize = 1_000_000;
+
+/// The demo fixtures shipped with the project, used when no source is configured.
+pub fn demo_fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+}
+
+impl Config {
+    /// Loads `path`, else `./martsync.toml` if present, else the embedded default; applies the
+    /// `MARTSYNC_*_URL` overrides from the environment; validates.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (origin, raw) = match path {
+            Some(p) => (p.display().to_string(), RawConfig::read(p)?),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                DEFAULT_CONFIG_FILE.to_string(),
+                RawConfig::read(Path::new(DEFAULT_CONFIG_FILE))?,
+            ),
+            None => ("embedded default".to_string(), RawConfig::default()),
+        };
+        raw.validate(&origin, &|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config> {
+        RawConfig::parse(text, "test.toml")?.validate("test.toml", &|_| None)
+    }
+
+    #[test]
+    fn empty_config_means_the_three_marts() {
+        let config = check("").unwrap();
+        let names: Vec<_> = config.tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mart_uni_tracking_info",
+                "mart_ecs_order_info",
+                "mart_uni_tracking_spath"
+            ]
+        );
+        let spath = &config.tables[2];
+        assert_eq!(spath.key, ["order_id", "traceseq", "pathtime"]);
+        assert_eq!(spath.lookback, Duration::from_secs(1800));
+        assert_eq!(spath.retention, Some(Duration::from_secs(180 * 86400)));
+        assert_eq!(config.tables[0].version.as_deref(), Some("update_time"));
+    }
+
+    #[test]
+    fn environment_overrides_urls() {
+        let env =
+            |name: &str| (name == WAREHOUSE_URL_ENV).then(|| "duckdb:///tmp/x.duckdb".to_string());
+        let config = RawConfig::default().validate("t", &env).unwrap();
+        assert_eq!(
+            config.warehouse.url,
+            WarehouseUrl::DuckDb("/tmp/x.duckdb".into())
+        );
+        let bad = |name: &str| (name == SOURCE_URL_ENV).then(|| "ftp://x".to_string());
+        let msg = RawConfig::default()
+            .validate("t", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("MARTSYNC_SOURCE_URL") && msg.contains("ftp"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_a_config_error() {
+        let err = RawConfig::read(Path::new("/nonexistent/martsync.toml")).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/martsync.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("mysql://u:secret@h:3306/db"),
+            "mysql://u:***@h:3306/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=hunter2"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert!(!redact_url("mysql://u:pa ss@@h").contains("pa ss"));
+    }
+}

@@ -1,0 +1,108 @@
+//! What a cycle of each mart would do, without writing anything: the watermark, the
+//! extraction query, and every warehouse statement, the merge's being the plan the executor
+//! runs for the mart's present state. The warehouse is only read (the marts' watermarks); a
+//! DuckDB file that does not exist yet is not created.
+
+use serde::Serialize;
+
+use super::extraction_start;
+use crate::config::{Config, TableConfig, WarehouseUrl};
+use crate::source;
+use crate::warehouse::dialect::{self, Dialect, Load};
+use crate::warehouse::plan::{PlanState, Statement, StepName};
+use crate::warehouse::{self, MartStatus};
+
+/// What one mart's next cycle would do.
+#[derive(Debug, Serialize)]
+pub struct MartPlan {
+    pub mart: String,
+    pub source_table: String,
+    pub strategy: &'static str,
+    /// Does the mart exist yet? (If not, the cycle creates it and extracts everything.)
+    pub mart_exists: bool,
+    pub mart_max_watermark: Option<i64>,
+    /// The extraction reads rows whose watermark is above this (`None`: all rows).
+    pub extract_above: Option<i64>,
+    pub extraction: String,
+    pub stage: String,
+    pub dialect: Dialect,
+    /// Every warehouse statement of the cycle, in order.
+    pub statements: Vec<Statement>,
+}
+
+/// The plan of every table's next cycle.
+pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<Vec<MartPlan>> {
+    let source = source::open(&config.source)?;
+    let dialect = Dialect::of(&config.warehouse.url);
+    // Reading the watermarks must not create anything: a DuckDB file that is not there yet
+    // means every mart is empty.
+    let warehouse = match &config.warehouse.url {
+        WarehouseUrl::DuckDb(path) if !path.exists() => None,
+        _ => Some(warehouse::open(&config.warehouse).await?),
+    };
+    let mut plans = Vec::new();
+    for table in tables {
+        let status = match &warehouse {
+            Some(w) => w.status(table, 0).await?,
+            None => MartStatus::default(),
+        };
+        let above = extraction_start(table, status.max_watermark);
+        let run = format!("{}/<run_id>", table.name);
+        let load = Load::placeholder(
+            dialect,
+            &config.stage.url,
+            config.warehouse.iam_role.as_deref(),
+            &run,
+        );
+        let mut statements = Vec::new();
+        if !status.exists {
+            for written in table.written_tables() {
+                statements.push(Statement {
+                    name: StepName::CreateMart,
+                    sql: dialect::create_mart(dialect, &written),
+                });
+                for index in dialect::create_indexes(dialect, &written) {
+                    statements.push(Statement {
+                        name: StepName::CreateIndex,
+                        sql: index.sql,
+                    });
+                }
+            }
+            statements.push(Statement {
+                name: StepName::CreateRuns,
+                sql: dialect::create_runs(dialect),
+            });
+        }
+        statements.push(Statement {
+            name: StepName::MaxWatermark,
+            sql: dialect::max_watermark(dialect, table),
+        });
+        // The plan the executor runs, for this mart's state, assuming the run stages rows.
+        let state = PlanState {
+            mart_empty: status.rows == 0,
+            staged_files: true,
+        };
+        statements.extend(dialect::merge_plan(dialect, table, &load).statements(state));
+        let kept = if config.stage.keep {
+            "kept after COMMIT"
+        } else {
+            "deleted after COMMIT"
+        };
+        plans.push(MartPlan {
+            mart: table.name.clone(),
+            source_table: table.schema.name.clone(),
+            strategy: table.strategy.as_str(),
+            mart_exists: status.exists,
+            mart_max_watermark: status.max_watermark,
+            extract_above: above,
+            extraction: source.explain_extraction(table, above),
+            stage: format!(
+                "{}/{run}/part-NNNNN.parquet ({} rows each) and manifest.json, {kept}",
+                config.stage.url, config.stage.part_rows
+            ),
+            dialect,
+            statements,
+        });
+    }
+    Ok(plans)
+}

@@ -1,0 +1,438 @@
+//! `mysql://user:pass@host:port/db`: the production source, read with `mysql_async` over the
+//! binary protocol.
+//!
+//! One extraction is one prepared `SELECT <mart columns> FROM <table> WHERE <watermark> > ?`
+//! (the filter is a bound parameter on the indexed column, so the server uses its index).
+//! Rows are decoded straight into typed Arrow builders, one batch of `batch_rows` at a time,
+//! on a task that hands batches over a channel of [`CHANNEL_BATCHES`]: memory is bounded by
+//! those batches whatever the result size.
+//!
+//! Sessions run with `time_zone = '+00:00'`, so `TIMESTAMP` columns arrive in UTC and
+//! watermark parameters mean the same instant on the server as in the mart.
+//!
+//! TLS follows the MySQL client's options, given as URL parameters: `ssl-mode=DISABLED |
+//! PREFERRED | REQUIRED | VERIFY_CA | VERIFY_IDENTITY` (default PREFERRED on the server's
+//! terms: no TLS unless asked for) and `ssl-ca=/path/ca.pem`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
+    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, Row, SslOpts, Value};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+mod connect;
+mod decode;
+mod query;
+
+use super::{BatchStream, Extract, ExtractCounters, Source};
+use crate::config::{TableConfig, format_duration, redact_url};
+use crate::error::{Error, Result};
+use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
+use connect::tls_options;
+use decode::RowDecoder;
+pub use query::extraction_query;
+use query::{KEYS_PER_QUERY, extraction_filter, keys_query, quote_mysql, split_range};
+
+/// Batches in flight between the reading task and the consumer.
+const CHANNEL_BATCHES: usize = 2;
+
+/// A MySQL (or MariaDB) database.
+pub struct MySqlSource {
+    pool: Pool,
+    /// The URL without its password, for errors.
+    url: String,
+    batch_rows: usize,
+    unsigned_bigint: UnsignedBigint,
+    /// Connections one extraction reads with, over ranges of the key.
+    parallel: usize,
+    connect_timeout: Duration,
+    /// The longest wait for the next row of an extraction.
+    read_timeout: Duration,
+}
+
+impl MySqlSource {
+    /// Prepares a connection pool; nothing connects until the first query.
+    pub fn new(url: &str, batch_rows: usize, unsigned_bigint: UnsignedBigint) -> Result<Self> {
+        Self::with_parallel(url, batch_rows, unsigned_bigint, 1)
+    }
+
+    /// Bounds connecting (TCP and handshake) and the wait for each next row, so that a hung
+    /// server fails the cycle instead of hanging the scheduler.
+    pub fn with_timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// A pooled connection, within the connect timeout.
+    async fn conn(&self, table: &str) -> Result<mysql_async::Conn> {
+        match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
+            Ok(conn) => conn.map_err(|e| self.error(table, "connect", e)),
+            Err(_) => Err(self.error(
+                table,
+                "connect",
+                format!(
+                    "no answer within source.connect_timeout = {}; is the server up and reachable?",
+                    format_duration(self.connect_timeout)
+                ),
+            )),
+        }
+    }
+
+    /// As [`MySqlSource::new`], reading each extraction over `parallel` connections.
+    pub fn with_parallel(
+        url: &str,
+        batch_rows: usize,
+        unsigned_bigint: UnsignedBigint,
+        parallel: usize,
+    ) -> Result<Self> {
+        // mysql_async's rustls asks for the process-wide crypto provider; make it the one
+        // the rest of martsync uses (an error means one is installed already).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let redacted = redact_url(url);
+        let bad_url = |message: String| Error::config("source.url", redacted.clone(), message);
+        let (url_without_tls, ssl) = tls_options(url).map_err(&bad_url)?;
+        let opts = Opts::from_url(&url_without_tls).map_err(|e| bad_url(e.to_string()))?;
+        let opts = OptsBuilder::from_opts(opts)
+            .ssl_opts(ssl)
+            .setup(vec!["SET time_zone = '+00:00'"]);
+        Ok(MySqlSource {
+            pool: Pool::new(opts),
+            url: redacted,
+            batch_rows,
+            unsigned_bigint,
+            parallel: parallel.max(1),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(600),
+        })
+    }
+
+    fn error(&self, table: &str, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::Source {
+            table: table.to_string(),
+            location: format!("{} ({what})", self.url),
+            message: e.to_string(),
+        }
+    }
+
+    /// `SELECT 1`: is the server there and does it let us in?
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn("-").await?;
+        let one: Option<i64> = conn
+            .query_first("SELECT 1")
+            .await
+            .map_err(|e| self.error("-", "health check SELECT 1", e))?;
+        debug!(url = %self.url, ok = one == Some(1), "MySQL health check.");
+        Ok(())
+    }
+
+    /// The table's columns as `information_schema` describes them, mapped through the one
+    /// type mapping. A table that does not exist is an error naming it.
+    pub async fn describe_table(&self, name: &str) -> Result<TableSchema> {
+        let mut conn = self.conn(name).await?;
+        let rows: Vec<(String, String, String)> = conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (name,),
+            )
+            .await
+            .map_err(|e| self.error(name, "reading information_schema.COLUMNS", e))?;
+        if rows.is_empty() {
+            return Err(self.error(
+                name,
+                "information_schema.COLUMNS",
+                "the table does not exist in the URL's database (or the user may not see it)",
+            ));
+        }
+        let columns = rows
+            .into_iter()
+            .map(|(column, column_type, nullable)| {
+                let mapped = map_mysql_type(&column_type, self.unsigned_bigint)
+                    .map_err(|e| self.error(name, &format!("column {column}"), e))?;
+                Ok(Column {
+                    name: column.to_ascii_lowercase(),
+                    mysql_type: column_type,
+                    mapped,
+                    nullable: nullable.eq_ignore_ascii_case("YES"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TableSchema {
+            name: name.to_string(),
+            columns,
+        })
+    }
+
+    /// Every mart column must exist at the source with a type that maps to the same Arrow
+    /// type; extra source columns are ignored (the mart does not carry them).
+    fn check_columns(&self, table: &TableConfig, actual: &TableSchema) -> Result<()> {
+        for column in &table.schema.columns {
+            let Some(found) = actual.column(&column.name) else {
+                return Err(self.error(
+                    &table.schema.name,
+                    "schema check",
+                    format!(
+                        "column `{}` of mart {} is missing at the source (it has: {})",
+                        column.name,
+                        table.name,
+                        actual.column_list()
+                    ),
+                ));
+            };
+            if found.mapped.arrow != column.mapped.arrow {
+                return Err(self.error(
+                    &table.schema.name,
+                    "schema check",
+                    format!(
+                        "column `{}` is `{}` at the source, which maps to {} but mart {} expects {} \
+                         (declared `{}`)",
+                        column.name,
+                        found.mysql_type,
+                        found.mapped.arrow,
+                        table.name,
+                        column.mapped.arrow,
+                        column.mysql_type
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for MySqlSource {
+    async fn health_check(&self) -> Result<()> {
+        self.ping().await
+    }
+
+    async fn resolve_table(&self, table: &TableConfig) -> Result<TableConfig> {
+        let actual = self.describe_table(&table.schema.name).await?;
+        self.check_columns(table, &actual)?;
+        let new: Vec<_> = actual
+            .columns
+            .iter()
+            .filter(|c| table.schema.column(&c.name).is_none())
+            .collect();
+        if new.is_empty() {
+            return Ok(table.clone());
+        }
+        if !table.allow_new_columns {
+            let list = new
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.mysql_type))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(self.error(
+                &table.schema.name,
+                "schema check",
+                format!(
+                    "the source table has new column(s) {list} that mart {} does not have; set \
+                     allow_new_columns = true on the mart to add them (ALTER TABLE … ADD COLUMN), \
+                     or drop them at the source",
+                    table.name
+                ),
+            ));
+        }
+        let mut resolved = table.clone();
+        for column in new {
+            let mut column = column.clone();
+            // Rows loaded before the column existed hold NULL in it.
+            column.nullable = true;
+            resolved.schema.columns.push(column);
+        }
+        Ok(resolved)
+    }
+
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let name = &table.schema.name;
+        let column = quote_mysql(&table.watermark);
+        // The session is in UTC (+00:00), so UNIX_TIMESTAMP reads DATETIMEs as UTC, as the
+        // extraction binds them. One index-only query on the watermark's index.
+        let sql = if table.schema.is_timestamp(&table.watermark) {
+            format!(
+                "SELECT CAST(UNIX_TIMESTAMP(MAX({column})) * 1000000 AS SIGNED) FROM {}",
+                quote_mysql(name)
+            )
+        } else {
+            format!(
+                "SELECT CAST(MAX({column}) AS SIGNED) FROM {}",
+                quote_mysql(name)
+            )
+        };
+        let mut conn = self.conn(name).await?;
+        let max: Option<Option<i64>> = conn
+            .query_first(&sql)
+            .await
+            .map_err(|e| self.error(name, &sql, e))?;
+        Ok(max.flatten())
+    }
+
+    fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {
+        let (sql, params) = extraction_query(table, above, None, None);
+        let params: Vec<String> = params.iter().map(|v| v.as_sql(false)).collect();
+        let mut text = format!("{sql};");
+        if !params.is_empty() {
+            text += &format!("  -- ? = {}", params.join(", "));
+        }
+        if self.parallel > 1 {
+            text += &format!(
+                "\n  (over {} connections, each adding `AND {} BETWEEN ? AND ?` for its range)",
+                self.parallel,
+                quote_mysql(&table.key[0])
+            );
+        }
+        text
+    }
+
+    async fn extract(&self, table: &TableConfig, extract: Extract) -> Result<BatchStream> {
+        let source_table = table.schema.name.clone();
+        let actual = self.describe_table(&source_table).await?;
+        self.check_columns(table, &actual)?;
+        // One list of queries per connection: the key ranges of a parallel extraction, or
+        // the chunks of a key list, read one after the other on one connection.
+        let readers: Vec<Vec<(String, Vec<Value>)>> = match &extract.keys {
+            Some(keys) => vec![
+                keys.chunks(KEYS_PER_QUERY)
+                    .map(|chunk| keys_query(table, chunk))
+                    .collect(),
+            ],
+            None => self
+                .key_ranges(table, extract.above, extract.below)
+                .await?
+                .into_iter()
+                .map(|range| vec![extraction_query(table, extract.above, extract.below, range)])
+                .collect(),
+        };
+        let schema = table.schema.arrow_schema();
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * readers.len());
+        for queries in readers {
+            let conn = self.conn(&source_table).await?;
+            let decoder =
+                RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
+            if let Some((sql, _)) = queries.first() {
+                debug!(table = %source_table, sql = %sql, queries = queries.len(), "Extracting.");
+            }
+            let reading = Reading {
+                table: source_table.clone(),
+                url: self.url.clone(),
+                read_timeout: self.read_timeout,
+            };
+            tokio::spawn(read_rows(conn, queries, decoder, tx.clone(), reading));
+        }
+        Ok(super::receiver_stream(rx))
+    }
+}
+
+impl MySqlSource {
+    /// The ranges of the first key column that parallel readers split the extraction into:
+    /// one unbounded range unless `parallel` > 1 and the key is an integer. Rows of one key
+    /// value stay in one range, in the server's order, so ties keep their arrival order.
+    async fn key_ranges(
+        &self,
+        table: &TableConfig,
+        above: Option<i64>,
+        below: Option<i64>,
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        let key = &table.key[0];
+        let integer_key = table.schema.column(key).is_some_and(|c| {
+            matches!(
+                c.mapped.arrow,
+                DataType::Int16 | DataType::Int32 | DataType::Int64
+            )
+        });
+        if self.parallel <= 1 || !integer_key {
+            return Ok(vec![None]);
+        }
+        let (filter, params) = extraction_filter(table, above, below);
+        let sql = format!(
+            "SELECT MIN({k}), MAX({k}) FROM {}{filter}",
+            quote_mysql(&table.schema.name),
+            k = quote_mysql(key)
+        );
+        let mut conn = self.conn(&table.schema.name).await?;
+        let bounds: Option<(Option<i64>, Option<i64>)> = conn
+            .exec_first(sql.as_str(), params)
+            .await
+            .map_err(|e| self.error(&table.schema.name, &sql, e))?;
+        let Some((Some(lo), Some(hi))) = bounds else {
+            return Ok(vec![None]);
+        };
+        Ok(split_range(lo, hi, self.parallel)
+            .into_iter()
+            .map(Some)
+            .collect())
+    }
+}
+
+/// What a reading task needs besides its query: names for errors and its timeout.
+struct Reading {
+    table: String,
+    url: String,
+    read_timeout: Duration,
+}
+
+/// One reader: runs the query on its connection and sends decoded batches until the result
+/// ends, an error (sent on) or the consumer goes away.
+async fn read_rows(
+    mut conn: mysql_async::Conn,
+    queries: Vec<(String, Vec<Value>)>,
+    mut decoder: RowDecoder,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+    reading: Reading,
+) {
+    let Reading {
+        table,
+        url,
+        read_timeout,
+    } = reading;
+    let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
+        table: table.clone(),
+        location: format!("{url} ({what})"),
+        message: e.to_string(),
+    };
+    let hung = || {
+        format!(
+            "no row within source.read_timeout = {}; the server stopped answering",
+            format_duration(read_timeout)
+        )
+    };
+    let read = async {
+        for (sql, params) in queries {
+            let mut result =
+                tokio::time::timeout(read_timeout, conn.exec_iter(sql.as_str(), params))
+                    .await
+                    .map_err(|_| error(&sql, &hung()))?
+                    .map_err(|e| error(&sql, &e))?;
+            while let Some(row) = tokio::time::timeout(read_timeout, result.next())
+                .await
+                .map_err(|_| error(&sql, &hung()))?
+                .map_err(|e| error(&sql, &e))?
+            {
+                decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
+                // A closed channel: the consumer gave up (its cycle failed); stop reading.
+                if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if decoder.rows > 0 {
+            let _ = tx.send(Ok(decoder.finish())).await;
+        }
+        decoder.report_zero_dates(&table);
+        Ok::<(), Error>(())
+    };
+    if let Err(e) = read.await {
+        let _ = tx.send(Err(e)).await;
+    }
+}

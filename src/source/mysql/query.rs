@@ -1,0 +1,138 @@
+//! The extraction's SQL: the prepared `SELECT` with its watermark filter (a bound parameter
+//! on the indexed column), the key lists of a refresh, and the key ranges of a parallel read.
+
+use mysql_async::Value;
+
+use super::decode::civil_from_days;
+use crate::config::TableConfig;
+
+/// `` `name` `` for MySQL; names are validated plain identifiers, so nothing needs escaping.
+pub(super) fn quote_mysql(name: &str) -> String {
+    format!("`{name}`")
+}
+
+/// ` WHERE <watermark> > ? [AND <watermark> < ?]` and its parameters, or nothing for a full
+/// extraction.
+pub(super) fn extraction_filter(
+    table: &TableConfig,
+    above: Option<i64>,
+    below: Option<i64>,
+) -> (String, Vec<Value>) {
+    let value = |v: i64| {
+        if table.schema.is_timestamp(&table.watermark) {
+            micros_to_value(v)
+        } else {
+            Value::Int(v)
+        }
+    };
+    let column = quote_mysql(&table.watermark);
+    let (conditions, params): (Vec<String>, Vec<Value>) = [(">", above), ("<", below)]
+        .into_iter()
+        .filter_map(|(op, bound)| bound.map(|b| (format!("{column} {op} ?"), value(b))))
+        .unzip();
+    if conditions.is_empty() {
+        (String::new(), Vec::new())
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), params)
+    }
+}
+
+/// The extraction query and its parameters for a table, limited to a range of the first
+/// key column when reading in parallel.
+pub fn extraction_query(
+    table: &TableConfig,
+    above: Option<i64>,
+    below: Option<i64>,
+    range: Option<(i64, i64)>,
+) -> (String, Vec<Value>) {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| quote_mysql(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (filter, mut params) = extraction_filter(table, above, below);
+    let mut sql = format!(
+        "SELECT {columns} FROM {}{filter}",
+        quote_mysql(&table.schema.name)
+    );
+    if let Some((lo, hi)) = range {
+        let joiner = if filter.is_empty() { " WHERE" } else { " AND" };
+        sql.push_str(&format!(
+            "{joiner} {} BETWEEN ? AND ?",
+            quote_mysql(&table.key[0])
+        ));
+        params.extend([Value::Int(lo), Value::Int(hi)]);
+    }
+    (sql, params)
+}
+
+/// Keys bound per `IN (…)` query of a refresh: well below MySQL's 65,535 placeholders and
+/// `max_allowed_packet`, and large enough that the round trips do not dominate.
+pub(super) const KEYS_PER_QUERY: usize = 1000;
+
+/// `SELECT <columns> FROM <table> WHERE <first key> IN (?, …)` for one chunk of keys.
+pub(super) fn keys_query(table: &TableConfig, keys: &[i64]) -> (String, Vec<Value>) {
+    let (select, _) = extraction_query(table, None, None, None);
+    let marks = vec!["?"; keys.len()].join(", ");
+    (
+        format!("{select} WHERE {} IN ({marks})", quote_mysql(&table.key[0])),
+        keys.iter().map(|&k| Value::Int(k)).collect(),
+    )
+}
+
+/// Splits `lo..=hi` into at most `n` contiguous ranges of about equal width.
+pub(super) fn split_range(lo: i64, hi: i64, n: usize) -> Vec<(i64, i64)> {
+    let width = (hi as i128 - lo as i128 + 1).max(1);
+    let step = (width + n as i128 - 1) / n as i128;
+    let mut ranges = Vec::new();
+    let mut start = lo as i128;
+    while start <= hi as i128 {
+        let end = (start + step - 1).min(hi as i128);
+        ranges.push((start as i64, end as i64));
+        start = end + 1;
+    }
+    ranges
+}
+
+/// Microseconds since the epoch (UTC) as a MySQL DATETIME parameter.
+pub(super) fn micros_to_value(micros: i64) -> Value {
+    let days = micros.div_euclid(86_400_000_000);
+    let in_day = micros.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let secs = in_day / 1_000_000;
+    Value::Date(
+        y.clamp(0, 9999) as u16,
+        m as u8,
+        d as u8,
+        (secs / 3600) as u8,
+        (secs / 60 % 60) as u8,
+        (secs % 60) as u8,
+        (in_day % 1_000_000) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_parameters_keep_microseconds() {
+        // 2026-11-26 15:30:00.000123 UTC
+        let micros = 1_795_707_000_000_123;
+        let Value::Date(y, m, d, h, mi, s, us) = micros_to_value(micros) else {
+            panic!("a date")
+        };
+        assert_eq!((y, m, d, h, mi, s, us), (2026, 11, 26, 15, 30, 0, 123));
+    }
+
+    #[test]
+    fn key_ranges_cover_every_value_once() {
+        assert_eq!(split_range(1, 10, 3), [(1, 4), (5, 8), (9, 10)]);
+        assert_eq!(split_range(5, 5, 4), [(5, 5)]);
+        assert_eq!(split_range(1, 2, 4), [(1, 1), (2, 2)]);
+        let wide = split_range(i64::MIN, i64::MAX, 2);
+        assert_eq!(wide, [(i64::MIN, -1), (0, i64::MAX)]);
+    }
+}

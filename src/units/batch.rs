@@ -1,0 +1,40 @@
+//! Streams of Arrow batches, and reading a column as integers: what sources produce and
+//! dedup, stage, warehouse and compare consume.
+
+use std::pin::Pin;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, TimeUnit};
+use futures::Stream;
+
+use crate::error::Result;
+
+/// Batches in arrival order, each already in the mart's Arrow schema.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// The batches a reading task sends over a channel, as a stream.
+pub fn receiver_stream(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> BatchStream {
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).
+pub fn column_as_i64(
+    array: &ArrayRef,
+) -> std::result::Result<Int64Array, arrow::error::ArrowError> {
+    let micros = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array.clone(),
+        DataType::Timestamp(_, tz) => cast_with_options(
+            array,
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+            &CastOptions::default(),
+        )?,
+        _ => array.clone(),
+    };
+    let as_int = cast_with_options(&micros, &DataType::Int64, &CastOptions::default())?;
+    Ok(as_int
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone())
+}

@@ -1,0 +1,20 @@
+//! The ground floor: small units every layer uses (run ids, sizes, durations, the version
+//! string, batch streams). Nothing here imports another module of the crate but [`crate::error`].
+
+pub mod batch;
+pub mod duration;
+pub mod run_id;
+pub mod size;
+
+pub use batch::{BatchStream, column_as_i64, receiver_stream};
+pub use duration::{format_duration, parse_duration};
+pub use run_id::{new_run_id, run_id_time};
+pub use size::human_bytes;
+
+/// The crate version and the git commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MARTSYNC_GIT_COMMIT"),
+    ")"
+);

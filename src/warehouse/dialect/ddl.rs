@@ -1,0 +1,184 @@
+//! DDL: the marts (with Redshift's distribution and sort keys), the run ledger, PostgreSQL's
+//! indexes, and the columns a widened source adds.
+
+use super::{Dialect, RUNS_TABLE, current_schema, placeholder, quote};
+use crate::config::TableConfig;
+
+/// `CREATE TABLE IF NOT EXISTS` for a mart, with Redshift's distribution and sort keys.
+pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let null = if c.nullable { "" } else { " NOT NULL" };
+            format!(
+                "  {} {}{null}",
+                quote(&c.name),
+                c.mapped.warehouse.sql(dialect)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{columns}\n)",
+        quote(&table.name)
+    );
+    if dialect == Dialect::Redshift {
+        let sort = sort_key(table)
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!(
+            "\nDISTKEY({})\nCOMPOUND SORTKEY({sort})",
+            quote(&table.key[0])
+        ));
+    }
+    sql
+}
+
+/// Redshift sort keys of the design's marts; others sort by watermark then key.
+fn sort_key(table: &TableConfig) -> Vec<String> {
+    match table.name.as_str() {
+        "mart_uni_tracking_info" => vec!["update_time".into(), "order_id".into()],
+        "mart_ecs_order_info" => vec!["partner_id".into(), "add_time".into(), "order_id".into()],
+        "mart_uni_tracking_spath" => vec!["pathtime".into(), "order_id".into()],
+        _ => {
+            let mut keys = vec![table.watermark.clone()];
+            keys.extend(table.key.iter().filter(|k| **k != table.watermark).cloned());
+            keys
+        }
+    }
+}
+
+/// The run ledger's DDL.
+pub fn create_runs(dialect: Dialect) -> String {
+    let text = match dialect {
+        Dialect::Redshift => "VARCHAR(1024)",
+        _ => "VARCHAR",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (\n  run_id VARCHAR(64) NOT NULL,\n  mart VARCHAR(127) NOT NULL,\n  \
+         batch {text},\n  started_at TIMESTAMP NOT NULL,\n  committed_at TIMESTAMP NOT NULL,\n  \
+         watermark_from BIGINT,\n  watermark_to BIGINT,\n  rows_extracted BIGINT NOT NULL,\n  \
+         rows_deduped BIGINT NOT NULL,\n  rows_rejected BIGINT NOT NULL,\n  rows_deleted BIGINT NOT NULL,\n  \
+         rows_inserted BIGINT NOT NULL,\n  rows_trimmed BIGINT NOT NULL,\n  bytes_staged BIGINT NOT NULL,\n  \
+         extract_ms BIGINT NOT NULL,\n  dedup_ms BIGINT NOT NULL,\n  stage_ms BIGINT NOT NULL,\n  merge_ms BIGINT NOT NULL\n)"
+    )
+}
+
+/// The columns of [`RUNS_TABLE`] in insert order; the insert binds one parameter each, with
+/// `started_at` and `committed_at` as epoch milliseconds.
+pub const RUNS_COLUMNS: &[&str] = &[
+    "run_id",
+    "mart",
+    "batch",
+    "started_at",
+    "committed_at",
+    "watermark_from",
+    "watermark_to",
+    "rows_extracted",
+    "rows_deduped",
+    "rows_rejected",
+    "rows_deleted",
+    "rows_inserted",
+    "rows_trimmed",
+    "bytes_staged",
+    "extract_ms",
+    "dedup_ms",
+    "stage_ms",
+    "merge_ms",
+];
+
+/// An index of a mart: its name (unquoted) and its `CREATE INDEX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub name: String,
+    pub sql: String,
+}
+
+/// Indexes a PostgreSQL mart needs: a unique one on the key (the merge's DELETE and
+/// anti-join probe it, and it makes a duplicate key impossible) and one on the watermark
+/// (each cycle starts with `max(watermark)`). Redshift has no indexes (DISTKEY/SORTKEY
+/// instead) and DuckDB needs none at these sizes.
+pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<Index> {
+    if dialect != Dialect::Postgres {
+        return Vec::new();
+    }
+    let mart = quote(&table.name);
+    let keys = table
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (key, watermark) = (
+        format!("{}_key", table.name).to_ascii_lowercase(),
+        format!("{}_watermark", table.name).to_ascii_lowercase(),
+    );
+    vec![
+        Index {
+            sql: format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {mart} ({keys})",
+                quote(&key)
+            ),
+            name: key,
+        },
+        Index {
+            sql: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {mart} ({})",
+                quote(&watermark),
+                quote(&table.watermark)
+            ),
+            name: watermark,
+        },
+    ]
+}
+
+/// PostgreSQL: does a relation (table or index) of this name exist in the current schema?
+pub const RELATION_EXISTS: &str = "SELECT to_regclass(quote_ident($1)) IS NOT NULL";
+
+/// PostgreSQL: serializes the DDL of concurrent runs (two `CREATE TABLE IF NOT EXISTS` of
+/// one name at once can fail on the catalog's unique index); released at COMMIT.
+pub const DDL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('martsync ensure_tables'))";
+
+/// The lock `ensure_tables` takes first, where the dialect has one ([`DDL_LOCK`]).
+pub fn ddl_lock(dialect: Dialect) -> Option<&'static str> {
+    (dialect == Dialect::Postgres).then_some(DDL_LOCK)
+}
+
+/// The columns of a mart, lower case (`$1`: the mart's name).
+pub fn mart_columns(dialect: Dialect) -> String {
+    format!(
+        "SELECT lower(column_name) FROM information_schema.columns WHERE table_name = {} \
+         AND table_schema = {}",
+        placeholder(dialect, 1),
+        current_schema(dialect)
+    )
+}
+
+/// The `ALTER TABLE … ADD COLUMN` of each column of `table` the mart does not have (`have`:
+/// its columns, lower case), with the column's name. Added columns are nullable: older rows
+/// have no value.
+pub fn add_missing_columns(
+    dialect: Dialect,
+    table: &TableConfig,
+    have: &std::collections::HashSet<String>,
+) -> Vec<(String, String)> {
+    table
+        .schema
+        .columns
+        .iter()
+        .filter(|c| !have.contains(&c.name))
+        .map(|c| {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote(&table.name),
+                quote(&c.name),
+                c.mapped.warehouse.sql(dialect)
+            );
+            (c.name.clone(), sql)
+        })
+        .collect()
+}

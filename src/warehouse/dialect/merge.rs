@@ -1,0 +1,439 @@
+//! The plan of one merge ([`merge_plan`]): lock, run-id check, temp table, load (each
+//! dialect its own way), the stale-version drop, delete, insert and trim of the mart and its
+//! targets, the run record, COMMIT.
+
+use super::{
+    Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, literal, placeholder, quote,
+    quoted_columns,
+};
+use crate::config::{StageUrl, Strategy, TableConfig};
+use crate::warehouse::plan::{Bind, MergePlan, Reads, Run, Statement, Step, StepName, When};
+
+/// Name of the temp table a run is loaded into.
+pub fn stage_table(table: &TableConfig) -> String {
+    quote(&format!("stage_{}", table.name))
+}
+
+/// The statements of one merge after the staged rows are in the stage table, in order:
+/// drop stale versions, delete replaced rows, insert, trim; the same for each target (fed
+/// the rows left after the mart dropped its stale ones); record the run.
+pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement> {
+    merge_steps(dialect, table)
+        .iter()
+        .map(Step::statement)
+        .collect()
+}
+
+/// The steps of [`merge_statements`]. Everything but the retention trim and the run record
+/// goes through the temp table, so the direct copy into an empty mart skips it.
+fn merge_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
+    let stage = stage_table(table);
+    let mut steps = apply_to(table, &stage, false);
+    for target in &table.targets {
+        steps.extend(apply_to(&table.as_target(target), &stage, true));
+    }
+    let values = RUNS_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = placeholder(dialect, i + 1);
+            if c.ends_with("_at") {
+                epoch_ms_to_timestamp(dialect, &p)
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    steps.push(
+        Step::execute(
+            StepName::RecordRun,
+            format!(
+                "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
+                RUNS_COLUMNS.join(", ")
+            ),
+            Reads::Nothing,
+        )
+        .bind(Bind::RunRecord),
+    );
+    steps
+}
+
+/// Applies the rows of `stage` to `table` (a mart, or one of its targets): the stale-version
+/// drop (mart only: it leaves in the stage the rows newer than the mart's, which are newer
+/// than a target's too), delete, insert, trim.
+fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
+    let mart = quote(&table.name);
+    let cols = quoted_columns(table);
+    // Statement names are what errors and counts go by; a target's are prefixed.
+    let name = |mart_name: StepName, target_name: StepName| {
+        if target { target_name } else { mart_name }
+    };
+    let through_stage = |name: StepName, sql: String, reads: Reads| {
+        Step::execute(name, sql, reads).when(When::ThroughStage)
+    };
+    let key_match = |left: &str, right: &str| {
+        table
+            .key
+            .iter()
+            .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let mut steps = Vec::new();
+    match table.strategy {
+        Strategy::Latest => {
+            let version = quote(
+                table
+                    .version
+                    .as_deref()
+                    .expect("latest tables have a version"),
+            );
+            // A staged row the mart holds at a newer version, or already holds as it is (the
+            // lookback overlap re-reads every row of the last 30 minutes), changes nothing:
+            // dropping it here saves the delete and insert, and Redshift's tombstones.
+            let same_row = table
+                .schema
+                .columns
+                .iter()
+                .filter(|c| !table.key.contains(&c.name))
+                .map(|c| {
+                    let (m, s) = (
+                        format!("{mart}.{}", quote(&c.name)),
+                        format!("{stage}.{}", quote(&c.name)),
+                    );
+                    if c.nullable {
+                        format!("({m} = {s} OR ({m} IS NULL AND {s} IS NULL))")
+                    } else {
+                        format!("{m} = {s}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            if table.replace_only && !target {
+                // A refresh: the mart's new keys come from its own cycles (whose watermark a
+                // refreshed row must not move), so a key the mart does not hold is dropped.
+                steps.push(through_stage(
+                    StepName::DropNewKeys,
+                    format!(
+                        "DELETE FROM {stage} WHERE NOT EXISTS (SELECT 1 FROM {mart} WHERE {})",
+                        key_match(&mart, stage)
+                    ),
+                    Reads::Nothing,
+                ));
+            }
+            if !target {
+                // A refresh run's version is its key: only unchanged rows are dropped.
+                let newer = if table.replace_only {
+                    String::new()
+                } else {
+                    format!("{mart}.{version} > {stage}.{version} OR ")
+                };
+                steps.push(through_stage(
+                    StepName::DropStaleVersions,
+                    format!(
+                        "DELETE FROM {stage} USING {mart} WHERE {} AND ({newer}({same_row}))",
+                        key_match(stage, &mart)
+                    ),
+                    Reads::Nothing,
+                ));
+            }
+            steps.push(through_stage(
+                name(StepName::DeleteReplaced, StepName::TargetDeleteReplaced),
+                format!(
+                    "DELETE FROM {mart} USING {stage} WHERE {}",
+                    key_match(&mart, stage)
+                ),
+                // A target's rows are not the mart's: only the mart's are counted.
+                if target {
+                    Reads::Nothing
+                } else {
+                    Reads::Deleted
+                },
+            ));
+            steps.push(through_stage(
+                name(StepName::InsertRows, StepName::TargetInsertRows),
+                format!("INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage}"),
+                if target {
+                    Reads::Nothing
+                } else {
+                    Reads::Inserted
+                },
+            ));
+        }
+        Strategy::Append => {
+            steps.push(through_stage(
+                name(StepName::InsertNewRows, StepName::TargetInsertNewRows),
+                format!(
+                    "INSERT INTO {mart} ({cols}) SELECT {cols} FROM {stage} WHERE NOT EXISTS \
+                     (SELECT 1 FROM {mart} WHERE {})",
+                    key_match(&mart, stage)
+                ),
+                if target {
+                    Reads::Nothing
+                } else {
+                    Reads::Inserted
+                },
+            ));
+        }
+    }
+    if let Some(retention) = table.retention {
+        let col = quote(&table.retention_column);
+        let secs = retention.as_secs();
+        let cutoff = if table.schema.is_timestamp(&table.retention_column) {
+            format!("(SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
+        } else {
+            format!("(SELECT max({col}) FROM {mart}) - {secs}")
+        };
+        let trim = Step::execute(
+            name(StepName::RetentionTrim, StepName::TargetRetentionTrim),
+            format!("DELETE FROM {mart} WHERE {col} < {cutoff}"),
+            if target {
+                Reads::Nothing
+            } else {
+                Reads::Trimmed
+            },
+        );
+        // The mart's own trim runs on the direct copy too; a target's needs the temp table's
+        // branch (a mart with targets never copies directly).
+        steps.push(if target {
+            trim.when(When::ThroughStage)
+        } else {
+            trim
+        });
+    }
+    steps
+}
+
+/// Serializes merges into one mart (and its targets) while letting readers read. Redshift
+/// has a single `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not
+/// with SELECT.
+pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
+    let mart = table
+        .written_tables()
+        .iter()
+        .map(|t| quote(&t.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match dialect {
+        Dialect::DuckDb => None,
+        Dialect::Postgres => Some(format!("LOCK TABLE {mart} IN SHARE ROW EXCLUSIVE MODE")),
+        Dialect::Redshift => Some(format!("LOCK {mart}")),
+    }
+}
+
+/// Whether a run id already committed (the merge is then a no-op).
+pub fn check_run_id(dialect: Dialect) -> String {
+    format!(
+        "SELECT count(*) FROM {RUNS_TABLE} WHERE run_id = {}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Creates the temp table a run is loaded into, with the mart's columns (and, on Redshift,
+/// its distribution and sort keys, so the merge joins locally). PostgreSQL drops it at
+/// COMMIT; Redshift temp tables live for the session, so they are dropped first and after.
+pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> {
+    let mart = quote(&table.name);
+    let stage = stage_table(table);
+    match dialect {
+        Dialect::DuckDb => vec![
+            format!("DROP TABLE IF EXISTS temp.{stage}"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT * FROM {mart} LIMIT 0"),
+        ],
+        Dialect::Postgres => vec![format!(
+            "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
+        )],
+        Dialect::Redshift => vec![
+            format!("DROP TABLE IF EXISTS {stage}"),
+            format!("CREATE TEMP TABLE {stage} (LIKE {mart})"),
+        ],
+    }
+}
+
+/// Drops the temp table before COMMIT where the dialect keeps it for the session.
+pub fn drop_stage_table(dialect: Dialect, table: &TableConfig) -> Option<String> {
+    let stage = stage_table(table);
+    match dialect {
+        Dialect::DuckDb => Some(format!("DROP TABLE IF EXISTS temp.{stage}")),
+        Dialect::Postgres => None,
+        Dialect::Redshift => Some(format!("DROP TABLE {stage}")),
+    }
+}
+
+/// DuckDB: loads the staged Parquet files (local paths) into the stage table.
+pub fn load_parquet_files(table: &TableConfig, files: &[String]) -> String {
+    let cols = quoted_columns(table);
+    let files = files
+        .iter()
+        .map(|f| literal(f))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM read_parquet([{files}])",
+        stage_table(table)
+    )
+}
+
+/// How a run's staged files reach the warehouse, for [`merge_plan`].
+#[derive(Debug, Clone)]
+pub enum Load {
+    /// DuckDB reads these local Parquet files.
+    Files(Vec<String>),
+    /// PostgreSQL: the client streams the staged rows as binary COPY.
+    Stdin,
+    /// Redshift COPYs the files a manifest lists, as this role.
+    Manifest { url: String, iam_role: String },
+}
+
+impl Load {
+    /// The load of a run staged under `run` (`<mart>/<run id>`) as `explain` shows it: the
+    /// first part's path, or the manifest's URL.
+    pub fn placeholder(
+        dialect: Dialect,
+        stage: &StageUrl,
+        iam_role: Option<&str>,
+        run: &str,
+    ) -> Load {
+        match (dialect, stage) {
+            (Dialect::DuckDb, StageUrl::File(dir)) => {
+                Load::Files(vec![format!("{}/{run}/part-00000.parquet", dir.display())])
+            }
+            (Dialect::Redshift, stage) => Load::Manifest {
+                url: format!("{stage}/{run}/manifest.json"),
+                iam_role: iam_role.unwrap_or_default().to_string(),
+            },
+            _ => Load::Stdin,
+        }
+    }
+}
+
+/// Whether PostgreSQL may copy a run straight into the mart when the mart is empty (an
+/// initial load): the run is deduped, so there is nothing to replace, and the temp table and
+/// joins would only double the work. Not when the mart has targets: they are fed from the
+/// temp table. Only then is the mart's emptiness asked (`check_empty`).
+pub fn may_copy_direct(dialect: Dialect, table: &TableConfig) -> bool {
+    dialect == Dialect::Postgres && table.targets.is_empty()
+}
+
+/// The plan of one merge: every statement from `BEGIN` to `COMMIT` with what its result
+/// means. The executor runs it; `explain` prints it ([`MergePlan::statements`]).
+pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePlan {
+    let mut steps = vec![Step::execute(StepName::Begin, "BEGIN", Reads::Nothing)];
+    if let Some(sql) = lock_mart(dialect, table) {
+        steps.push(Step::execute(StepName::LockMart, sql, Reads::Nothing));
+    }
+    steps.push(
+        Step::query(
+            StepName::CheckRunId,
+            check_run_id(dialect),
+            Reads::RunCommitted,
+        )
+        .bind(Bind::RunId),
+    );
+    let direct = may_copy_direct(dialect, table);
+    if direct {
+        steps.push(Step::query(
+            StepName::CheckEmpty,
+            any_row(table),
+            Reads::MartRow,
+        ));
+    }
+    for sql in create_stage_table(dialect, table) {
+        steps.push(
+            Step::execute(StepName::CreateStageTable, sql, Reads::Nothing).when(When::ThroughStage),
+        );
+    }
+    match load {
+        Load::Files(files) => steps.push(
+            Step::execute(
+                StepName::LoadStage,
+                load_parquet_files(table, files),
+                Reads::Loaded,
+            )
+            .needs_files(),
+        ),
+        Load::Stdin => {
+            if direct {
+                steps.push(
+                    Step::execute(
+                        StepName::LoadStage,
+                        copy_from_stdin(table, true),
+                        Reads::LoadedIntoMart,
+                    )
+                    .run(Run::CopyIn)
+                    .when(When::Direct)
+                    .needs_files(),
+                );
+            }
+            steps.push(
+                Step::execute(
+                    StepName::LoadStage,
+                    copy_from_stdin(table, false),
+                    Reads::Loaded,
+                )
+                .run(Run::CopyIn)
+                .when(When::ThroughStage)
+                .needs_files(),
+            );
+        }
+        Load::Manifest { url, iam_role } => {
+            steps.push(
+                Step::execute(
+                    StepName::LoadStage,
+                    copy_from_manifest(table, url, iam_role),
+                    Reads::Nothing,
+                )
+                .needs_files(),
+            );
+            steps.push(
+                Step::query(StepName::LoadedRows, LAST_COPY_COUNT, Reads::Loaded).needs_files(),
+            );
+        }
+    }
+    steps.extend(merge_steps(dialect, table));
+    if let Some(sql) = drop_stage_table(dialect, table) {
+        steps.push(
+            Step::execute(StepName::DropStageTable, sql, Reads::Nothing).when(When::ThroughStage),
+        );
+    }
+    steps.push(Step::execute(StepName::Commit, "COMMIT", Reads::Nothing));
+    MergePlan { steps }
+}
+
+/// PostgreSQL: the binary COPY the staged rows are streamed into: the stage table, or the
+/// mart itself (`direct`, for an empty mart).
+pub fn copy_from_stdin(table: &TableConfig, direct: bool) -> String {
+    let cols = quoted_columns(table);
+    let target = if direct {
+        quote(&table.name)
+    } else {
+        stage_table(table)
+    };
+    format!("COPY {target} ({cols}) FROM STDIN (FORMAT binary)")
+}
+
+/// One row of the mart, if it has any (is it empty?).
+pub fn any_row(table: &TableConfig) -> String {
+    format!("SELECT 1 FROM {} LIMIT 1", quote(&table.name))
+}
+
+/// Redshift: COPY of every file the run's manifest lists. The staged Parquet has the mart's
+/// columns in the mart's order, so no column list is needed.
+pub fn copy_from_manifest(table: &TableConfig, manifest_url: &str, iam_role: &str) -> String {
+    format!(
+        "COPY {} FROM {} IAM_ROLE {} FORMAT AS PARQUET MANIFEST",
+        stage_table(table),
+        literal(manifest_url),
+        literal(iam_role)
+    )
+}
+
+/// Redshift: rows the session's last COPY loaded.
+pub const LAST_COPY_COUNT: &str = "SELECT pg_last_copy_count()";
+
+/// Redshift: why the session's last COPY failed (asked after the ROLLBACK, on the same
+/// session, so it is that COPY's detail and no other's).
+pub const LOAD_ERRORS: &str = "SELECT trim(file_name), line_number, trim(column_name), \
+     trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() \
+     ORDER BY line_number LIMIT 5";

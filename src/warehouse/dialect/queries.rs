@@ -1,0 +1,87 @@
+//! What martsync reads besides merging: watermarks, the ledger, status, exports.
+
+use super::{Dialect, RUNS_TABLE, current_schema, max_as_i64, placeholder, quote};
+use crate::config::TableConfig;
+
+/// The rows `export` reads: the mart's columns of another table, each cast to the mart's
+/// type (a staging table may type them more loosely).
+pub fn select_columns(dialect: Dialect, table: &TableConfig, from: &str) -> String {
+    let columns = table
+        .schema
+        .columns
+        .iter()
+        .map(|c| {
+            let name = quote(&c.name);
+            format!(
+                "CAST({name} AS {}) AS {name}",
+                c.mapped.warehouse.sql(dialect)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {columns} FROM {}", quote(from))
+}
+
+/// Labels of the batches committed to a mart.
+pub fn committed_batches(dialect: Dialect) -> String {
+    format!(
+        "SELECT batch FROM {RUNS_TABLE} WHERE mart = {} AND batch IS NOT NULL",
+        placeholder(dialect, 1)
+    )
+}
+
+/// Whether a table exists in the connection's current schema (1 or 0).
+pub fn table_exists(dialect: Dialect) -> String {
+    format!(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = {} AND table_schema = {}",
+        placeholder(dialect, 1),
+        current_schema(dialect)
+    )
+}
+
+/// The mart's largest watermark (as [`max_as_i64`]): an index lookup where there is one, so
+/// every cycle starts in constant time (no count).
+pub fn max_watermark(dialect: Dialect, table: &TableConfig) -> String {
+    format!(
+        "SELECT {} FROM {}",
+        max_as_i64(dialect, table, &table.watermark),
+        quote(&table.name)
+    )
+}
+
+/// Row count and largest watermark (as [`max_as_i64`]) of a mart.
+pub fn mart_summary(dialect: Dialect, table: &TableConfig) -> String {
+    format!(
+        "SELECT count(*), {} FROM {}",
+        max_as_i64(dialect, table, &table.watermark),
+        quote(&table.name)
+    )
+}
+
+/// Runs count of a mart.
+pub fn count_runs(dialect: Dialect) -> String {
+    format!(
+        "SELECT count(*) FROM {RUNS_TABLE} WHERE mart = {}",
+        placeholder(dialect, 1)
+    )
+}
+
+/// The last `limit` committed runs of a mart, newest first, times as epoch ms. The limit is
+/// a literal: Redshift does not take a parameter there.
+pub fn recent_runs(dialect: Dialect, limit: usize) -> String {
+    let ms = |column: &str| match dialect {
+        Dialect::DuckDb => format!("epoch_ms({column})"),
+        Dialect::Postgres | Dialect::Redshift => {
+            format!("CAST(extract(epoch FROM {column}) * 1000 AS BIGINT)")
+        }
+    };
+    format!(
+        "SELECT run_id, batch, {}, {}, watermark_to, rows_extracted, rows_deduped, \
+         rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, \
+         dedup_ms, stage_ms, merge_ms FROM {RUNS_TABLE} WHERE mart = {} \
+         ORDER BY committed_at DESC, run_id DESC LIMIT {limit}",
+        ms("started_at"),
+        ms("committed_at"),
+        placeholder(dialect, 1),
+    )
+}

@@ -1,0 +1,249 @@
+//! The warehouse of a wire-protocol database, shared by PostgreSQL and Redshift. What
+//! differs between them is a [`Flavor`]: how a run is loaded, the merge session, and export.
+
+use std::collections::HashSet;
+
+use super::{Pool, WireSession, query_bool};
+use crate::config::{TableConfig, WarehouseTimeouts};
+use crate::error::Result;
+use crate::units::BatchStream;
+use crate::warehouse::dialect::{self, Dialect, Load, RUNS_TABLE};
+use crate::warehouse::executor::{self, Policy, Session, Sessions};
+use crate::warehouse::{MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse};
+
+/// What a wire-protocol warehouse does its own way.
+#[async_trait::async_trait]
+pub trait Flavor: Send + Sync + 'static {
+    fn dialect(&self) -> Dialect;
+
+    /// How a run's staged files reach the warehouse (the load step of its merge plan).
+    fn load(&self, pool: &Pool, request: &MergeRequest<'_>) -> Result<Load>;
+
+    /// A merge session on a pooled connection.
+    fn session<'a>(&'a self, wire: WireSession<'a>) -> Box<dyn Session + 'a>;
+
+    /// Every row of the table `name` in `table`'s mart schema, as a stream.
+    async fn export(&self, pool: &Pool, name: &str, table: &TableConfig) -> Result<BatchStream>;
+}
+
+/// A PostgreSQL database or Redshift cluster.
+pub struct WireWarehouse<F> {
+    pub pool: Pool,
+    pub flavor: F,
+}
+
+impl<F: Flavor> WireWarehouse<F> {
+    /// Prepares the connection settings and checks the server answers.
+    pub async fn open(url: &str, flavor: F, timeouts: WarehouseTimeouts) -> Result<Self> {
+        Ok(WireWarehouse {
+            pool: Pool::open(url, flavor.dialect(), timeouts).await?,
+            flavor,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<F: Flavor> Sessions for WireWarehouse<F> {
+    fn warehouse_url(&self) -> String {
+        self.pool.url.clone()
+    }
+
+    async fn session(&self, mart: &str) -> Result<Box<dyn Session + '_>> {
+        Ok(self
+            .flavor
+            .session(WireSession::open(&self.pool, mart).await?))
+    }
+
+    fn policy(&self) -> Policy {
+        let t = self.pool.timeouts;
+        Policy {
+            lock_timeout: t.lock,
+            attempt_timeout: Some((
+                t.lock + t.statement + std::time::Duration::from_secs(60),
+                "lock_timeout + statement_timeout + 1m",
+            )),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<F: Flavor> Warehouse for WireWarehouse<F> {
+    fn describe(&self) -> String {
+        self.pool.url.clone()
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.flavor.dialect()
+    }
+
+    /// Creates what is missing, and only that: statements on existing marts would queue
+    /// behind another run's lock on them. One transaction; on PostgreSQL under an advisory
+    /// lock, so that concurrent runs do not race to create the same table.
+    async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()> {
+        let mut client = self.pool.client("-").await?;
+        let ctx = self.pool.context("-", "-");
+        let tx = client.transaction().await.map_err(ctx.at("begin"))?;
+        if let Some(lock) = dialect::ddl_lock(self.flavor.dialect()) {
+            tx.batch_execute(lock).await.map_err(ctx.at("ddl_lock"))?;
+        }
+        let table_sql = format!(
+            "SELECT ({}) > 0",
+            dialect::table_exists(self.flavor.dialect())
+        );
+        for table in tables.iter().flat_map(TableConfig::written_tables) {
+            let ctx = self.pool.context(&table.name, "-");
+            let mut missing = Vec::new();
+            if !query_bool(&tx, &table_sql, &table.name.to_ascii_lowercase())
+                .await
+                .map_err(ctx.at("table_exists"))?
+            {
+                missing.push(dialect::create_mart(self.flavor.dialect(), &table));
+            }
+            for index in dialect::create_indexes(self.flavor.dialect(), &table) {
+                if !query_bool(&tx, dialect::RELATION_EXISTS, &index.name)
+                    .await
+                    .map_err(ctx.at("index_exists"))?
+                {
+                    missing.push(index.sql);
+                }
+            }
+            for sql in missing {
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(ctx.at("create_table"))?;
+            }
+        }
+        if !query_bool(&tx, &table_sql, RUNS_TABLE)
+            .await
+            .map_err(ctx.at("table_exists"))?
+        {
+            tx.batch_execute(&dialect::create_runs(self.flavor.dialect()))
+                .await
+                .map_err(self.pool.context(RUNS_TABLE, "-").at("create_table"))?;
+        }
+        tx.commit().await.map_err(ctx.at("commit"))?;
+        self.pool.release(client);
+        Ok(())
+    }
+
+    async fn add_columns(&self, table: &TableConfig) -> Result<Vec<String>> {
+        let client = self.pool.client(&table.name).await?;
+        let ctx = self.pool.context(&table.name, "-");
+        let have: HashSet<String> = client
+            .query(
+                &dialect::mart_columns(self.flavor.dialect()),
+                &[&table.name.to_ascii_lowercase()],
+            )
+            .await
+            .map_err(ctx.at("add_column"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut added = Vec::new();
+        for (name, sql) in dialect::add_missing_columns(self.flavor.dialect(), table, &have) {
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(ctx.at("add_column"))?;
+            added.push(name);
+        }
+        self.pool.release(client);
+        Ok(added)
+    }
+
+    async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>> {
+        let client = self.pool.client(&table.name).await?;
+        let row = client
+            .query_one(&dialect::max_watermark(self.flavor.dialect(), table), &[])
+            .await
+            .map_err(self.pool.context(&table.name, "-").at("max_watermark"))?;
+        self.pool.release(client);
+        Ok(row.get(0))
+    }
+
+    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
+        self.flavor.export(&self.pool, name, table).await
+    }
+
+    async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
+        let client = self.pool.client(mart).await?;
+        let rows = client
+            .query(&dialect::committed_batches(self.flavor.dialect()), &[&mart])
+            .await
+            .map_err(self.pool.context(mart, "-").at("committed_batches"))?;
+        self.pool.release(client);
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
+        let load = self.flavor.load(&self.pool, &request)?;
+        let plan = dialect::merge_plan(self.flavor.dialect(), request.table, &load);
+        executor::merge(self, &plan, &request).await
+    }
+
+    async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
+        let client = self.pool.client(&table.name).await?;
+        let ctx = self.pool.context(&table.name, "-");
+        let error = ctx.at("status");
+        let mut status = MartStatus {
+            mart: table.name.clone(),
+            ..MartStatus::default()
+        };
+        let exists = |name: String| {
+            let client = &client;
+            let sql = dialect::table_exists(self.flavor.dialect());
+            async move {
+                client
+                    .query_one(&sql, &[&name])
+                    .await
+                    .map(|r| r.get::<_, i64>(0) > 0)
+            }
+        };
+        if !exists(table.name.clone()).await.map_err(&error)? {
+            self.pool.release(client);
+            return Ok(status);
+        }
+        status.exists = true;
+        let row = client
+            .query_one(&dialect::mart_summary(self.flavor.dialect(), table), &[])
+            .await
+            .map_err(&error)?;
+        (status.rows, status.max_watermark) = (row.get(0), row.get(1));
+        if exists(RUNS_TABLE.to_string()).await.map_err(&error)? {
+            status.runs = client
+                .query_one(&dialect::count_runs(self.flavor.dialect()), &[&table.name])
+                .await
+                .map_err(&error)?
+                .get(0);
+            status.recent_runs = client
+                .query(
+                    &dialect::recent_runs(self.flavor.dialect(), recent),
+                    &[&table.name],
+                )
+                .await
+                .map_err(&error)?
+                .iter()
+                .map(|r| RunSummary {
+                    run_id: r.get(0),
+                    batch: r.get(1),
+                    started_at_ms: r.get(2),
+                    committed_at_ms: r.get(3),
+                    watermark_to: r.get(4),
+                    rows_extracted: r.get(5),
+                    rows_deduped: r.get(6),
+                    rows_rejected: r.get(7),
+                    rows_deleted: r.get(8),
+                    rows_inserted: r.get(9),
+                    rows_trimmed: r.get(10),
+                    bytes_staged: r.get(11),
+                    extract_ms: r.get(12),
+                    dedup_ms: r.get(13),
+                    stage_ms: r.get(14),
+                    merge_ms: r.get(15),
+                })
+                .collect();
+        }
+        self.pool.release(client);
+        Ok(status)
+    }
+}

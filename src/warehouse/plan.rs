@@ -1,0 +1,340 @@
+//! A merge as data. The dialect renders one [`MergePlan`] per cycle ([`super::dialect::merge_plan`]),
+//! the executor ([`super::executor`]) runs it on any backend's session, and `explain` prints
+//! it: the order of a merge is written once, here and in the dialect, and nowhere else.
+//!
+//! A plan is a list of typed [`Step`]s: a statement name, its SQL, the values it binds and
+//! what its result means to the merge. The branches a merge takes at run time are steps too:
+//! - `check_empty` (PostgreSQL, a mart without targets): an empty mart takes the run straight
+//!   from COPY, so the steps marked [`When::ThroughStage`] are skipped and those marked
+//!   [`When::Direct`] run;
+//! - a run that staged no files loads nothing: steps with `needs_files` are skipped (DuckDB's
+//!   `read_parquet([])` is an error, Redshift's COPY refuses a manifest without files);
+//! - targets (Option A) are more steps after the mart's own, fed from the same temp table.
+
+use serde::Serialize;
+
+/// The name of a warehouse statement: what errors, logs and `explain` call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    // What `explain` shows before a merge.
+    CreateMart,
+    CreateIndex,
+    CreateRuns,
+    MaxWatermark,
+    // The merge.
+    Begin,
+    LockMart,
+    CheckRunId,
+    CheckEmpty,
+    CreateStageTable,
+    LoadStage,
+    LoadedRows,
+    DropNewKeys,
+    DropStaleVersions,
+    DeleteReplaced,
+    InsertRows,
+    InsertNewRows,
+    RetentionTrim,
+    TargetDeleteReplaced,
+    TargetInsertRows,
+    TargetInsertNewRows,
+    TargetRetentionTrim,
+    RecordRun,
+    DropStageTable,
+    Commit,
+}
+
+impl StepName {
+    /// The name as errors and `explain` print it, e.g. `delete_replaced`.
+    pub fn as_str(self) -> &'static str {
+        use StepName::*;
+        match self {
+            CreateMart => "create_mart",
+            CreateIndex => "create_index",
+            CreateRuns => "create_runs",
+            MaxWatermark => "max_watermark",
+            Begin => "begin",
+            LockMart => "lock_mart",
+            CheckRunId => "check_run_id",
+            CheckEmpty => "check_empty",
+            CreateStageTable => "create_stage_table",
+            LoadStage => "load_stage",
+            LoadedRows => "loaded_rows",
+            DropNewKeys => "drop_new_keys",
+            DropStaleVersions => "drop_stale_versions",
+            DeleteReplaced => "delete_replaced",
+            InsertRows => "insert_rows",
+            InsertNewRows => "insert_new_rows",
+            RetentionTrim => "retention_trim",
+            TargetDeleteReplaced => "target_delete_replaced",
+            TargetInsertRows => "target_insert_rows",
+            TargetInsertNewRows => "target_insert_new_rows",
+            TargetRetentionTrim => "target_retention_trim",
+            RecordRun => "record_run",
+            DropStageTable => "drop_stage_table",
+            Commit => "commit",
+        }
+    }
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StepName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A named statement: what `explain` prints and the executor records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub name: StepName,
+    pub sql: String,
+}
+
+/// The values a statement binds as parameters (never interpolated into its SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    Nothing,
+    /// `$1`: the run id.
+    RunId,
+    /// The run record, in [`super::dialect::RUNS_COLUMNS`] order.
+    RunRecord,
+}
+
+/// How the executor runs a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// Executed; its result is the number of rows it changed.
+    Execute,
+    /// A query; its result is the first column of its first row (none: no row).
+    Query,
+    /// `COPY … FROM STDIN`: the client streams the run's staged rows (PostgreSQL).
+    CopyIn,
+}
+
+/// What a statement's result means to the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Nothing: DDL, locks, transaction control.
+    Nothing,
+    /// The run id's rows in the ledger: more than none means the run committed before, and
+    /// the merge ends there, changing nothing.
+    RunCommitted,
+    /// A row of the mart: none means the mart is empty, and the merge takes the direct copy.
+    MartRow,
+    /// The rows loaded into the temp table: checked against the rows staged.
+    Loaded,
+    /// The rows loaded straight into the (empty) mart: checked, and counted as inserted.
+    LoadedIntoMart,
+    Deleted,
+    Inserted,
+    Trimmed,
+}
+
+/// When a step runs, given the `check_empty` branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// Only on the direct copy into an empty mart.
+    Direct,
+    /// Only when the run goes through the temp table (always, where there is no direct copy).
+    ThroughStage,
+}
+
+/// One statement of a merge and how to treat it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: StepName,
+    pub sql: String,
+    pub run: Run,
+    pub bind: Bind,
+    pub reads: Reads,
+    pub when: When,
+    /// Skipped when the run staged no files (nothing to load; loaded count 0).
+    pub needs_files: bool,
+}
+
+impl Step {
+    /// A statement executed for its row count, on every branch.
+    pub fn execute(name: StepName, sql: impl Into<String>, reads: Reads) -> Step {
+        Step {
+            name,
+            sql: sql.into(),
+            run: Run::Execute,
+            bind: Bind::Nothing,
+            reads,
+            when: When::Always,
+            needs_files: false,
+        }
+    }
+
+    /// A query read for its first value.
+    pub fn query(name: StepName, sql: impl Into<String>, reads: Reads) -> Step {
+        Step {
+            run: Run::Query,
+            ..Step::execute(name, sql, reads)
+        }
+    }
+
+    pub fn bind(self, bind: Bind) -> Step {
+        Step { bind, ..self }
+    }
+
+    pub fn when(self, when: When) -> Step {
+        Step { when, ..self }
+    }
+
+    pub fn run(self, run: Run) -> Step {
+        Step { run, ..self }
+    }
+
+    pub fn needs_files(self) -> Step {
+        Step {
+            needs_files: true,
+            ..self
+        }
+    }
+
+    /// The statement, for `explain` and records.
+    pub fn statement(&self) -> Statement {
+        Statement {
+            name: self.name,
+            sql: self.sql.clone(),
+        }
+    }
+
+    /// Whether the step runs on this branch (`direct`: the mart was empty at `check_empty`).
+    pub fn on_branch(&self, direct: bool) -> bool {
+        match self.when {
+            When::Always => true,
+            When::Direct => direct,
+            When::ThroughStage => !direct,
+        }
+    }
+}
+
+/// The facts a plan's branches depend on, as far as they are known before a merge: what
+/// `explain` resolves a plan with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanState {
+    /// The mart holds no row.
+    pub mart_empty: bool,
+    /// The run staged at least one file.
+    pub staged_files: bool,
+}
+
+/// Every step of one merge, in order, from `BEGIN` to `COMMIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergePlan {
+    pub steps: Vec<Step>,
+}
+
+impl MergePlan {
+    /// Whether the plan asks if the mart is empty (and so may copy straight into it).
+    pub fn has_direct_copy(&self) -> bool {
+        self.steps.iter().any(|s| s.reads == Reads::MartRow)
+    }
+
+    /// The statements the executor runs in `state`, in order: what `explain` prints.
+    pub fn statements(&self, state: PlanState) -> Vec<Statement> {
+        let direct = self.has_direct_copy() && state.mart_empty;
+        self.steps
+            .iter()
+            .filter(|s| s.on_branch(direct) && (state.staged_files || !s.needs_files))
+            .map(Step::statement)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> MergePlan {
+        MergePlan {
+            steps: vec![
+                Step::execute(StepName::Begin, "BEGIN", Reads::Nothing),
+                Step::query(StepName::CheckEmpty, "SELECT 1", Reads::MartRow),
+                Step::execute(StepName::LoadStage, "COPY mart", Reads::LoadedIntoMart)
+                    .when(When::Direct)
+                    .needs_files(),
+                Step::execute(StepName::LoadStage, "COPY stage", Reads::Loaded)
+                    .when(When::ThroughStage)
+                    .needs_files(),
+                Step::execute(StepName::DeleteReplaced, "DELETE", Reads::Deleted)
+                    .when(When::ThroughStage),
+                Step::execute(StepName::Commit, "COMMIT", Reads::Nothing),
+            ],
+        }
+    }
+
+    fn names(state: PlanState) -> Vec<String> {
+        plan()
+            .statements(state)
+            .iter()
+            .map(|s| format!("{}:{}", s.name, s.sql))
+            .collect()
+    }
+
+    #[test]
+    fn branches_resolve_by_state() {
+        let empty = PlanState {
+            mart_empty: true,
+            staged_files: true,
+        };
+        assert_eq!(
+            names(empty),
+            [
+                "begin:BEGIN",
+                "check_empty:SELECT 1",
+                "load_stage:COPY mart",
+                "commit:COMMIT"
+            ]
+        );
+        let full = PlanState {
+            mart_empty: false,
+            ..empty
+        };
+        assert_eq!(
+            names(full),
+            [
+                "begin:BEGIN",
+                "check_empty:SELECT 1",
+                "load_stage:COPY stage",
+                "delete_replaced:DELETE",
+                "commit:COMMIT"
+            ]
+        );
+        let nothing_staged = PlanState {
+            staged_files: false,
+            ..full
+        };
+        assert_eq!(
+            names(nothing_staged),
+            [
+                "begin:BEGIN",
+                "check_empty:SELECT 1",
+                "delete_replaced:DELETE",
+                "commit:COMMIT"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_serialize_as_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&StepName::TargetInsertNewRows).unwrap(),
+            "\"target_insert_new_rows\""
+        );
+        assert_eq!(
+            StepName::DropStaleVersions.to_string(),
+            "drop_stale_versions"
+        );
+    }
+}
