@@ -462,6 +462,14 @@ mod tests {
     async fn run(
         answer: impl Fn(&str, u32) -> SessionResult<Option<i64>> + Send + Sync + 'static,
     ) -> (Result<MergeOutcome>, Vec<String>) {
+        run_with(2, answer).await
+    }
+
+    /// As [`run`], with `rows` staged: in one part, or in none for 0.
+    async fn run_with(
+        rows: u64,
+        answer: impl Fn(&str, u32) -> SessionResult<Option<i64>> + Send + Sync + 'static,
+    ) -> (Result<MergeOutcome>, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let stage = FileStage::new(dir.path()).unwrap();
         let config = crate::config::RawConfig::parse("", "test")
@@ -472,11 +480,16 @@ mod tests {
             url: format!("file:///{key}"),
             content_length: 1,
         };
+        let parts = if rows == 0 {
+            Vec::new()
+        } else {
+            vec![file("mart/run/part-00000.parquet")]
+        };
         let staged = StagedRun {
             prefix: "mart/run".into(),
-            parts: vec![file("mart/run/part-00000.parquet")],
+            parts,
             manifest: file("mart/run/manifest.json"),
-            rows: 2,
+            rows,
             bytes: 1,
         };
         let request = MergeRequest {
@@ -602,6 +615,14 @@ mod tests {
             }
             other => panic!("expected a lock error, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_staged_no_files_loads_nothing() {
+        let (result, log) = run_with(0, |sql, _| rows(sql)).await;
+        assert_eq!(result.unwrap().inserted, 2);
+        assert!(!log.contains(&"LOAD".to_string()), "{log:?}");
+        assert_eq!(log.last().map(String::as_str), Some("COMMIT"));
     }
 
     #[tokio::test]

@@ -297,6 +297,9 @@ impl Load {
     ) -> Load {
         match (dialect, stage) {
             (Dialect::DuckDb, StageUrl::File(dir)) => {
+                // The file stage resolves its folder to an absolute path, and so do the
+                // paths DuckDB is given.
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
                 Load::Files(vec![format!("{}/{run}/part-00000.parquet", dir.display())])
             }
             (Dialect::Redshift, stage) => Load::Manifest {
@@ -378,6 +381,9 @@ pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePl
             );
         }
         Load::Manifest { url, iam_role } => {
+            // Both steps need files: "Regardless of any mandatory settings, COPY will
+            // terminate if no files are found" (Redshift Database Developer Guide, "Using a
+            // manifest to specify data files"), so a quiet cycle must not COPY at all.
             steps.push(
                 Step::execute(
                     StepName::LoadStage,
@@ -437,3 +443,90 @@ pub const LAST_COPY_COUNT: &str = "SELECT pg_last_copy_count()";
 pub const LOAD_ERRORS: &str = "SELECT trim(file_name), line_number, trim(column_name), \
      trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() \
      ORDER BY line_number LIMIT 5";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::plan::PlanState;
+
+    fn uti() -> TableConfig {
+        crate::config::RawConfig::parse("", "test")
+            .and_then(|raw| raw.validate("test", &|_| None))
+            .unwrap()
+            .tables
+            .remove(0)
+    }
+
+    fn names(dialect: Dialect, load: &Load, state: PlanState) -> Vec<String> {
+        merge_plan(dialect, &uti(), load)
+            .statements(state)
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect()
+    }
+
+    /// Redshift's COPY terminates on a manifest that lists no files ("Using a manifest to
+    /// specify data files"): a cycle that staged nothing runs neither the COPY nor the count.
+    #[test]
+    fn a_redshift_cycle_that_staged_nothing_does_not_copy() {
+        let load = Load::Manifest {
+            url: "s3://b/p/m/RUN/manifest.json".into(),
+            iam_role: "arn:aws:iam::1:role/r".into(),
+        };
+        let busy = PlanState {
+            mart_empty: false,
+            staged_files: true,
+        };
+        let idle = PlanState {
+            staged_files: false,
+            ..busy
+        };
+        let with = names(Dialect::Redshift, &load, busy);
+        assert!(
+            with.contains(&"load_stage".to_string()) && with.contains(&"loaded_rows".to_string()),
+            "{with:?}"
+        );
+        let without = names(Dialect::Redshift, &load, idle);
+        assert!(
+            !without
+                .iter()
+                .any(|n| n == "load_stage" || n == "loaded_rows"),
+            "{without:?}"
+        );
+        // Everything else still runs: the merge is a committed cycle of zero rows.
+        assert_eq!(without.first().map(String::as_str), Some("begin"));
+        assert!(without.contains(&"record_run".to_string()));
+        assert_eq!(without.last().map(String::as_str), Some("commit"));
+    }
+
+    /// PostgreSQL copies straight into an empty mart without a target, and only then.
+    #[test]
+    fn postgres_copies_directly_into_an_empty_mart_only() {
+        let state = |mart_empty| PlanState {
+            mart_empty,
+            staged_files: true,
+        };
+        let empty = names(Dialect::Postgres, &Load::Stdin, state(true));
+        assert!(
+            !empty.contains(&"create_stage_table".to_string()),
+            "{empty:?}"
+        );
+        assert!(!empty.contains(&"delete_replaced".to_string()), "{empty:?}");
+        assert!(empty.contains(&"retention_trim".to_string()), "{empty:?}");
+        let full = names(Dialect::Postgres, &Load::Stdin, state(false));
+        for step in [
+            "create_stage_table",
+            "drop_stale_versions",
+            "delete_replaced",
+            "insert_rows",
+        ] {
+            assert!(full.contains(&step.to_string()), "{step} missing: {full:?}");
+        }
+        // DuckDB and Redshift never ask.
+        let duck = names(Dialect::DuckDb, &Load::Files(vec!["f".into()]), state(true));
+        assert!(
+            !duck.contains(&"check_empty".to_string())
+                && duck.contains(&"delete_replaced".to_string())
+        );
+    }
+}
