@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::status::{MartReport, RUN_COLUMNS, describe_lag, format_ms, run_cells};
+use super::status_report::{MartReport, RUN_COLUMNS, describe_lag, format_ms, run_cells};
 use crate::config::TableConfig;
 use crate::source::display_watermark;
 use crate::warehouse::RunSummary;

@@ -14,6 +14,7 @@ mod replay;
 mod run;
 mod seed;
 mod status;
+mod status_report;
 mod values;
 
 use std::io::IsTerminal;
