@@ -50,7 +50,7 @@ impl SessionError {
 
 pub type SessionResult<T> = std::result::Result<T, SessionError>;
 
-/// `BEGIN`, `COMMIT` and `ROLLBACK`: sessions send these through their client's simple
+/// `BEGIN`, `COMMIT` and `ROLLBACK`: a session may send these through its client's simple
 /// (unprepared) interface, as the clients' own transaction helpers do.
 pub fn is_transaction_control(sql: &str) -> bool {
     matches!(sql, "BEGIN" | "COMMIT" | "ROLLBACK")

@@ -17,7 +17,7 @@ use tracing::debug;
 
 use super::Dialect;
 use super::RunValue;
-use super::executor::{Failure, SessionError, SessionResult, is_transaction_control};
+use super::executor::{Failure, SessionError, SessionResult};
 use crate::config::{WarehouseTimeouts, redact_url};
 use crate::error::{Error, Result};
 use crate::units::format_duration;
@@ -163,14 +163,23 @@ impl<'a> WireSession<'a> {
             .expect("an open session has its client")
     }
 
+    /// A statement without values goes through the simple query protocol, as psql sends it
+    /// (and as the old merge sent its LOCK, DDL and Redshift COPY); one with values is
+    /// prepared and bound. Either way the result is the rows the statement changed.
     pub async fn execute(&mut self, sql: &str, params: &[RunValue]) -> SessionResult<u64> {
-        if is_transaction_control(sql) {
-            return self
+        if params.is_empty() {
+            let messages = self
                 .client()
-                .batch_execute(sql)
+                .simple_query(sql)
                 .await
-                .map(|()| 0)
-                .map_err(session_error);
+                .map_err(session_error)?;
+            return Ok(messages
+                .iter()
+                .map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::CommandComplete(rows) => *rows,
+                    _ => 0,
+                })
+                .sum());
         }
         self.client()
             .execute(sql, &to_sql(params))
