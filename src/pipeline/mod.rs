@@ -187,7 +187,8 @@ impl Pipeline {
         let schema = table.schema.arrow_schema();
 
         let counters = Arc::new(ExtractCounters::default());
-        let (batch, watermark_from, stream) = match input {
+        let batch = input.label().to_string();
+        let (watermark_from, stream) = match input {
             Input::Watermark => {
                 let max = self.warehouse.max_watermark(table).await?;
                 let from = extraction_start(table, max);
@@ -198,18 +199,18 @@ impl Pipeline {
                     counters: Arc::clone(&counters),
                 };
                 let stream = self.source.extract(table, extract).await?;
-                ("run".to_string(), from, stream)
+                (from, stream)
             }
-            Input::Keys { label, keys } => {
+            Input::Keys { keys, .. } => {
                 let extract = Extract {
                     above: None,
                     below: None,
                     keys: Some(keys),
                     counters: Arc::clone(&counters),
                 };
-                (label, None, self.source.extract(table, extract).await?)
+                (None, self.source.extract(table, extract).await?)
             }
-            Input::Range { label, from, until } => {
+            Input::Range { from, until, .. } => {
                 // Watermarks are integers in their unit, so `> from - 1` is `>= from`: chunk
                 // edges belong to exactly one chunk.
                 let extract = Extract {
@@ -219,18 +220,12 @@ impl Pipeline {
                     counters: Arc::clone(&counters),
                 };
                 let stream = self.source.extract(table, extract).await?;
-                (label, Some(from - 1), stream)
+                (Some(from - 1), stream)
             }
-            Input::Table { label, name } => {
-                (label, None, self.warehouse.export(&name, table).await?)
-            }
-            Input::Files { label, files } => {
+            Input::Table { name, .. } => (None, self.warehouse.export(&name, table).await?),
+            Input::Files { files, .. } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
-                (
-                    label,
-                    None,
-                    source.read_files(table, files, Extract::default()),
-                )
+                (None, source.read_files(table, files, Extract::default()))
             }
         };
         let (stream, source_wait) = timed(stream);

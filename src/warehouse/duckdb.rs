@@ -14,9 +14,7 @@ use duckdb::{Connection, OptionalExt, params_from_iter, types::Value};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::dialect::{self, Dialect, Load, RUNS_TABLE};
-use super::executor::{
-    self, Policy, Session, SessionError, SessionResult, Sessions, is_transaction_control,
-};
+use super::executor::{self, Policy, Session, SessionError, SessionResult, Sessions};
 use super::{MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
@@ -381,6 +379,12 @@ impl Sessions for DuckDbWarehouse {
             attempt_timeout: None,
         }
     }
+}
+
+/// `BEGIN`, `COMMIT` and `ROLLBACK` go through DuckDB's unprepared interface, as its own
+/// `Connection::transaction` does; every other statement is prepared, for its row count.
+fn is_transaction_control(sql: &str) -> bool {
+    matches!(sql, "BEGIN" | "COMMIT" | "ROLLBACK")
 }
 
 /// The connection, for one merge. Each call runs on a blocking thread (DuckDB is

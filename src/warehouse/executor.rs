@@ -50,12 +50,6 @@ impl SessionError {
 
 pub type SessionResult<T> = std::result::Result<T, SessionError>;
 
-/// `BEGIN`, `COMMIT` and `ROLLBACK`: a session may send these through its client's simple
-/// (unprepared) interface, as the clients' own transaction helpers do.
-pub fn is_transaction_control(sql: &str) -> bool {
-    matches!(sql, "BEGIN" | "COMMIT" | "ROLLBACK")
-}
-
 /// One connection to a warehouse, for one attempt of a merge. Statements run in the order
 /// they are given; the executor sends `BEGIN`, `COMMIT` and `ROLLBACK` itself.
 #[async_trait::async_trait]
@@ -138,15 +132,8 @@ pub async fn merge(
                 }
             },
         };
-        let (result, clean) = match result {
-            Ok(outcome) => (Ok(outcome), true),
-            Err(failed) => {
-                let clean = failed.rolled_back;
-                (Err(failed.error), clean)
-            }
-        };
-        session.close(clean);
-        match result {
+        session.close(result.as_ref().map_or_else(|f| f.rolled_back, |_| true));
+        match result.map_err(|failed| failed.error) {
             Err(Conflict(e)) if attempt < MAX_ATTEMPTS => {
                 let wait = FIRST_BACKOFF * 2u32.pow(attempt - 1);
                 warn!(table = %request.table.name, attempt, wait_ms = wait.as_millis() as u64, error = %e,
