@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{
     DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK,
     DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_STAGE_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT, Strategy,
+    DEFAULT_STATEMENT_TIMEOUT, Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -116,9 +116,11 @@ pub struct WarehouseSection {
     /// + 1 minute.
     #[schemars(extend("default" = DEFAULT_STATEMENT_TIMEOUT), example = &"1h")]
     pub statement_timeout: Option<String>,
-    /// How long a cycle waits for another run's lock on its mart before it exits with code 3
-    /// ("another run holds mart …"). PostgreSQL: `SET lock_timeout`; DuckDB: opening the
-    /// file is retried this long; Redshift has no lock timeout (statement_timeout bounds it).
+    /// How long a cycle waits for another run of its mart (the mart's hold, taken before
+    /// anything is read) or for a lock on the mart before it exits with code 3 ("another run
+    /// holds mart …"). PostgreSQL: `SET lock_timeout`; Redshift, which has no lock timeout: the
+    /// hold connection's statement timeout; DuckDB: opening the file, which one process may
+    /// write at a time, is retried this long, and so is a mart held within the process.
     #[schemars(extend("default" = DEFAULT_LOCK_TIMEOUT), example = &"0s")]
     pub lock_timeout: Option<String>,
 }
@@ -142,6 +144,17 @@ pub struct TableSection {
     /// The version column of a `latest` table; ties go to the later arrival.
     #[schemars(example = &"update_time")]
     pub version: Option<String>,
+    /// `latest`: when a staged row older than the mart's row of its key is dropped. `replays`:
+    /// for rows read from files or a warehouse table (replay, seed, a `files://` source), which
+    /// may arrive out of order, so the greatest version wins; rows a cycle, backfill or refresh
+    /// reads from MySQL are the source's current rows and replace the mart's row whatever their
+    /// version (a transaction that committed late can leave MySQL's row with an older version;
+    /// it is still the row that exists). `always`: every input is guarded (a source whose
+    /// versions only grow). `never`: the last batch applied wins. Within one batch the greatest
+    /// version always wins, ties to the later row.
+    #[serde(default)]
+    #[schemars(extend("default" = "replays"))]
+    pub version_guard: Option<VersionGuard>,
     /// The column whose maximum in the mart starts the next extraction (indexed in MySQL).
     #[schemars(example = &"update_time")]
     pub watermark: Option<String>,

@@ -63,6 +63,43 @@ impl Strategy {
     }
 }
 
+/// When a staged row whose version is lower than the mart's row of its key is dropped (the
+/// version guard). Rows that replay history can arrive out of order, so there the greatest
+/// version wins; rows a cycle reads from MySQL are its current rows, so there the newest
+/// extraction wins, even when a late commit moved a row's version backwards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionGuard {
+    /// Guard rows read from files or a warehouse table (replay, seed, a `files://` source);
+    /// rows read from MySQL (cycles, backfill, refresh) replace the mart's row of their key.
+    #[default]
+    Replays,
+    /// Guard every row, MySQL's too: for a source whose versions only ever grow.
+    Always,
+    /// Guard no row: the last batch applied wins (ties and order within a batch still go by
+    /// version).
+    Never,
+}
+
+impl VersionGuard {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VersionGuard::Replays => "replays",
+            VersionGuard::Always => "always",
+            VersionGuard::Never => "never",
+        }
+    }
+
+    /// Whether a run's rows are guarded, given whether they were read live from MySQL.
+    pub fn guards(&self, live: bool) -> bool {
+        match self {
+            VersionGuard::Replays => !live,
+            VersionGuard::Always => true,
+            VersionGuard::Never => false,
+        }
+    }
+}
+
 /// A validated config, ready to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -186,6 +223,8 @@ pub struct TableConfig {
     /// A refresh run ([`TableConfig::refresh_run`]): staged rows only replace the mart's rows
     /// of their key; keys the mart does not hold are dropped.
     pub replace_only: bool,
+    /// The configured guard; a run resolves it for its input ([`TableConfig::for_input`]).
+    pub version_guard: VersionGuard,
 }
 
 /// A validated `[[tables.targets]]` entry.
@@ -216,6 +255,25 @@ impl TableConfig {
             replace_only: true,
             ..self.clone()
         }
+    }
+
+    /// The table as a run of rows read live from MySQL (`live`) or replayed history merges it:
+    /// the guard resolved to [`VersionGuard::Always`] or [`VersionGuard::Never`].
+    pub fn for_input(&self, live: bool) -> TableConfig {
+        TableConfig {
+            version_guard: if self.version_guard.guards(live) {
+                VersionGuard::Always
+            } else {
+                VersionGuard::Never
+            },
+            ..self.clone()
+        }
+    }
+
+    /// Whether a merge drops staged rows older than the mart's ([`VersionGuard`]). A guard
+    /// not resolved by [`TableConfig::for_input`] guards: the safe side for history.
+    pub fn guards_versions(&self) -> bool {
+        self.version_guard != VersionGuard::Never
     }
 
     /// The mart, then each of its targets: every table a cycle of it writes.

@@ -309,6 +309,15 @@ impl TableSection {
             }
             (Strategy::Append, None) => None,
         };
+        let version_guard = match (strategy, self.version_guard) {
+            (Strategy::Append, Some(_)) => {
+                return Err(err(
+                    "version_guard",
+                    "only a `latest` table has a version to guard".into(),
+                ));
+            }
+            (_, guard) => guard.unwrap_or_default(),
+        };
         let watermark = match (self.watermark, builtin) {
             (Some(w), _) => column("watermark", &w)?,
             (None, Some(b)) => column("watermark", b.watermark)?,
@@ -367,6 +376,7 @@ impl TableSection {
             targets,
             refresh_from: self.refresh_from,
             replace_only: false,
+            version_guard,
         })
     }
 }

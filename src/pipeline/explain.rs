@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::extraction_start;
-use crate::config::{Config, TableConfig, WarehouseUrl};
+use crate::config::{Config, SourceUrl, TableConfig, WarehouseUrl};
 use crate::source;
 use crate::warehouse::dialect::{self, Dialect, Load};
 use crate::warehouse::plan::{PlanState, Statement, StepName};
@@ -41,7 +41,10 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
         _ => Some(warehouse::open(&config.warehouse).await?),
     };
     let mut plans = Vec::new();
+    // A cycle reads MySQL's current rows; files are history (`version_guard`).
+    let live = matches!(config.source.url, SourceUrl::MySql(_));
     for table in tables {
+        let table = &table.for_input(live);
         let status = match &warehouse {
             Some(w) => w.status(table, 0).await?,
             None => MartStatus::default(),
@@ -71,6 +74,19 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
             statements.push(Statement {
                 name: StepName::CreateRuns,
                 sql: dialect::create_runs(dialect),
+            });
+            if dialect::hold_mart(dialect, &table.name).is_some() {
+                statements.push(Statement {
+                    name: StepName::CreateHoldTable,
+                    sql: dialect::create_hold_table(&table.name),
+                });
+            }
+        }
+        // The hold, on a connection of its own, until the merge commits.
+        if let Some(sql) = dialect::hold_mart(dialect, &table.name) {
+            statements.push(Statement {
+                name: StepName::HoldMart,
+                sql,
             });
         }
         statements.push(Statement {

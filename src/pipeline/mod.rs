@@ -20,7 +20,7 @@ use tracing::{info, warn};
 pub use batches::batch_label;
 pub use report::{BatchSummary, BatchUnit, CycleReport, Outcome};
 
-use crate::config::{Config, TableConfig};
+use crate::config::{Config, SourceUrl, TableConfig};
 use crate::dedup::{self, Deduped};
 use crate::error::{Error, Result};
 use crate::source::files::FilesSource;
@@ -159,6 +159,18 @@ impl Pipeline {
     /// the merge commits leaves the mart unchanged.
     pub async fn cycle(&self, table: &TableConfig, input: Input) -> Result<CycleReport> {
         let started = Instant::now();
+        // Held until this cycle commits or fails: another run of the mart waits here, before
+        // it reads anything, so the run that extracted last always commits last.
+        let _hold = self.warehouse.hold(&table.name).await?;
+        crate::fault::point("after_hold").await;
+        // MySQL's rows are its current rows: they replace the mart's whatever their version,
+        // unless the mart guards every input (`version_guard`).
+        let live = matches!(self.config.source.url, SourceUrl::MySql(_))
+            && matches!(
+                input,
+                Input::Watermark | Input::Keys { .. } | Input::Range { .. }
+            );
+        let table = &table.for_input(live);
         // A source table that gained columns: with allow_new_columns the mart gains them too
         // (before anything is extracted), otherwise the cycle stops here naming them.
         let resolved;
@@ -247,7 +259,7 @@ impl Pipeline {
             .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
         let watermark_to = max_watermark(table, &batches)?;
-        crate::fault::point("after_extract");
+        crate::fault::point("after_extract").await;
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
         info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
 
@@ -303,7 +315,7 @@ impl Pipeline {
         )
         .await?;
         let stage_ms = stage_started.elapsed().as_millis() as u64;
-        crate::fault::point("after_stage");
+        crate::fault::point("after_stage").await;
         info!(table = %table.name, run_id = %run_id, phase = "stage", rows = staged.rows, bytes = staged.bytes, ms = stage_ms, "Staged.");
 
         let merge_started = Instant::now();
@@ -333,7 +345,7 @@ impl Pipeline {
             .await;
         let merge_ms = merge_started.elapsed().as_millis() as u64;
         if merged.is_ok() {
-            crate::fault::point("after_commit");
+            crate::fault::point("after_commit").await;
         }
         // Staged files are only a means to load: drop them whether or not the merge worked
         // (a failed run is retried from the source, not from its files), unless kept.

@@ -204,10 +204,13 @@ pub fn stream_parquet(
                 return;
             }
         };
+        let mut row = 0u64;
         for batch in reader {
-            let item = batch
-                .map_err(|e| error(e.to_string()))
-                .and_then(|b| conform(&b, &target, &table, &what));
+            let item = batch.map_err(|e| error(e.to_string())).and_then(|b| {
+                let rows = b.num_rows() as u64;
+                row += rows;
+                conform(&b, &target, &table, &what, row - rows)
+            });
             let failed = item.is_err();
             if tx.blocking_send(item).is_err() || failed {
                 return;
@@ -265,13 +268,18 @@ pub fn read_file(
     };
     let mut row = 0u64;
     for batch in batches {
-        let batch = batch.map_err(|e| source_err(row, e.to_string()))?;
+        let batch = batch.map_err(|e| match format {
+            // Arrow numbers a CSV file's lines from the first row after the header.
+            Format::Csv => source_err(row, format!("{e} (lines counted after the header)")),
+            _ => source_err(row, e.to_string()),
+        })?;
         let rows = batch.num_rows() as u64;
         let conformed = conform(
             &batch,
             target,
             table,
             &format!("{} (rows from {row})", path.display()),
+            row,
         )?;
         row += rows;
         if !emit(conformed)? {

@@ -184,12 +184,14 @@ fn check_decimal_text(array: &ArrayRef, column: &str) -> std::result::Result<(),
 
 /// Brings a batch read from a file into the mart schema: columns matched by name in any
 /// case, cast to the mart's types (an out-of-range value is an error, never a silent NULL),
-/// missing nullable columns filled with NULL. `what` names the file for errors.
+/// missing nullable columns filled with NULL. `what` names the file for errors, and
+/// `first_row` is how many of its rows came before this batch.
 pub fn conform(
     batch: &RecordBatch,
     target: &SchemaRef,
     table: &TableConfig,
     what: &str,
+    first_row: u64,
 ) -> Result<RecordBatch> {
     let source_schema = batch.schema();
     let strict = CastOptions {
@@ -243,9 +245,42 @@ pub fn conform(
             }
         })
         .collect::<Result<Vec<_>>>()?;
+    check_not_null(&columns, table, what, first_row)?;
     RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::Source {
         table: table.schema.name.clone(),
         location: what.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A NULL in a column the mart declares NOT NULL fails the read, naming the row (counted from
+/// 1 across the file, `first_row` rows precede this batch) and the column; the warehouse's
+/// INSERT would otherwise fail the merge without naming either. Key and version columns are
+/// not checked here: a NULL there is a rejected row (`max_rejected`), quarantined by dedup.
+fn check_not_null(
+    columns: &[ArrayRef],
+    table: &TableConfig,
+    what: &str,
+    first_row: u64,
+) -> Result<()> {
+    for (array, column) in columns.iter().zip(&table.schema.columns) {
+        let guarded =
+            table.key.contains(&column.name) || table.version.as_ref() == Some(&column.name);
+        if column.nullable || guarded || array.null_count() == 0 {
+            continue;
+        }
+        let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0) as u64;
+        return Err(Error::Source {
+            table: table.schema.name.clone(),
+            location: what.to_string(),
+            message: format!(
+                "row {} has no value (NULL) in column `{}`, which mart {} declares NOT NULL; \
+                 nothing of this batch was merged: correct or remove the row and run again",
+                first_row + row + 1,
+                column.name,
+                table.name
+            ),
+        });
+    }
+    Ok(())
 }

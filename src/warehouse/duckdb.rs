@@ -6,7 +6,7 @@
 //! short, and DuckDB allows one writing process per file anyway). Its merge is the plan the
 //! dialect renders, run by the executor on a [`DuckDbSession`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::dialect::{self, Dialect, Load, RUNS_TABLE};
 use super::executor::{self, Policy, Session, SessionError, SessionResult, Sessions};
-use super::{MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
+use super::{MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 use crate::units::BatchStream;
@@ -24,6 +24,10 @@ use crate::units::BatchStream;
 pub struct DuckDbWarehouse {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// Each mart's hold. Within the process: DuckDB lets one process write a file, and this
+    /// one holds it open for as long as it runs.
+    holds: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    lock_timeout: std::time::Duration,
 }
 
 impl DuckDbWarehouse {
@@ -33,6 +37,12 @@ impl DuckDbWarehouse {
         let deadline = std::time::Instant::now() + lock_timeout;
         loop {
             match Self::open(path).await {
+                Ok(opened) => {
+                    return Ok(DuckDbWarehouse {
+                        lock_timeout,
+                        ..opened
+                    });
+                }
                 Err(Error::Locked { .. }) if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
@@ -82,6 +92,8 @@ impl DuckDbWarehouse {
         Ok(DuckDbWarehouse {
             path,
             conn: Arc::new(Mutex::new(conn)),
+            holds: Default::default(),
+            lock_timeout: std::time::Duration::ZERO,
         })
     }
 
@@ -287,6 +299,27 @@ impl Warehouse for DuckDbWarehouse {
             .collect::<Result<Vec<_>>>()?;
         let plan = dialect::merge_plan(Dialect::DuckDb, request.table, &Load::Files(files));
         executor::merge(self, &plan, &request).await
+    }
+
+    async fn hold(&self, mart: &str) -> Result<MartHold> {
+        let lock = Arc::clone(
+            self.holds
+                .lock()
+                .expect("holds lock")
+                .entry(mart.to_ascii_lowercase())
+                .or_default(),
+        );
+        match tokio::time::timeout(self.lock_timeout, lock.lock_owned()).await {
+            Ok(guard) => Ok(MartHold::new(guard)),
+            Err(_) => Err(Error::Locked {
+                what: format!("mart {mart} in {}", self.describe()),
+                message: format!(
+                    "another run of this process holds mart {mart}; waited \
+                     warehouse.lock_timeout = {}",
+                    crate::units::format_duration(self.lock_timeout)
+                ),
+            }),
+        }
     }
 
     async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {

@@ -216,7 +216,7 @@ async fn attempt_once(
             continue;
         }
         if step.name == StepName::Commit {
-            crate::fault::point("before_commit");
+            crate::fault::point("before_commit").await;
         }
         let result = if step.needs_files && !has_files {
             Ok(Some(0))
@@ -237,7 +237,7 @@ async fn attempt_once(
         match step.name {
             StepName::Begin => in_transaction = true,
             StepName::Commit => in_transaction = false,
-            _ => {}
+            _ => crate::fault::after_statement(step.name.as_str()).await,
         }
         debug!(table = %ctx.mart, run_id = %ctx.run_id, statement = %step.name, rows = value, "Statement done.");
         let count = value.unwrap_or(0).max(0) as u64;
@@ -257,7 +257,7 @@ async fn attempt_once(
             // The lock taken before makes "empty" hold until COMMIT.
             Reads::MartRow => progress.direct = value.is_none(),
             Reads::Loaded | Reads::LoadedIntoMart => {
-                crate::fault::point("after_load");
+                crate::fault::point("after_load").await;
                 if count != request.staged.rows {
                     let error = Error::RowCount {
                         mart: ctx.mart.clone(),

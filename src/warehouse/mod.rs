@@ -160,6 +160,22 @@ pub struct MartStatus {
     pub recent_runs: Vec<RunSummary>,
 }
 
+/// A mart held by one run from before its extraction until after its merge commits
+/// ([`Warehouse::hold`]); dropping it releases the mart.
+pub struct MartHold {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl MartHold {
+    /// A hold kept for as long as `held` lives (a lock guard, or the connection whose open
+    /// transaction holds the lock).
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        MartHold {
+            _held: Box::new(held),
+        }
+    }
+}
+
 /// A place the marts live.
 ///
 /// Contract, checked by the contract tests on every backend:
@@ -167,8 +183,11 @@ pub struct MartStatus {
 ///   run record) or none; any error leaves the mart as it was.
 /// - [`Warehouse::merge`] is idempotent for a run id: a run id already in `martsync_runs`
 ///   changes nothing and reports `already_committed`.
-/// - `latest`: a staged row replaces the mart's row of its key only if its version is greater
+/// - `latest`: a staged row replaces the mart's row of its key when it differs from it and,
+///   for a guarded table ([`TableConfig::guards_versions`]), only if its version is greater
 ///   or equal. `append`: a staged row whose key the mart holds is not inserted.
+/// - [`Warehouse::hold`] excludes every other hold of the same mart, from any process, and
+///   no reader.
 #[async_trait::async_trait]
 pub trait Warehouse: Send + Sync + 'static {
     /// The warehouse's URL, without secrets.
@@ -192,6 +211,12 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// Labels of the batches already committed to a mart (replay skips them).
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>>;
+
+    /// Holds `mart` for one run, waiting up to the warehouse's lock timeout for another run
+    /// of it to finish ([`crate::error::Error::Locked`] past it). Runs of a mart are
+    /// serialized from before their extraction until their commit, so the newest extraction
+    /// is always the last to commit. Readers of the mart are never blocked.
+    async fn hold(&self, mart: &str) -> Result<MartHold>;
 
     /// Applies a staged run to its mart in one transaction.
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome>;

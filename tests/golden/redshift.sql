@@ -64,8 +64,11 @@ SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info
 -- mart_uni_tracking_info: max_watermark
 SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
 
--- mart_uni_tracking_info: lock
-LOCK "mart_uni_tracking_info", "stg_uni_tracking_info";
+-- mart_uni_tracking_info: create_hold_table
+CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_info" (held_by VARCHAR(64));
+
+-- mart_uni_tracking_info: hold_mart
+LOCK "martsync_hold_mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: create_stage_table
 DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
@@ -76,8 +79,8 @@ CREATE TEMP TABLE "stage_mart_uni_tracking_info" (LIKE "mart_uni_tracking_info")
 -- mart_uni_tracking_info: load_stage
 COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
 
--- mart_uni_tracking_info: drop_stale_versions
-DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR ("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
+-- mart_uni_tracking_info: drop_unchanged_rows
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
 
 -- mart_uni_tracking_info: delete_replaced
 DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
@@ -99,6 +102,9 @@ DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_ti
 
 -- mart_uni_tracking_info: record_run
 INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- mart_uni_tracking_info replay: drop_stale_versions
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR ("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
 
 -- mart_uni_tracking_info: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_info";
@@ -124,8 +130,11 @@ SELECT count(*), CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 -- mart_ecs_order_info: max_watermark
 SELECT CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 
--- mart_ecs_order_info: lock
-LOCK "mart_ecs_order_info";
+-- mart_ecs_order_info: create_hold_table
+CREATE TABLE IF NOT EXISTS "martsync_hold_mart_ecs_order_info" (held_by VARCHAR(64));
+
+-- mart_ecs_order_info: hold_mart
+LOCK "martsync_hold_mart_ecs_order_info";
 
 -- mart_ecs_order_info: create_stage_table
 DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
@@ -148,7 +157,7 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 -- mart_ecs_order_info refresh: drop_new_keys
 DELETE FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
 
--- mart_ecs_order_info refresh: drop_stale_versions
+-- mart_ecs_order_info refresh: drop_unchanged_rows
 DELETE FROM "stage_mart_ecs_order_info" USING "mart_ecs_order_info" WHERE "stage_mart_ecs_order_info"."order_id" = "mart_ecs_order_info"."order_id" AND (("mart_ecs_order_info"."order_no" = "stage_mart_ecs_order_info"."order_no" AND "mart_ecs_order_info"."partner_id" = "stage_mart_ecs_order_info"."partner_id" AND ("mart_ecs_order_info"."customer_ref" = "stage_mart_ecs_order_info"."customer_ref" OR ("mart_ecs_order_info"."customer_ref" IS NULL AND "stage_mart_ecs_order_info"."customer_ref" IS NULL)) AND "mart_ecs_order_info"."dest_country" = "stage_mart_ecs_order_info"."dest_country" AND ("mart_ecs_order_info"."weight_g" = "stage_mart_ecs_order_info"."weight_g" OR ("mart_ecs_order_info"."weight_g" IS NULL AND "stage_mart_ecs_order_info"."weight_g" IS NULL)) AND ("mart_ecs_order_info"."declared_value" = "stage_mart_ecs_order_info"."declared_value" OR ("mart_ecs_order_info"."declared_value" IS NULL AND "stage_mart_ecs_order_info"."declared_value" IS NULL)) AND ("mart_ecs_order_info"."currency" = "stage_mart_ecs_order_info"."currency" OR ("mart_ecs_order_info"."currency" IS NULL AND "stage_mart_ecs_order_info"."currency" IS NULL)) AND "mart_ecs_order_info"."add_time" = "stage_mart_ecs_order_info"."add_time"));
 
 -- mart_ecs_order_info refresh: delete_replaced
@@ -187,8 +196,11 @@ SELECT count(*), CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 -- mart_uni_tracking_spath: max_watermark
 SELECT CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 
--- mart_uni_tracking_spath: lock
-LOCK "mart_uni_tracking_spath";
+-- mart_uni_tracking_spath: create_hold_table
+CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_spath" (held_by VARCHAR(64));
+
+-- mart_uni_tracking_spath: hold_mart
+LOCK "martsync_hold_mart_uni_tracking_spath";
 
 -- mart_uni_tracking_spath: create_stage_table
 DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";

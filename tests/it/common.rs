@@ -81,6 +81,37 @@ impl Workspace {
     }
 }
 
+/// Every row of `sql` (one text column) on the DuckDB file at `path`, sorted.
+pub fn duckdb_strings(path: &Path, sql: &str) -> Vec<String> {
+    let conn = duckdb::Connection::open(path).expect("open the DuckDB warehouse");
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+/// A tracking row of the mart's source table: order `order_id` at `update_time` (epoch
+/// seconds), its `last_event` text `event`.
+pub fn uti_row(order_id: i64, update_time: i64, event: &str) -> martsync::generate::Uti {
+    martsync::generate::Uti {
+        order_id,
+        tracking_no: format!("TN{order_id}"),
+        partner_id: 7,
+        carrier_code: None,
+        status: 1,
+        last_code: None,
+        last_event: Some(event.into()),
+        last_location: None,
+        delivered_at: None,
+        add_time: 1_767_225_600,
+        update_time: update_time as i32,
+    }
+}
+
 /// Every row of `sql`, each as the Debug form of its DuckDB values, sorted.
 pub fn dump_query(conn: &duckdb::Connection, sql: &str) -> Vec<String> {
     let mut stmt = conn.prepare(sql).expect("prepare dump");
@@ -143,20 +174,66 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A service's URL from the environment (`scripts/services.sh` exports them). Unset: the
-/// test is skipped, except under `CI=true`, where every service test must run.
+/// A service's URL from the environment (`scripts/services.sh` exports them). A test whose
+/// service is not set fails, naming it and how to start it, unless the developer skipped
+/// that service by name (`MARTSYNC_SKIP_SERVICES=mysql,postgres,s3`, or `all`): a test that
+/// could not run never passes silently. Under `CI=true` nothing may be skipped.
 pub fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "{var} is not set: under CI=true every service test must run \
-             (start the services with `eval \"$(scripts/services.sh)\"`)"
-        ),
         _ => {
-            eprintln!("skipped: {var} is not set (see scripts/services.sh)");
+            skip_or_fail(service_of(var), &format!("{var} is not set"));
             None
         }
     }
+}
+
+/// The name a developer skips the tests of a variable's service by.
+fn service_of(var: &str) -> &'static str {
+    if var.contains("MYSQL") {
+        "mysql"
+    } else if var.contains("POSTGRES") {
+        "postgres"
+    } else if var.contains("S3") || var.starts_with("AWS_") {
+        "s3"
+    } else {
+        panic!("no service is known for {var}")
+    }
+}
+
+/// Returns if `MARTSYNC_SKIP_SERVICES` names `service` (or `all`) outside CI, after saying so
+/// on stderr; panics with `why` otherwise. `service` is a service (`mysql`, `postgres`,
+/// `s3`), `chromium`, or `fault-injection` (the crash tests' cargo feature).
+pub fn skip_or_fail(service: &str, why: &str) {
+    let skipped = std::env::var("MARTSYNC_SKIP_SERVICES").unwrap_or_default();
+    let named = skipped
+        .split(',')
+        .map(str::trim)
+        .any(|s| s == service || s == "all");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: under CI=true every test must run (scripts/test.sh starts the services)");
+    }
+    if !named {
+        panic!(
+            "{why}: start the services (`eval \"$(scripts/services.sh)\"`; README, \
+             \"Services for the production-path tests\"), or skip the tests that need \
+             {service} by name: MARTSYNC_SKIP_SERVICES={service}"
+        );
+    }
+    eprintln!("skipped ({service} in MARTSYNC_SKIP_SERVICES): {why}");
+}
+
+/// Whether the crash points are compiled in (`--features fault-injection`); if not, the
+/// crash tests fail unless skipped by name ([`skip_or_fail`]).
+pub fn fault_injection_on() -> bool {
+    if !cfg!(feature = "fault-injection") {
+        skip_or_fail(
+            "fault-injection",
+            "the crash tests need --features fault-injection (scripts/test.sh sets it)",
+        );
+        return false;
+    }
+    true
 }
 
 /// A name no other test (or earlier run) uses: `t_<pid>_<counter>_<nanos>`.
@@ -513,4 +590,49 @@ pub fn host_port(url: &str) -> String {
         parsed.host_str().expect("host"),
         parsed.port().expect("explicit port")
     )
+}
+
+/// Starts `command` (a martsync run or replay, logging at info), and SIGKILLs it once it has
+/// logged `commits` committed cycles since it started, `then` later: kills land where the
+/// process is, not where a clock guessed it would be. Returns whether the kill landed (the
+/// process had not ended by itself).
+pub fn kill_after_commits(
+    mut command: std::process::Command,
+    commits: usize,
+    then: std::time::Duration,
+) -> bool {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    command
+        .env("MARTSYNC_LOG", "martsync=info")
+        .env_remove("MARTSYNC_FAIL_AT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("martsync starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&seen);
+    // Drains stderr to the end, so the process never blocks on a full pipe.
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            match line {
+                Ok(line) if line.contains("Cycle committed") => {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    while seen.load(Ordering::SeqCst) < commits && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(then);
+    let landed = child.try_wait().unwrap().is_none();
+    if landed {
+        child.kill().unwrap(); // SIGKILL: no cleanup, a transaction may be open
+    }
+    child.wait().unwrap();
+    reader.join().unwrap();
+    landed
 }

@@ -42,9 +42,15 @@ fn render_redshift() -> String {
             &format!("{mart}: max_watermark"),
             &dialect::max_watermark(d, table),
         );
+        // Redshift's LOCK blocks readers: the mart is not locked, runs take its hold.
+        assert_eq!(dialect::lock_mart(d, table), None);
         add(
-            &format!("{mart}: lock"),
-            &dialect::lock_mart(d, table).unwrap(),
+            &format!("{mart}: create_hold_table"),
+            &dialect::create_hold_table(mart),
+        );
+        add(
+            &format!("{mart}: hold_mart"),
+            &dialect::hold_mart(d, mart).unwrap(),
         );
         for sql in dialect::create_stage_table(d, table) {
             add(&format!("{mart}: create_stage_table"), &sql);
@@ -57,8 +63,17 @@ fn render_redshift() -> String {
                 "arn:aws:iam::123456789012:role/martsync-copy",
             ),
         );
-        for statement in dialect::merge_statements(d, table) {
+        // A cycle reads MySQL (the version guard off); a replay keeps it.
+        for statement in dialect::merge_statements(d, &table.for_input(true)) {
             add(&format!("{mart}: {}", statement.name), &statement.sql);
+        }
+        for statement in dialect::merge_statements(d, &table.for_input(false)) {
+            if statement.name == martsync::warehouse::StepName::DropStaleVersions {
+                add(
+                    &format!("{mart} replay: {}", statement.name),
+                    &statement.sql,
+                );
+            }
         }
         if table.refresh_from.is_some() {
             for statement in dialect::merge_statements(d, &table.refresh_run()) {

@@ -22,6 +22,7 @@ mod replay;
 mod run_cli;
 mod scheduler_examples;
 mod seed;
+mod source_truth;
 mod stage_contract;
 mod status_page;
 mod timeouts_locks;

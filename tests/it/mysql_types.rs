@@ -228,6 +228,7 @@ fn table_config(schema: TableSchema) -> TableConfig {
         targets: Vec::new(),
         refresh_from: None,
         replace_only: false,
+        version_guard: Default::default(),
     }
 }
 
@@ -451,6 +452,14 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
         };
         let run = |config: String| crate::common::martsync(ws.dir.path(), &["run", "-c", &config]);
         assert!(run(config(false)).status.success());
+        let whole = "SELECT CAST(order_id AS VARCHAR) || ':' || CAST(update_time AS VARCHAR) \
+                     FROM mart_uni_tracking_info";
+        let mart = async |sql: &str| match &pg {
+            Some(schema) => schema.rows(sql).await,
+            None => crate::common::duckdb_strings(&ws.warehouse(), sql),
+        };
+        let before = mart(whole).await;
+        assert_eq!(before.len(), 50);
 
         db.exec(
             "ALTER TABLE uni_tracking_info ADD COLUMN risk_score INT NULL;
@@ -467,6 +476,12 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
             "{stderr}"
         );
         assert!(stderr.contains("allow_new_columns = true"), "{stderr}");
+        // Refused before anything was read: the mart is as it was, rows 1-5 not updated.
+        assert_eq!(
+            mart(whole).await,
+            before,
+            "the refused cycle changed the mart"
+        );
 
         let out = run(config(true));
         assert!(
@@ -478,7 +493,7 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
                    FROM mart_uni_tracking_info WHERE order_id IN (1, 5, 6)";
         let rows = match &pg {
             Some(schema) => schema.rows(sql).await,
-            None => duckdb_strings(&ws.warehouse(), sql),
+            None => crate::common::duckdb_strings(&ws.warehouse(), sql),
         };
         assert_eq!(rows, ["1:10", "5:50", "6:NULL"], "{warehouse}");
         // Later cycles keep extracting it.
@@ -487,21 +502,8 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
         assert!(run(config(true)).status.success());
         let rows = match &pg {
             Some(schema) => schema.rows(sql).await,
-            None => duckdb_strings(&ws.warehouse(), sql),
+            None => crate::common::duckdb_strings(&ws.warehouse(), sql),
         };
         assert_eq!(rows, ["1:10", "5:50", "6:7"], "{warehouse}");
     }
-}
-
-/// One text column of a DuckDB query, sorted.
-fn duckdb_strings(path: &std::path::Path, sql: &str) -> Vec<String> {
-    let conn = duckdb::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let mut rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    rows.sort();
-    rows
 }

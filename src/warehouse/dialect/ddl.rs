@@ -136,6 +136,36 @@ pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<Index> {
     ]
 }
 
+/// The table a run of `mart` locks from before its extraction until its merge commits (the
+/// hold): runs of one mart are serialized end to end, so a run that extracted earlier never
+/// commits over one that extracted later. It holds no rows and nothing reads it, so its
+/// ACCESS EXCLUSIVE lock (Redshift's only LOCK mode, "LOCK",
+/// <https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html>) blocks no reader of the mart.
+pub fn hold_table(mart: &str) -> String {
+    format!("martsync_hold_{}", mart.to_ascii_lowercase())
+}
+
+/// Creates a mart's [`hold_table`].
+pub fn create_hold_table(mart: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (held_by VARCHAR(64))",
+        quote(&hold_table(mart))
+    )
+}
+
+/// Takes a mart's hold, inside a transaction of a connection of its own; COMMIT, or the
+/// connection's end, releases it. PostgreSQL bounds the wait with `lock_timeout`; Redshift,
+/// which has none, with the hold connection's `statement_timeout`, set to the lock timeout.
+pub fn hold_lock(mart: &str) -> String {
+    format!("LOCK {}", quote(&hold_table(mart)))
+}
+
+/// The statement a run of `mart` holds it with, where the warehouse holds marts by SQL (DuckDB
+/// holds them within the process, which alone may write its file).
+pub fn hold_mart(dialect: Dialect, mart: &str) -> Option<String> {
+    (dialect != Dialect::DuckDb).then(|| hold_lock(mart))
+}
+
 /// PostgreSQL: does a relation (table or index) of this name exist in the current schema?
 pub const RELATION_EXISTS: &str = "SELECT to_regclass(quote_ident($1)) IS NOT NULL";
 

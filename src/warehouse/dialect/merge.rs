@@ -89,9 +89,10 @@ fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
                     .as_deref()
                     .expect("latest tables have a version"),
             );
-            // A staged row the mart holds at a newer version, or already holds as it is (the
-            // lookback overlap re-reads every row of the last 30 minutes), changes nothing:
-            // dropping it here saves the delete and insert, and Redshift's tombstones.
+            // A staged row the mart already holds as it is (the lookback overlap re-reads every
+            // row of the last 30 minutes), or, under the version guard, holds at a newer
+            // version, changes nothing: dropping it here saves the delete and insert, and
+            // Redshift's tombstones.
             let same_row = table
                 .schema
                 .columns
@@ -123,14 +124,18 @@ fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
                 ));
             }
             if !target {
-                // A refresh run's version is its key: only unchanged rows are dropped.
-                let newer = if table.replace_only {
-                    String::new()
+                // A refresh run's version is its key, and an unguarded run's rows are the
+                // source's current ones: only unchanged rows are dropped.
+                let (step, newer) = if table.replace_only || !table.guards_versions() {
+                    (StepName::DropUnchangedRows, String::new())
                 } else {
-                    format!("{mart}.{version} > {stage}.{version} OR ")
+                    (
+                        StepName::DropStaleVersions,
+                        format!("{mart}.{version} > {stage}.{version} OR "),
+                    )
                 };
                 steps.push(through_stage(
-                    StepName::DropStaleVersions,
+                    step,
                     format!(
                         "DELETE FROM {stage} USING {mart} WHERE {} AND ({newer}({same_row}))",
                         key_match(stage, &mart)
@@ -205,9 +210,14 @@ fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
     steps
 }
 
-/// Serializes merges into one mart (and its targets) while letting readers read. Redshift
-/// has a single `LOCK` mode; PostgreSQL's SHARE ROW EXCLUSIVE conflicts with itself but not
-/// with SELECT.
+/// Serializes merges into one mart (and its targets) while letting readers read, on
+/// PostgreSQL: SHARE ROW EXCLUSIVE conflicts with itself but not with SELECT. Runs are
+/// already serialized by the hold each takes from before its extraction
+/// ([`super::hold_lock`]); this also keeps out a writer that is not martsync.
+///
+/// Not on Redshift: its LOCK has one mode, ACCESS EXCLUSIVE, which blocks reads too ("LOCK",
+/// <https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html>), and the marts' readers must
+/// not wait for a merge. The hold's lock is on a table of its own, which no reader touches.
 pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
     let mart = table
         .written_tables()
@@ -216,9 +226,8 @@ pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
         .collect::<Vec<_>>()
         .join(", ");
     match dialect {
-        Dialect::DuckDb => None,
+        Dialect::DuckDb | Dialect::Redshift => None,
         Dialect::Postgres => Some(format!("LOCK TABLE {mart} IN SHARE ROW EXCLUSIVE MODE")),
-        Dialect::Redshift => Some(format!("LOCK {mart}")),
     }
 }
 

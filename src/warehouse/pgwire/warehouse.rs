@@ -5,11 +5,13 @@ use std::collections::HashSet;
 
 use super::{Pool, WireSession, query_bool};
 use crate::config::{TableConfig, WarehouseTimeouts};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::units::BatchStream;
+use crate::units::format_duration;
 use crate::warehouse::dialect::{self, Dialect, Load, RUNS_TABLE};
 use crate::warehouse::executor::{self, Policy, Session, Sessions};
-use crate::warehouse::{MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse};
+use crate::warehouse::{MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse};
+use tokio_postgres::error::SqlState;
 
 /// What a wire-protocol warehouse does its own way.
 #[async_trait::async_trait]
@@ -113,6 +115,17 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                     .map_err(ctx.at("create_table"))?;
             }
         }
+        for table in tables {
+            let hold = dialect::hold_table(&table.name);
+            if !query_bool(&tx, &table_sql, &hold)
+                .await
+                .map_err(self.pool.context(&table.name, "-").at("table_exists"))?
+            {
+                tx.batch_execute(&dialect::create_hold_table(&table.name))
+                    .await
+                    .map_err(self.pool.context(&table.name, "-").at("create_hold_table"))?;
+            }
+        }
         if !query_bool(&tx, &table_sql, RUNS_TABLE)
             .await
             .map_err(ctx.at("table_exists"))?
@@ -159,6 +172,44 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
             .map_err(self.pool.context(&table.name, "-").at("max_watermark"))?;
         self.pool.release(client);
         Ok(row.get(0))
+    }
+
+    /// A connection of the hold's own, in a transaction that has locked the mart's
+    /// [`dialect::hold_table`]: released by the connection's end when the hold is dropped
+    /// (the server rolls the transaction back), also when the process dies.
+    async fn hold(&self, mart: &str) -> Result<MartHold> {
+        let client = self.pool.connect(mart).await?;
+        let ctx = self.pool.context(mart, "-");
+        let lock_timeout = self.pool.timeouts.lock;
+        // The connection runs nothing but the LOCK, whose wait lock_timeout bounds; Redshift
+        // has no lock_timeout, so there the statement timeout bounds it.
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {}",
+                lock_timeout.as_millis().max(1)
+            ))
+            .await
+            .map_err(ctx.at("hold_timeout"))?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(ctx.at("hold"))?;
+        match client.batch_execute(&dialect::hold_lock(mart)).await {
+            Ok(()) => Ok(MartHold::new(client)),
+            Err(e)
+                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                    || e.code() == Some(&SqlState::QUERY_CANCELED) =>
+            {
+                Err(Error::Locked {
+                    what: format!("mart {mart} in {}", self.pool.url),
+                    message: format!(
+                        "another run holds mart {mart}; waited warehouse.lock_timeout = {}",
+                        format_duration(lock_timeout)
+                    ),
+                })
+            }
+            Err(e) => Err(ctx.at("hold")(e)),
+        }
     }
 
     async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
