@@ -6,7 +6,14 @@
 #
 #   eval "$(scripts/services.sh)"
 #
-# Safe to run again: running services are reused. Needs root (apt-get, service users).
+# Safe to run again: running services are reused.
+#
+# As root it installs what is missing (apt-get, cargo) and runs the servers as their
+# service users on the default ports (MariaDB 3306, PostgreSQL 5432). As any other user it
+# installs nothing: with the packages present (`apt-get install mariadb-server postgresql`,
+# done once by an administrator) and Garage (`cargo install garage --locked`, as yourself),
+# it runs MariaDB on 3307, PostgreSQL on 5433 and Garage on 3910 as you, their data under
+# $MARTSYNC_SERVICES_DIR (default ~/.cache/martsync-services).
 set -euo pipefail
 # Only the export lines go to stdout (it is eval'd); everything else goes to stderr.
 exec 3>&1 1>&2
@@ -14,9 +21,19 @@ exec 3>&1 1>&2
 # every writer of that pipe to close it, so an inherited copy would hang the caller forever.
 daemon() { "$@" </dev/null 3>&- & }
 
-STATE="${MARTSYNC_SERVICES_DIR:-/var/tmp/martsync-services}"
-mkdir -p "$STATE"
 log() { echo "services: $*" >&2; }
+# The servers' binaries live in sbin, which a non-root PATH often lacks.
+PATH="$PATH:/usr/sbin:/sbin"
+if [ "$(id -u)" = 0 ]; then
+  ROOT=1
+  STATE="${MARTSYNC_SERVICES_DIR:-/var/tmp/martsync-services}"
+  MYSQL_PORT=3306 PG_PORT=5432 S3_PORT=3900
+else
+  ROOT=""
+  STATE="${MARTSYNC_SERVICES_DIR:-$HOME/.cache/martsync-services}"
+  MYSQL_PORT=3307 PG_PORT=5433 S3_PORT=3910
+fi
+mkdir -p "$STATE"
 
 wait_for() { # wait_for WHAT COMMAND...
   local what=$1; shift
@@ -30,9 +47,13 @@ wait_for() { # wait_for WHAT COMMAND...
 install_debs() {
   local missing=()
   command -v mariadbd >/dev/null || missing+=(mariadb-server)
-  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
-  command -v chromium >/dev/null || missing+=(chromium)
+  [ -d /usr/lib/postgresql ] || missing+=(postgresql)
+  [ -n "$ROOT" ] && { command -v chromium >/dev/null || missing+=(chromium); }
   if [ ${#missing[@]} -gt 0 ]; then
+    if [ -z "$ROOT" ]; then
+      log "missing: ${missing[*]}; ask an administrator to run apt-get install ${missing[*]} (or run this script as root)"
+      exit 1
+    fi
     log "installing ${missing[*]}"
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
@@ -40,32 +61,68 @@ install_debs() {
 }
 
 start_mariadb() {
-  if ! mariadb-admin ping >/dev/null 2>&1; then
-    log "starting MariaDB"
-    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-    (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1)
-    wait_for MariaDB mariadb-admin ping
+  local client=(mariadb -uroot)
+  if [ -n "$ROOT" ]; then
+    if ! mariadb-admin ping >/dev/null 2>&1; then
+      log "starting MariaDB"
+      mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1)
+      wait_for MariaDB mariadb-admin ping
+    fi
+  else
+    # A server of your own: its data, socket and log in $STATE.
+    local sock="$STATE/mysqld.sock"
+    client=(mariadb --no-defaults -uroot --socket="$sock")
+    if [ ! -d "$STATE/mariadb/mysql" ]; then
+      log "creating a MariaDB data folder in $STATE/mariadb"
+      mariadb-install-db --no-defaults --datadir="$STATE/mariadb" \
+        --auth-root-authentication-method=normal >"$STATE/mariadb-install.log" 2>&1
+    fi
+    if ! mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1; then
+      log "starting MariaDB on port $MYSQL_PORT"
+      (daemon mariadbd --no-defaults --datadir="$STATE/mariadb" --socket="$sock" \
+        --port="$MYSQL_PORT" --bind-address=127.0.0.1 --pid-file="$STATE/mysqld.pid" \
+        --log-error="$STATE/mariadb.log")
+      wait_for MariaDB mariadb-admin --no-defaults -uroot --socket="$sock" ping
+    fi
   fi
-  mariadb -uroot <<'SQL'
+  "${client[@]}" <<'SQL'
 CREATE DATABASE IF NOT EXISTS martsync;
 CREATE USER IF NOT EXISTS 'martsync'@'127.0.0.1' IDENTIFIED BY 'martsync';
 CREATE USER IF NOT EXISTS 'martsync'@'localhost' IDENTIFIED BY 'martsync';
 GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'localhost' WITH GRANT OPTION;
 SQL
-  echo >&3 "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:3306/martsync"
+  echo >&3 "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:$MYSQL_PORT/martsync"
 }
 
 start_postgres() {
-  local version
+  local version psql
   version=$(ls /usr/lib/postgresql | sort -V | tail -1)
-  if ! pg_lsclusters -h | grep -q online; then
-    log "starting PostgreSQL $version"
-    pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
-    pg_ctlcluster "$version" main start </dev/null 3>&-
+  if [ -n "$ROOT" ]; then
+    if ! pg_lsclusters -h | grep -q online; then
+      log "starting PostgreSQL $version"
+      pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >&2
+      pg_ctlcluster "$version" main start </dev/null 3>&-
+    fi
+    wait_for PostgreSQL su postgres -c "psql -qAtc 'select 1'"
+    psql=(su postgres -c "psql -qAt")
+  else
+    # A cluster of your own: its data, socket and log in $STATE.
+    local bin="/usr/lib/postgresql/$version/bin"
+    if [ ! -f "$STATE/postgres/PG_VERSION" ]; then
+      log "creating a PostgreSQL $version cluster in $STATE/postgres"
+      "$bin/initdb" -D "$STATE/postgres" -U postgres --auth=trust >"$STATE/initdb.log" 2>&1
+    fi
+    if ! "$bin/pg_ctl" -D "$STATE/postgres" status >/dev/null 2>&1; then
+      log "starting PostgreSQL $version on port $PG_PORT"
+      "$bin/pg_ctl" -D "$STATE/postgres" -l "$STATE/postgres.log" \
+        -o "-p $PG_PORT -k $STATE -c listen_addresses=127.0.0.1" start </dev/null 3>&- >&2
+    fi
+    psql=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAt)
+    wait_for PostgreSQL "${psql[@]}" -c 'select 1'
   fi
-  wait_for PostgreSQL su postgres -c "psql -qAtc 'select 1'"
-  su postgres -c "psql -qAt" >&2 <<'SQL'
+  "${psql[@]}" >&2 <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'martsync') THEN
     CREATE ROLE martsync LOGIN SUPERUSER PASSWORD 'martsync';
@@ -74,13 +131,15 @@ END $$;
 SELECT 'CREATE DATABASE martsync OWNER martsync'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'martsync') \gexec
 SQL
-  echo >&3 "export MARTSYNC_TEST_POSTGRES_URL=postgres://martsync:martsync@127.0.0.1:5432/martsync"
+  echo >&3 "export MARTSYNC_TEST_POSTGRES_URL=postgres://martsync:martsync@127.0.0.1:$PG_PORT/martsync"
 }
 
 start_garage() {
   if ! command -v garage >/dev/null; then
     log "installing Garage from crates.io (about 10 minutes on 2 cores)"
-    cargo install garage --locked >&2
+    # Its own temporary target folder (removed after), not the project's: Garage's build
+    # neither waits for the project's nor leaves its artifacts there.
+    env -u CARGO_TARGET_DIR cargo install garage --locked >&2
   fi
   local conf="$STATE/garage.toml"
   if [ ! -f "$conf" ]; then
@@ -89,17 +148,17 @@ metadata_dir = "$STATE/garage/meta"
 data_dir = "$STATE/garage/data"
 db_engine = "sqlite"
 replication_factor = 1
-rpc_bind_addr = "127.0.0.1:3901"
-rpc_public_addr = "127.0.0.1:3901"
+rpc_bind_addr = "127.0.0.1:$((S3_PORT + 1))"
+rpc_public_addr = "127.0.0.1:$((S3_PORT + 1))"
 rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 [s3_api]
 s3_region = "garage"
-api_bind_addr = "127.0.0.1:3900"
+api_bind_addr = "127.0.0.1:$S3_PORT"
 root_domain = ".s3.garage.localhost"
 
 [admin]
-api_bind_addr = "127.0.0.1:3903"
+api_bind_addr = "127.0.0.1:$((S3_PORT + 3))"
 EOF2
   fi
   local g=(garage -c "$conf")
@@ -123,7 +182,7 @@ EOF2
   id=$(awk '/Key ID/ {print $NF; exit}' "$STATE/garage-key")
   secret=$(awk '/Secret key/ {print $NF; exit}' "$STATE/garage-key")
   echo >&3 "export MARTSYNC_TEST_S3_URL=s3://martsync-test/tests"
-  echo >&3 "export AWS_ENDPOINT_URL=http://127.0.0.1:3900 AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
+  echo >&3 "export AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
 }
 
 install_debs

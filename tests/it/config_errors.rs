@@ -118,3 +118,73 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
     }
     assert_eq!(ws.dump("mart_uni_tracking_info"), marts_before);
 }
+
+/// Names that are SQL reserved words and mixed case (a mart `Order` with a buffer `Group`)
+/// work wherever martsync writes them: DDL, the hold, the merge, the ledger, `status` and
+/// `explain`, on DuckDB and PostgreSQL, also when the warehouse is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_and_mixed_case_names_are_quoted_everywhere() {
+    use martsync::generate::{FileFormat, uti_batch, write_batch};
+    let uti = |order_id: i64, version: i64| {
+        crate::common::uti_row(order_id, 1_767_225_600 + version, &format!("v{version}"))
+    };
+    let mut warehouses = vec![None];
+    if let Some(url) = crate::common::service_url("MARTSYNC_TEST_POSTGRES_URL") {
+        warehouses.push(Some(crate::common::PgSchema::new(&url).await));
+    }
+    for pg in warehouses {
+        let ws = Workspace::new();
+        let input = ws.path("input");
+        for (i, rows) in [vec![uti(1, 1), uti(2, 1)], vec![uti(1, 2), uti(3, 2)]]
+            .iter()
+            .enumerate()
+        {
+            let path = input.join(format!("uni_tracking_info/b-{i}.parquet"));
+            write_batch(&path, &uti_batch(rows), FileFormat::Parquet).unwrap();
+        }
+        let warehouse = match &pg {
+            Some(schema) => schema.url.clone(),
+            None => format!("duckdb://{}", ws.warehouse().display()),
+        };
+        let config = ws.path("names.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\nurl = \"files://{}\"\n[stage]\nurl = \"file://{}\"\n\
+                 [warehouse]\nurl = \"{warehouse}\"\n\
+                 [[tables]]\nname = \"Order\"\nsource = \"uni_tracking_info\"\nstrategy = \"latest\"\n\
+                 key = \"order_id\"\nversion = \"update_time\"\nwatermark = \"update_time\"\n\
+                 [[tables.targets]]\nname = \"Group\"\n",
+                input.display(),
+                ws.path("stage").display()
+            ),
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        let from = input.to_str().unwrap();
+        for args in [
+            &["replay", "-c", config, "--from", from][..],
+            &["run", "-c", config],
+            &["status", "-c", config],
+            &["explain", "-c", config],
+        ] {
+            let out = martsync(ws.dir.path(), args);
+            assert!(
+                out.status.success(),
+                "{args:?} on {warehouse}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for table in ["Order", "Group"] {
+            let sql = format!(
+                "SELECT CAST(order_id AS VARCHAR) || ':' || last_event FROM \"{}\"",
+                table.to_lowercase()
+            );
+            let rows = match &pg {
+                Some(schema) => schema.rows(&sql).await,
+                None => crate::common::duckdb_strings(&ws.warehouse(), &sql),
+            };
+            assert_eq!(rows, ["1:v2", "2:v1", "3:v2"], "{table} on {warehouse}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! On DuckDB and on PostgreSQL.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use martsync::fault::POINTS;
@@ -62,14 +62,19 @@ impl Target {
     }
 
     fn config(&self, from: &Path) -> std::path::PathBuf {
+        self.config_with(from, "")
+    }
+
+    /// The config, with `extra` TOML (`[[tables]]` entries) added.
+    fn config_with(&self, from: &Path, extra: &str) -> std::path::PathBuf {
         match self {
-            Target::DuckDb(ws) => ws.write_config(from, ""),
+            Target::DuckDb(ws) => ws.write_config(from, extra),
             Target::Postgres(ws, schema) => {
                 let path = ws.path("martsync.toml");
                 std::fs::write(
                     &path,
                     format!(
-                        "[source]\nurl = \"files://{}\"\n[stage]\nurl = \"file://{}\"\n[warehouse]\nurl = \"{}\"\n",
+                        "[source]\nurl = \"files://{}\"\n[stage]\nurl = \"file://{}\"\n[warehouse]\nurl = \"{}\"\n{extra}",
                         from.display(),
                         ws.path("stage").display(),
                         schema.url
@@ -78,6 +83,32 @@ impl Target {
                 .unwrap();
                 path
             }
+        }
+    }
+
+    /// Every row of a table with the columns of `schema`, canonical and sorted.
+    async fn dump(&self, table: &str, schema: &martsync::schema::TableSchema) -> Vec<String> {
+        match self {
+            Target::DuckDb(ws) => ws.dump(table),
+            Target::Postgres(_, pg) => {
+                pg.rows(&format!(
+                    "{} FROM \"{table}\"",
+                    crate::common::canonical_select(schema, false)
+                ))
+                .await
+            }
+        }
+    }
+
+    /// The run ids in `martsync_runs`, sorted.
+    async fn ledger(&self) -> Vec<String> {
+        let sql = "SELECT run_id FROM martsync_runs";
+        match self {
+            Target::DuckDb(ws) => {
+                let conn = duckdb::Connection::open(ws.warehouse()).unwrap();
+                crate::common::dump_query(&conn, sql)
+            }
+            Target::Postgres(_, pg) => pg.rows(sql).await,
         }
     }
 
@@ -127,21 +158,121 @@ async fn crash_at_every_point_converges(postgres: Option<&str>) {
     }
 }
 
-fn feature_on() -> bool {
-    if !cfg!(feature = "fault-injection") {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the crash tests need --features fault-injection (scripts/test.sh sets it)"
-        );
-        eprintln!("skipped: build with --features fault-injection");
-        return false;
+/// A crash right after each merge statement, inside the transaction (`after:<statement>`),
+/// leaves the mart, its Option A buffer and the ledger exactly as the last committed run left
+/// them, read before anything runs again: the statements commit together or not at all. The
+/// crashed batch replaces rows (updates of earlier orders), so a merge whose statements
+/// committed one by one would show here.
+async fn a_crash_between_merge_statements_changes_nothing(postgres: Option<&str>) {
+    let input = tempfile::tempdir().unwrap();
+    history(input.path(), 300, 6);
+    // All but the last batch of each table, then the last one crashes.
+    let earlier = tempfile::tempdir().unwrap();
+    for entry in crate::common::walk(input.path()) {
+        let rel = entry.strip_prefix(input.path()).unwrap();
+        if !rel.to_string_lossy().contains("batch-00005") {
+            let to = earlier.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, to).unwrap();
+        }
     }
-    true
+    let buffer = "stg_uni_tracking_info";
+    let extra = format!(
+        "[[tables]]\nname = \"mart_uni_tracking_info\"\n\
+         [[tables.targets]]\nname = \"{buffer}\"\nretention = \"20d\"\n\
+         [[tables]]\nname = \"mart_uni_tracking_spath\"\n"
+    );
+    let tables = parse_config(&extra).tables;
+    let (uti, spath) = (&tables[0], &tables[1]);
+    let cases: [(&martsync::config::TableConfig, &[&str]); 2] = [
+        (
+            uti,
+            &[
+                "drop_stale_versions",
+                "delete_replaced",
+                "insert_rows",
+                "retention_trim",
+                "target_delete_replaced",
+                "target_insert_rows",
+                "target_retention_trim",
+                "record_run",
+            ],
+        ),
+        (spath, &["insert_new_rows", "retention_trim", "record_run"]),
+    ];
+    for (table, statements) in cases {
+        for statement in statements {
+            let target = Target::new(postgres).await;
+            let config = target.config_with(earlier.path(), &extra);
+            ok(replay(
+                target.ws().dir.path(),
+                &config,
+                earlier.path(),
+                None,
+            ));
+            let mut written = vec![(
+                table.name.clone(),
+                target.dump(&table.name, &table.schema).await,
+            )];
+            if table.name == uti.name {
+                written.push((buffer.to_string(), target.dump(buffer, &table.schema).await));
+            }
+            let ledger = target.ledger().await;
+            assert!(written.iter().all(|(_, rows)| !rows.is_empty()));
+
+            let point = format!("after:{statement}");
+            let mut command = Command::new(env!("CARGO_BIN_EXE_martsync"));
+            let out = command
+                .args(["replay", "--table", &table.name, "--config"])
+                .arg(&config)
+                .arg("--from")
+                .arg(input.path())
+                .current_dir(target.ws().dir.path())
+                .env("MARTSYNC_LOG", "martsync=warn")
+                .env("MARTSYNC_FAIL_AT", &point)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("fault injection: aborting at {point}")),
+                "{point}: the process did not reach the point: {stderr}"
+            );
+            for (name, before) in &written {
+                assert_eq!(
+                    &target.dump(name, &table.schema).await,
+                    before,
+                    "{name} changed by a merge that crashed at {point}"
+                );
+            }
+            assert_eq!(
+                target.ledger().await,
+                ledger,
+                "the ledger changed at {point}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_crash_between_merge_statements_changes_nothing() {
+    if crate::common::fault_injection_on() {
+        a_crash_between_merge_statements_changes_nothing(None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_between_merge_statements_changes_nothing() {
+    let Some(url) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    if crate::common::fault_injection_on() {
+        a_crash_between_merge_statements_changes_nothing(Some(&url)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_crash_at_every_step_converges() {
-    if feature_on() {
+    if crate::common::fault_injection_on() {
         crash_at_every_point_converges(None).await;
     }
 }
@@ -151,7 +282,7 @@ async fn postgres_crash_at_every_step_converges() {
     let Some(url) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
         return;
     };
-    if feature_on() {
+    if crate::common::fault_injection_on() {
         crash_at_every_point_converges(Some(&url)).await;
     }
 }
@@ -165,46 +296,33 @@ async fn postgres_replay_killed_at_random_moments_converges() {
     let input = tempfile::tempdir().unwrap();
     history(input.path(), 5_000, 120);
     let clean = Target::new(Some(&url)).await;
-    let started = std::time::Instant::now();
     ok(replay(
         clean.ws().dir.path(),
         &clean.config(input.path()),
         input.path(),
         None,
     ));
-    // Kill points are spread over the time a whole replay takes on this machine; each
-    // restart resumes, so the run is cut several times at different cycles and steps.
-    let whole_ms = started.elapsed().as_millis() as i64;
 
+    // Each kill lands after 2-12 more committed cycles (of 360), then 0-200 ms into the next
+    // ones: cut at different cycles and steps, wherever the process happens to be.
     let killed = Target::new(Some(&url)).await;
     let config = killed.config(input.path());
     let mut rng = Rng::new(11);
-    let mut kills = 0;
-    for _ in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_martsync"))
+    for kill in 0..8 {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_martsync"));
+        command
             .args(["replay", "--config"])
             .arg(&config)
             .arg("--from")
             .arg(input.path())
-            .current_dir(killed.ws().dir.path())
-            .env("MARTSYNC_LOG", "martsync=warn")
-            .env_remove("MARTSYNC_FAIL_AT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let at = whole_ms * rng.range(5, 45) / 100;
-        tokio::time::sleep(Duration::from_millis(at as u64)).await;
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL: no cleanup, a transaction may be open
-            kills += 1;
-        }
-        child.wait().unwrap();
+            .current_dir(killed.ws().dir.path());
+        let commits = rng.range(2, 13) as usize;
+        let then = Duration::from_millis(rng.range(0, 200) as u64);
+        assert!(
+            crate::common::kill_after_commits(command, commits, then),
+            "kill {kill} did not land: the replay ended first"
+        );
     }
-    assert!(
-        kills >= 3,
-        "only {kills} kills landed: make the history larger"
-    );
     ok(replay(killed.ws().dir.path(), &config, input.path(), None));
     assert_eq!(killed.dumps().await, clean.dumps().await);
 }

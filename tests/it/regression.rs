@@ -116,14 +116,44 @@ async fn retention_removes_rows_older_than_180_days_behind_the_newest() {
 }
 
 /// A batch whose first row has a NULL order_id.
-fn with_null_key(rows: &[Uti]) -> arrow::array::RecordBatch {
+/// The rows as a batch with the first row's key and the second row's version NULL.
+fn with_null_key_and_version(rows: &[Uti]) -> arrow::array::RecordBatch {
     let batch = uti_batch(rows);
     let mut columns = batch.columns().to_vec();
     let ids: arrow::array::Int64Array = (0..rows.len())
-        .map(|i| (i > 0).then_some(rows[i].order_id))
+        .map(|i| (i != 0).then_some(rows[i].order_id))
         .collect();
     columns[0] = std::sync::Arc::new(ids);
+    let version = batch.schema().index_of("update_time").unwrap();
+    let versions: arrow::array::Int32Array = (0..rows.len())
+        .map(|i| (i != 1).then_some(rows[i].update_time))
+        .collect();
+    columns[version] = std::sync::Arc::new(versions);
     arrow::array::RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+/// The `last_event` of every row of the Parquet files below `dir` named `rejected.parquet`,
+/// read with the parquet crate (not martsync's reader).
+fn rejected_events(dir: &std::path::Path) -> Vec<String> {
+    let mut events = Vec::new();
+    for path in crate::common::walk(dir) {
+        if !path.ends_with("rejected.parquet") {
+            continue;
+        }
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let column = batch.column(batch.schema().index_of("last_event").unwrap());
+            let strings = arrow::array::AsArray::as_string::<i32>(column.as_ref());
+            events.extend(strings.iter().map(|s| s.unwrap_or("NULL").to_string()));
+        }
+    }
+    events.sort();
+    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +164,7 @@ async fn null_keys_fail_the_cycle_unless_allowed_and_are_kept_for_inspection() {
     let bad = input.join("uni_tracking_info/batch-00001.parquet");
     write_batch(
         &bad,
-        &with_null_key(&[uti(9, 2, "no key"), uti(2, 2, "b")]),
+        &with_null_key_and_version(&[uti(9, 2, "no key"), uti(8, 2, "no version"), uti(2, 2, "b")]),
         FileFormat::Parquet,
     )
     .unwrap();
@@ -146,7 +176,7 @@ async fn null_keys_fail_the_cycle_unless_allowed_and_are_kept_for_inspection() {
         .await;
     let message = results[0].1.as_ref().unwrap_err().to_string();
     assert!(
-        message.contains("mart_uni_tracking_info") && message.contains("1 row(s)"),
+        message.contains("mart_uni_tracking_info") && message.contains("2 row(s)"),
         "{message}"
     );
     assert!(message.contains("rejected.parquet"), "{message}");
@@ -156,20 +186,17 @@ async fn null_keys_fail_the_cycle_unless_allowed_and_are_kept_for_inspection() {
         ws.dump("mart_uni_tracking_info"),
         dump_expected(&[uti_batch(&[uti(1, 1, "a")])])
     );
-    let rejected: Vec<_> = crate::common::walk(&ws.path("stage"))
-        .into_iter()
-        .filter(|p| p.ends_with("rejected.parquet"))
-        .collect();
-    assert_eq!(rejected.len(), 1);
+    // Exactly the two rows, kept whole for inspection.
+    assert_eq!(rejected_events(&ws.path("stage")), ["no key", "no version"]);
 
-    // Allowed: the row is set aside, counted, and the rest commits.
-    ws.replay(&input, &format!("{UTI_ONLY}max_rejected = 1\n"))
+    // Allowed: the rows are set aside, counted, and the rest commits.
+    ws.replay(&input, &format!("{UTI_ONLY}max_rejected = 2\n"))
         .await;
     assert_eq!(
         ws.dump("mart_uni_tracking_info"),
         dump_expected(&[uti_batch(&[uti(1, 1, "a"), uti(2, 2, "b")])])
     );
-    assert_eq!(ws.count("SELECT sum(rows_rejected) FROM martsync_runs"), 1);
+    assert_eq!(ws.count("SELECT sum(rows_rejected) FROM martsync_runs"), 2);
 }
 
 /// DuckDB 2.0.0 (the bundled one) inserted nothing from a table written in the same

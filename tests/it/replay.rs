@@ -74,27 +74,19 @@ fn replay_killed_part_way_then_replayed_again_equals_a_clean_replay() {
     let killed = Workspace::new();
     let config = killed.write_config(input.path(), "");
     let mut rng = Rng::new(7);
-    let mut kills = 0;
-    for _ in 0..4 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_martsync"))
+    for kill in 0..4 {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_martsync"));
+        command
             .args(replay_args(&config))
-            .current_dir(killed.dir.path())
-            .env("MARTSYNC_LOG", "martsync=warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.range(200, 1_500) as u64));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL: no cleanup runs
-            kills += 1;
-        }
-        child.wait().unwrap();
+            .current_dir(killed.dir.path());
+        // After 1-20 more committed cycles (of 180), then 0-300 ms into the next ones.
+        let commits = rng.range(1, 21) as usize;
+        let then = Duration::from_millis(rng.range(0, 300) as u64);
+        assert!(
+            crate::common::kill_after_commits(command, commits, then),
+            "kill {kill} did not land: the replay ended first"
+        );
     }
-    assert!(
-        kills > 0,
-        "the replay finished before any kill: make the history larger"
-    );
     replay_to_the_end(&killed, &config);
 
     assert_eq!(dumps(&killed), dumps(&clean));

@@ -105,8 +105,20 @@ fn a_server_that_never_answers_fails_its_phase_within_the_timeout() {
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 
-/// Another run's lock on a mart (this test holds the lock martsync itself takes): the cycle
-/// waits for it, up to lock_timeout, then exits 3 naming the mart; the other marts commit.
+/// Waits of a lock that another session holds must be bounded on both sides: at least the
+/// configured timeout (it did wait), and not much more (it did not ignore the timeout and
+/// wait for the 5-minute default, or forever).
+fn assert_waited(took: Duration, timeout: Duration, what: &str) {
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(20),
+        "{what}: took {took:?} for a {timeout:?} timeout"
+    );
+}
+
+/// Another run's locks on a mart (this test takes the locks martsync itself takes): the hold,
+/// which a run takes before it reads anything, and PostgreSQL's lock on the mart in the merge.
+/// The cycle waits for each up to lock_timeout, then exits 3 naming the mart; the other marts
+/// commit; with a longer lock_timeout it waits and commits once the lock is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_mart_lock_is_waited_for_then_reported_as_code_3() {
     let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
@@ -128,38 +140,134 @@ async fn a_held_mart_lock_is_waited_for_then_reported_as_code_3() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // New source rows would be needed for a real merge; a run over the same files still
-    // takes the lock (to check the run id and merge the lookback overlap).
-    let holder = schema.client().await;
-    holder
-        .batch_execute("BEGIN; LOCK TABLE mart_uni_tracking_info IN SHARE ROW EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    let runs = || schema.count("SELECT count(*) FROM martsync_runs");
+    for lock in [
+        "LOCK martsync_hold_mart_uni_tracking_info",
+        // New source rows would be needed for a real merge; a run over the same files still
+        // takes the lock (to check the run id and merge the lookback overlap).
+        "LOCK TABLE mart_uni_tracking_info IN SHARE ROW EXCLUSIVE MODE",
+    ] {
+        let holder = schema.client().await;
+        holder
+            .batch_execute(&format!("BEGIN; {lock}"))
+            .await
+            .unwrap();
+        let before = runs().await;
+        let (out, took) = run(ws.dir.path(), &config("2s"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{lock}: {stderr}");
+        assert!(
+            stderr.contains("another run holds mart mart_uni_tracking_info"),
+            "{lock}: {stderr}"
+        );
+        assert!(!stderr.contains("error: mart_ecs_order_info"), "{stderr}");
+        assert_waited(took, Duration::from_secs(2), lock);
+        // The two other marts committed; the held one did not.
+        assert_eq!(runs().await, before + 2, "{lock}");
 
-    let (out, took) = run(ws.dir.path(), &config("1s"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("another run holds mart mart_uni_tracking_info"),
-        "{stderr}"
+        // With a longer lock_timeout the run waits, and commits once the lock is released.
+        let dir = ws.dir.path().to_path_buf();
+        let text = config("60s");
+        let waiting = tokio::task::spawn_blocking(move || run(&dir, &text));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{lock}: the run did not wait for the lock"
+        );
+        holder.batch_execute("COMMIT").await.unwrap();
+        let (out, took) = waiting.await.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(took >= Duration::from_secs(3), "{took:?}");
+    }
+}
+
+/// `statement_timeout` bounds a merge statement: with a lock_timeout far longer, a statement
+/// kept waiting (here on a lock another session holds on the mart) is cancelled by the
+/// server at the statement timeout, and the run exits 6 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_a_statement_that_runs_too_long() {
+    let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let schema = PgSchema::new(&pg).await;
+    let config = format!(
+        "{}[stage]\nurl = \"file://{}\"\n[warehouse]\nurl = \"{}\"\n\
+         statement_timeout = \"2s\"\nlock_timeout = \"5m\"\n\
+         [[tables]]\nname = \"mart_uni_tracking_info\"\n",
+        demo_source(),
+        ws.path("stage").display(),
+        schema.url
     );
-    assert!(!stderr.contains("error: mart_ecs_order_info"), "{stderr}");
-    assert!(took >= Duration::from_secs(1), "did not wait: {took:?}");
-
-    // With a longer lock_timeout the run waits, and commits once the lock is released.
-    let dir = ws.dir.path().to_path_buf();
-    let text = config("60s");
-    let waiting = tokio::task::spawn_blocking(move || run(&dir, &text));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!waiting.is_finished(), "the run did not wait for the lock");
-    holder.batch_execute("COMMIT").await.unwrap();
-    let (out, took) = waiting.await.unwrap();
+    let (out, _) = run(ws.dir.path(), &config);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(took >= Duration::from_secs(3), "{took:?}");
+    let holder = schema.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE mart_uni_tracking_info IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let (out, took) = run(ws.dir.path(), &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("statement timeout"), "{stderr}");
+    assert!(stderr.contains("mart_uni_tracking_info"), "{stderr}");
+    assert_waited(took, Duration::from_secs(2), "statement_timeout");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// `read_timeout` bounds an extraction: a source table another session holds `LOCK TABLES
+/// … WRITE` on makes the SELECT wait without a row; the run fails with code 4 at the read
+/// timeout, naming it, and the mart is as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeout_fails_an_extraction_that_gets_no_row() {
+    use mysql_async::prelude::Queryable;
+    let Some(mysql) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = crate::common::MyDb::new(&mysql).await;
+    db.create_sources().await;
+    db.exec(
+        "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+         update_time) VALUES (1, 'TN1', 7, 1, 1767225600, 1767225600)",
+    )
+    .await;
+    let ws = Workspace::new();
+    let config = format!(
+        "[source]\nurl = \"{}\"\nread_timeout = \"2s\"\n[stage]\nurl = \"file://{}\"\n\
+         [warehouse]\nurl = \"duckdb://{}\"\n[[tables]]\nname = \"mart_uni_tracking_info\"\n",
+        db.url,
+        ws.path("stage").display(),
+        ws.warehouse().display()
+    );
+    let (out, _) = run(ws.dir.path(), &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = ws.dump("mart_uni_tracking_info");
+
+    let mut holder = db.pool.get_conn().await.unwrap();
+    holder
+        .query_drop("LOCK TABLES uni_tracking_info WRITE")
+        .await
+        .unwrap();
+    let (out, took) = run(ws.dir.path(), &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("source.read_timeout = 2s"), "{stderr}");
+    assert_waited(took, Duration::from_secs(2), "read_timeout");
+    holder.query_drop("UNLOCK TABLES").await.unwrap();
+    drop(holder);
+    assert_eq!(ws.dump("mart_uni_tracking_info"), before);
 }
 
 /// Two `martsync run` processes on the same PostgreSQL marts at once: the mart lock orders
