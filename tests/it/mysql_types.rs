@@ -507,3 +507,65 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
         assert_eq!(rows, ["1:10", "5:50", "6:7"], "{warehouse}");
     }
 }
+
+/// A source column whose type changed (here `status` TINYINT → VARCHAR) fails the cycle
+/// with code 4 naming the table, the column and both types, before anything is read; the
+/// mart is as it was, although the retyped rows also moved their watermark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retyped_source_column_fails_the_cycle_naming_it_and_changes_nothing() {
+    let Some(url) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = MyDb::new(&url).await;
+    db.create_sources().await;
+    db.exec(
+        "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+         update_time) SELECT seq, CONCAT('TN', seq), 1, 1, 1767225600, 1767225600 + seq \
+         FROM seq_1_to_20",
+    )
+    .await;
+    let ws = crate::common::Workspace::new();
+    let config = ws.path("retype.toml");
+    std::fs::write(
+        &config,
+        crate::common::service_config(
+            &db.url,
+            &format!("file://{}", ws.path("stage").display()),
+            &format!("duckdb://{}", ws.warehouse().display()),
+            "[[tables]]\nname = \"mart_uni_tracking_info\"\n",
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = crate::common::martsync(ws.dir.path(), &["run", "-c", config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = "SELECT CAST(order_id AS VARCHAR) || ':' || CAST(status AS VARCHAR) || ':' || \
+               CAST(update_time AS VARCHAR) FROM mart_uni_tracking_info";
+    let before = crate::common::duckdb_strings(&ws.warehouse(), sql);
+    assert_eq!(before.len(), 20);
+
+    db.exec(
+        "ALTER TABLE uni_tracking_info MODIFY status VARCHAR(10) NOT NULL;
+         UPDATE uni_tracking_info SET status = 'shipped', update_time = update_time + 5000 \
+         WHERE order_id <= 5",
+    )
+    .await;
+    let out = crate::common::martsync(ws.dir.path(), &["run", "-c", config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    for word in ["uni_tracking_info", "`status`", "varchar"] {
+        assert!(
+            stderr.to_lowercase().contains(&word.to_lowercase()),
+            "no {word} in {stderr}"
+        );
+    }
+    assert_eq!(
+        crate::common::duckdb_strings(&ws.warehouse(), sql),
+        before,
+        "the refused cycle changed the mart"
+    );
+}

@@ -176,12 +176,12 @@ async fn a_held_mart_lock_is_waited_for_then_reported_as_code_3() {
         );
         holder.batch_execute("COMMIT").await.unwrap();
         let (out, took) = waiting.await.unwrap();
+        // It was still waiting 3 s after it started (above), and committed once released.
         assert!(
             out.status.success(),
-            "{}",
+            "{lock}: {} (after {took:?})",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(took >= Duration::from_secs(3), "{took:?}");
     }
 }
 
