@@ -52,12 +52,11 @@ async fn inject(name: &str) {
     static PAUSED: AtomicBool = AtomicBool::new(false);
     let known = |at: &str| POINTS.contains(&at) || at.starts_with("after:");
     if let Ok(spec) = std::env::var("MARTSYNC_FAIL_AT") {
-        let (at, nth) = match spec.rsplit_once(':') {
-            Some((at, n)) if n.parse::<usize>().is_ok() => {
-                (at.to_string(), n.parse::<usize>().unwrap_or(1))
-            }
-            _ => (spec.clone(), 1),
-        };
+        // `<point>:<n>`; a point may hold a colon itself (`after:<statement>`).
+        let (at, nth) = spec
+            .rsplit_once(':')
+            .and_then(|(at, n)| Some((at.to_string(), n.parse::<usize>().ok()?)))
+            .unwrap_or((spec.clone(), 1));
         assert!(
             known(&at),
             "MARTSYNC_FAIL_AT={at}: not one of {POINTS:?} or after:<statement>"

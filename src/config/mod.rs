@@ -132,6 +132,14 @@ pub enum SourceUrl {
     MySql(String),
 }
 
+impl SourceUrl {
+    /// Whether what it reads are the source's current rows (MySQL), not history (files): the
+    /// default `version_guard` lets current rows replace the mart's whatever their version.
+    pub fn reads_current_rows(&self) -> bool {
+        matches!(self, SourceUrl::MySql(_))
+    }
+}
+
 /// A validated stage.
 #[derive(Debug, Clone)]
 pub struct StageConfig {

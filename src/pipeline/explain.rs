@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::extraction_start;
-use crate::config::{Config, SourceUrl, TableConfig, WarehouseUrl};
+use crate::config::{Config, TableConfig, WarehouseUrl};
 use crate::source;
 use crate::warehouse::dialect::{self, Dialect, Load};
 use crate::warehouse::plan::{PlanState, Statement, StepName};
@@ -42,7 +42,7 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
     };
     let mut plans = Vec::new();
     // A cycle reads MySQL's current rows; files are history (`version_guard`).
-    let live = matches!(config.source.url, SourceUrl::MySql(_));
+    let live = config.source.url.reads_current_rows();
     for table in tables {
         let table = &table.for_input(live);
         let status = match &warehouse {

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 pub use batches::batch_label;
 pub use report::{BatchSummary, BatchUnit, CycleReport, Outcome};
 
-use crate::config::{Config, SourceUrl, TableConfig};
+use crate::config::{Config, TableConfig};
 use crate::dedup::{self, Deduped};
 use crate::error::{Error, Result};
 use crate::source::files::FilesSource;
@@ -165,7 +165,7 @@ impl Pipeline {
         crate::fault::point("after_hold").await;
         // MySQL's rows are its current rows: they replace the mart's whatever their version,
         // unless the mart guards every input (`version_guard`).
-        let live = matches!(self.config.source.url, SourceUrl::MySql(_))
+        let live = self.config.source.url.reads_current_rows()
             && matches!(
                 input,
                 Input::Watermark | Input::Keys { .. } | Input::Range { .. }

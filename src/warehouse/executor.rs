@@ -309,6 +309,17 @@ async fn run_step(
     }
 }
 
+/// Another run held `mart` (its hold, or its lock in the merge) past `lock_timeout`: exit 3.
+pub fn mart_held(mart: &str, warehouse: &str, lock_timeout: Duration) -> Error {
+    Error::Locked {
+        what: format!("mart {mart} in {warehouse}"),
+        message: format!(
+            "another run holds mart {mart}; waited warehouse.lock_timeout = {}",
+            format_duration(lock_timeout)
+        ),
+    }
+}
+
 /// The error of a failed step, named after it.
 fn step_error(ctx: &Context, step: &Step, e: SessionError, policy: &Policy) -> AttemptError {
     match e {
@@ -316,14 +327,9 @@ fn step_error(ctx: &Context, step: &Step, e: SessionError, policy: &Policy) -> A
         SessionError::Statement {
             failure: Failure::LockNotAvailable,
             ..
-        } if step.name == StepName::LockMart => Final(Error::Locked {
-            what: format!("mart {} in {}", ctx.mart, ctx.warehouse),
-            message: format!(
-                "another run holds mart {}; waited warehouse.lock_timeout = {}",
-                ctx.mart,
-                format_duration(policy.lock_timeout)
-            ),
-        }),
+        } if step.name == StepName::LockMart => {
+            Final(mart_held(&ctx.mart, &ctx.warehouse, policy.lock_timeout))
+        }
         SessionError::Statement {
             message,
             failure: Failure::Conflict,

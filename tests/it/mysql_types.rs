@@ -421,14 +421,7 @@ async fn a_new_source_column_is_an_error_unless_allowed_then_added_to_the_mart()
         warehouses.push(Some(crate::common::PgSchema::new(&pg).await));
     }
     for pg in warehouses {
-        let db = MyDb::new(&url).await;
-        db.create_sources().await;
-        db.exec(
-            "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
-             update_time) SELECT seq, CONCAT('TN', seq), 1, 1, 1767225600, 1767225600 + seq \
-             FROM seq_1_to_50",
-        )
-        .await;
+        let db = sources_with_orders(&url, 50).await;
         let ws = crate::common::Workspace::new();
         let warehouse = match &pg {
             Some(schema) => schema.url.clone(),
@@ -516,14 +509,7 @@ async fn a_retyped_source_column_fails_the_cycle_naming_it_and_changes_nothing()
     let Some(url) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
         return;
     };
-    let db = MyDb::new(&url).await;
-    db.create_sources().await;
-    db.exec(
-        "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
-         update_time) SELECT seq, CONCAT('TN', seq), 1, 1, 1767225600, 1767225600 + seq \
-         FROM seq_1_to_20",
-    )
-    .await;
+    let db = sources_with_orders(&url, 20).await;
     let ws = crate::common::Workspace::new();
     let config = ws.path("retype.toml");
     std::fs::write(
@@ -568,4 +554,18 @@ async fn a_retyped_source_column_fails_the_cycle_naming_it_and_changes_nothing()
         before,
         "the refused cycle changed the mart"
     );
+}
+
+/// A database of its own with the source tables and orders 1..=n in `uni_tracking_info`
+/// (order n at update_time 2026-01-01 + n seconds).
+async fn sources_with_orders(url: &str, n: usize) -> MyDb {
+    let db = MyDb::new(url).await;
+    db.create_sources().await;
+    db.exec(&format!(
+        "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+         update_time) SELECT seq, CONCAT('TN', seq), 1, 1, 1767225600, 1767225600 + seq \
+         FROM seq_1_to_{n}"
+    ))
+    .await;
+    db
 }

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use super::{Pool, WireSession, query_bool};
 use crate::config::{TableConfig, WarehouseTimeouts};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::units::BatchStream;
-use crate::units::format_duration;
 use crate::warehouse::dialect::{self, Dialect, Load, RUNS_TABLE};
 use crate::warehouse::executor::{self, Policy, Session, Sessions};
+use crate::warehouse::plan::StepName;
 use crate::warehouse::{MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse};
 use tokio_postgres::error::SqlState;
 
@@ -180,6 +180,7 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
     async fn hold(&self, mart: &str) -> Result<MartHold> {
         let client = self.pool.connect(mart).await?;
         let ctx = self.pool.context(mart, "-");
+        let step = StepName::HoldMart.as_str();
         let lock_timeout = self.pool.timeouts.lock;
         // The connection runs nothing but the LOCK, whose wait lock_timeout bounds; Redshift
         // has no lock_timeout, so there the statement timeout bounds it.
@@ -189,26 +190,17 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                 lock_timeout.as_millis().max(1)
             ))
             .await
-            .map_err(ctx.at("hold_timeout"))?;
-        client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(ctx.at("hold"))?;
+            .map_err(ctx.at(step))?;
+        client.batch_execute("BEGIN").await.map_err(ctx.at(step))?;
         match client.batch_execute(&dialect::hold_lock(mart)).await {
             Ok(()) => Ok(MartHold::new(client)),
             Err(e)
                 if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
                     || e.code() == Some(&SqlState::QUERY_CANCELED) =>
             {
-                Err(Error::Locked {
-                    what: format!("mart {mart} in {}", self.pool.url),
-                    message: format!(
-                        "another run holds mart {mart}; waited warehouse.lock_timeout = {}",
-                        format_duration(lock_timeout)
-                    ),
-                })
+                Err(executor::mart_held(mart, &self.pool.url, lock_timeout))
             }
-            Err(e) => Err(ctx.at("hold")(e)),
+            Err(e) => Err(ctx.at(step)(e)),
         }
     }
 
