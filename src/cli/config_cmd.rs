@@ -104,6 +104,7 @@ pub fn resolved(config: &Config) -> Value {
             });
             if let Some(version) = &t.version {
                 table["version"] = Value::from(version.clone());
+                table["version_guard"] = Value::from(t.version_guard.as_str());
             }
             if !t.targets.is_empty() {
                 let targets: Vec<Value> = t

@@ -158,6 +158,7 @@ fn config_check_resolves_defaults_masks_secrets_and_rejects_bad_configs() {
         "lookback = \"30m\"",
         "retention = \"180d\"",
         "strategy = \"latest\"",
+        "version_guard = \"replays\"",
         "key = [\"order_id\", \"traceseq\", \"pathtime\"]",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
