@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (if missing) and starts, on loopback, the real services the service-backed tests
 # use: MariaDB, PostgreSQL (Debian packages) and Garage, an S3-protocol server (crates.io).
-# Also installs Debian's chromium, which renders the `status --html` page in a test.
+# Also installs Debian's chromium, which renders the `status --html` page in a test, and
+# sqlglot (PyPI, in a virtualenv under the state folder), the independent Redshift parser
+# every rendered Redshift statement is checked with.
 # Prints the environment the tests read, as `export` lines:
 #
 #   eval "$(scripts/services.sh)"
@@ -185,7 +187,25 @@ EOF2
   echo >&3 "export AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT AWS_REGION=garage AWS_ACCESS_KEY_ID=$id AWS_SECRET_ACCESS_KEY=$secret"
 }
 
+# sqlglot's `redshift` dialect parses what the Redshift dialect renders (tests/it/
+# dialect_golden.rs): a parser written by others, from Redshift's documentation.
+install_sqlglot() {
+  local venv="$STATE/sqlglot"
+  if ! "$venv/bin/python" -c 'import sqlglot' 2>/dev/null; then
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      [ -n "$ROOT" ] || { log "python3-venv is missing; ask an administrator to apt-get install python3-venv"; exit 1; }
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    fi
+    log "installing sqlglot"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "sqlglot==30.30.0" >&2
+  fi
+  echo >&3 "export MARTSYNC_TEST_SQLGLOT_PYTHON=$venv/bin/python"
+}
+
 install_debs
+install_sqlglot
 start_mariadb
 start_postgres
 start_garage

@@ -147,7 +147,7 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64> {
     let mut writer = ArrowWriter::try_new(
         file,
         Arc::clone(&schema),
-        Some(crate::stage::writer_properties()),
+        Some(crate::stage::writer_properties(Default::default())),
     )
     .map_err(failed)?;
     for batch in batches {

@@ -180,7 +180,7 @@ async fn martsync(input: &Path, output: &Path, memory_limit: Option<usize>) -> R
         let (batches, schema) = (Arc::clone(&batches), Arc::clone(&schema));
         let path = output.with_extension(format!("part{}.parquet", range.start));
         tokio::task::spawn_blocking(move || {
-            let bytes = crate::stage::encode_parquet(&schema, &batches[range])
+            let bytes = crate::stage::encode_parquet(&schema, &batches[range], Default::default())
                 .map_err(|e| Error::io("encoding bench output", &path, std::io::Error::other(e)))?;
             std::fs::write(&path, bytes).map_err(|e| Error::io("writing bench output", &path, e))
         })

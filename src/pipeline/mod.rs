@@ -259,6 +259,7 @@ impl Pipeline {
             .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
         let watermark_to = max_watermark(table, &batches)?;
+        let min_version = min_version(table, &batches)?;
         crate::fault::point("after_extract").await;
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
         info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
@@ -272,7 +273,7 @@ impl Pipeline {
                 &schema,
                 Vec::new(),
                 &rejected,
-                1,
+                self.part_format(1),
             )
             .await?;
             let mut columns = table.key.clone();
@@ -311,7 +312,7 @@ impl Pipeline {
             &schema,
             batches,
             &rejected,
-            self.config.stage.part_rows,
+            self.part_format(self.config.stage.part_rows),
         )
         .await?;
         let stage_ms = stage_started.elapsed().as_millis() as u64;
@@ -341,6 +342,7 @@ impl Pipeline {
                 staged: &staged,
                 stage: self.stage.as_ref(),
                 record,
+                min_version,
             })
             .await;
         let merge_ms = merge_started.elapsed().as_millis() as u64;
@@ -403,6 +405,10 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    fn part_format(&self, rows: usize) -> stage::PartFormat {
+        part_format(&self.config.warehouse.url, rows)
+    }
+
     /// Gap 1: each mart with `refresh_from` = this table's source re-reads and replaces its
     /// rows of the keys this batch touched, in a run of its own committed before this batch
     /// merges: if this merge then fails, the next cycle reads the same rows again and
@@ -515,6 +521,37 @@ fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<
     Ok(max)
 }
 
+/// How a warehouse's staged parts are written: Snappy for Redshift's COPY (see
+/// [`stage::Codec::Snappy`]), zstd elsewhere.
+fn part_format(warehouse: &crate::config::WarehouseUrl, rows: usize) -> stage::PartFormat {
+    let codec = match warehouse {
+        crate::config::WarehouseUrl::Redshift(_) => stage::Codec::Snappy,
+        _ => stage::Codec::Zstd,
+    };
+    stage::PartFormat { rows, codec }
+}
+
+/// The least version among the rows to merge (latest marts; µs for timestamps): the merge's
+/// stale-version drop only compares mart rows at or above it.
+fn min_version(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<i64>> {
+    let Some(column) = table.version.as_deref() else {
+        return Ok(None);
+    };
+    let column = table
+        .schema
+        .index_of(column)
+        .expect("validated version column");
+    let mut min: Option<i64> = None;
+    for batch in batches {
+        let values = column_as_i64(batch.column(column))
+            .map_err(|e| Error::batch(&table.name, "reading the batch's versions", e))?;
+        if let Some(m) = arrow::compute::min(&values) {
+            min = Some(min.map_or(m, |v| v.min(m)));
+        }
+    }
+    Ok(min)
+}
+
 /// Wraps a stream to add up the time spent waiting for it.
 fn timed(mut stream: BatchStream) -> (BatchStream, Arc<std::sync::Mutex<Duration>>) {
     let waited = Arc::new(std::sync::Mutex::new(Duration::ZERO));
@@ -532,4 +569,28 @@ fn timed(mut stream: BatchStream) -> (BatchStream, Arc<std::sync::Mutex<Duration
         polled
     });
     (Box::pin(wrapped), waited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WarehouseUrl;
+
+    /// Redshift's COPY gets Snappy parts (the codec its own UNLOAD writes); the others zstd.
+    #[test]
+    fn redshift_is_staged_snappy_the_others_zstd() {
+        let codec = |url| part_format(&url, 10).codec;
+        assert_eq!(
+            codec(WarehouseUrl::Redshift("redshift://h/db".into())),
+            stage::Codec::Snappy
+        );
+        assert_eq!(
+            codec(WarehouseUrl::Postgres("postgres://h/db".into())),
+            stage::Codec::Zstd
+        );
+        assert_eq!(
+            codec(WarehouseUrl::DuckDb("w.duckdb".into())),
+            stage::Codec::Zstd
+        );
+    }
 }

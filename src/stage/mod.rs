@@ -102,22 +102,48 @@ pub fn run_prefix(mart: &str, run_id: &str) -> String {
     format!("{mart}/{run_id}")
 }
 
-/// The Parquet writer settings of staged files (zstd level 1), also used by the benchmarks.
-pub fn writer_properties() -> WriterProperties {
+/// How staged Parquet pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    /// zstd level 1: smaller parts, what DuckDB, PostgreSQL's reader and the benchmarks get.
+    #[default]
+    Zstd,
+    /// Snappy, the codec of Parquet that Redshift is known to read: Redshift's own `UNLOAD …
+    /// FORMAT AS PARQUET` writes Snappy, and dlt's Redshift staging writes Parquet with
+    /// pyarrow's defaults (Snappy, format 2.4, version 1 data pages). The COPY page lists no
+    /// Parquet codec, so the one Redshift writes itself is the one staged for it.
+    Snappy,
+}
+
+/// The Parquet writer settings of staged files.
+pub fn writer_properties(codec: Codec) -> WriterProperties {
+    let compression = match codec {
+        Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")),
+        Codec::Snappy => Compression::SNAPPY,
+    };
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("valid zstd level"),
-        ))
+        .set_compression(compression)
+        // Version 1 data pages, as pyarrow (and so dlt) writes by default.
+        .set_writer_version(parquet::file::properties::WriterVersion::PARQUET_1_0)
         .build()
+}
+
+/// Rows per staged part, and how the parts are compressed.
+#[derive(Debug, Clone, Copy)]
+pub struct PartFormat {
+    pub rows: usize,
+    pub codec: Codec,
 }
 
 /// Encodes batches as one Parquet file in memory.
 pub fn encode_parquet(
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    codec: Codec,
 ) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(schema), Some(writer_properties()))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut out, Arc::clone(schema), Some(writer_properties(codec)))?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -159,7 +185,7 @@ pub async fn write_run(
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
     rejected: &[RecordBatch],
-    part_rows: usize,
+    format: PartFormat,
 ) -> Result<StagedRun> {
     let prefix = run_prefix(mart, run_id);
     let encode_error = |e: parquet::errors::ParquetError| Error::Stage {
@@ -169,17 +195,19 @@ pub async fn write_run(
     };
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parts = split_parts(&batches, part_rows);
+    let parts = split_parts(&batches, format.rows);
     drop(batches);
     let staged: Vec<StagedFile> = futures::stream::iter(parts.into_iter().enumerate())
         .map(|(i, part)| {
             let schema = Arc::clone(schema);
             let key = format!("{prefix}/part-{i:05}.parquet");
             async move {
-                let bytes = tokio::task::spawn_blocking(move || encode_parquet(&schema, &part))
-                    .await
-                    .expect("Parquet encoding does not panic")
-                    .map_err(encode_error)?;
+                let bytes = tokio::task::spawn_blocking(move || {
+                    encode_parquet(&schema, &part, format.codec)
+                })
+                .await
+                .expect("Parquet encoding does not panic")
+                .map_err(encode_error)?;
                 stage.put(&key, bytes).await
             }
         })
@@ -189,10 +217,11 @@ pub async fn write_run(
     if !rejected.is_empty() {
         // CPU work, like the parts': off the async threads.
         let (schema, rejected) = (Arc::clone(schema), rejected.to_vec());
-        let bytes = tokio::task::spawn_blocking(move || encode_parquet(&schema, &rejected))
-            .await
-            .expect("Parquet encoding does not panic")
-            .map_err(encode_error)?;
+        let bytes =
+            tokio::task::spawn_blocking(move || encode_parquet(&schema, &rejected, format.codec))
+                .await
+                .expect("Parquet encoding does not panic")
+                .map_err(encode_error)?;
         stage
             .put(&format!("{prefix}/rejected.parquet"), bytes)
             .await?;

@@ -70,10 +70,14 @@ pub trait Session: Send {
         ))
     }
 
-    /// After `step` failed and the transaction rolled back: what the warehouse recorded about
-    /// the failure, to add to the error (Redshift's load errors).
-    async fn failure_detail(&mut self, step: StepName) -> Option<String> {
-        let _ = step;
+    /// After `step` of `request`'s merge failed and the transaction rolled back: what the
+    /// warehouse recorded about the failure, to add to the error (Redshift's load errors).
+    async fn failure_detail(
+        &mut self,
+        step: StepName,
+        request: &MergeRequest<'_>,
+    ) -> Option<String> {
+        let _ = (step, request);
         None
     }
 
@@ -231,7 +235,7 @@ async fn attempt_once(
             Ok(value) => value,
             Err(e) => {
                 let error = step_error(&ctx, step, e, policy);
-                return Err(rollback(session, step.name, error, in_transaction).await);
+                return Err(rollback(session, step.name, request, error, in_transaction).await);
             }
         };
         match step.name {
@@ -266,7 +270,14 @@ async fn attempt_once(
                         staged: request.staged.rows,
                         stage: format!("{}/{}", request.stage.url(), request.staged.prefix),
                     };
-                    return Err(rollback(session, step.name, Final(error), in_transaction).await);
+                    return Err(rollback(
+                        session,
+                        step.name,
+                        request,
+                        Final(error),
+                        in_transaction,
+                    )
+                    .await);
                 }
                 if step.reads == Reads::LoadedIntoMart {
                     outcome.inserted = count;
@@ -291,6 +302,7 @@ async fn run_step(
     let params = match step.bind {
         Bind::Nothing => Vec::new(),
         Bind::RunId => vec![RunValue::Text(request.record.run_id.clone())],
+        Bind::MinVersion => vec![RunValue::Int(request.min_version)],
         Bind::RunRecord => {
             let merge_ms = progress.started.elapsed().as_millis() as i64;
             request.record.values(&progress.outcome, merge_ms)
@@ -342,11 +354,12 @@ fn step_error(ctx: &Context, step: &Step, e: SessionError, policy: &Policy) -> A
 async fn rollback(
     session: &mut dyn Session,
     step: StepName,
+    request: &MergeRequest<'_>,
     error: AttemptError,
     in_transaction: bool,
 ) -> Failed {
     let rolled_back = !in_transaction || session.execute("ROLLBACK", &[]).await.is_ok();
-    let detail = session.failure_detail(step).await;
+    let detail = session.failure_detail(step, request).await;
     let error = match (error, detail) {
         (
             Final(Error::Warehouse {
@@ -493,6 +506,7 @@ mod tests {
                 run_id: "run".into(),
                 ..RunRecord::default()
             },
+            min_version: None,
         };
         let script = Script {
             log: Arc::default(),

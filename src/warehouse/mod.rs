@@ -101,6 +101,9 @@ pub struct MergeRequest<'a> {
     pub staged: &'a StagedRun,
     pub stage: &'a dyn Stage,
     pub record: RunRecord,
+    /// The least version among the staged rows (latest marts; µs for timestamps), which
+    /// bounds the mart rows the stale-version drop compares.
+    pub min_version: Option<i64>,
 }
 
 /// What a merge changed.

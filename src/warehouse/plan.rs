@@ -26,6 +26,7 @@ pub enum StepName {
     MaxWatermark,
     // The merge.
     Begin,
+    LockRuns,
     LockMart,
     CheckRunId,
     CheckEmpty,
@@ -60,6 +61,7 @@ impl StepName {
             HoldMart => "hold_mart",
             MaxWatermark => "max_watermark",
             Begin => "begin",
+            LockRuns => "lock_runs",
             LockMart => "lock_mart",
             CheckRunId => "check_run_id",
             CheckEmpty => "check_empty",
@@ -111,6 +113,8 @@ pub enum Bind {
     RunId,
     /// The run record, in [`super::dialect::RUNS_COLUMNS`] order.
     RunRecord,
+    /// `$1`: the least version among the run's staged rows (µs for timestamps).
+    MinVersion,
 }
 
 /// How the executor runs a statement.

@@ -4,7 +4,8 @@
 //! - load: Redshift reads the staged files itself, `COPY … FROM '<manifest>' IAM_ROLE …
 //!   FORMAT AS PARQUET MANIFEST`, and the merge reads the count back with
 //!   `pg_last_copy_count()` (both rendered by the dialect);
-//! - a failed COPY is explained from `sys_load_error_detail`, asked after the rollback;
+//! - a failed COPY is explained from `sys_load_error_detail`, asked after the rollback for
+//!   the errors of the run's staged files;
 //! - no `COPY … TO STDOUT`: a table cannot be streamed out to a client.
 
 use super::dialect::{self, Dialect, Load};
@@ -69,15 +70,21 @@ impl Session for RedshiftSession<'_> {
         self.0.query_i64(sql, params).await
     }
 
-    /// After a failed COPY (and the rollback), the rows `sys_load_error_detail` holds for it.
-    async fn failure_detail(&mut self, step: StepName) -> Option<String> {
+    /// After a failed COPY (and the rollback), the rows `sys_load_error_detail` holds for the
+    /// run's staged files.
+    async fn failure_detail(
+        &mut self,
+        step: StepName,
+        request: &MergeRequest<'_>,
+    ) -> Option<String> {
         if step != StepName::LoadStage {
             return None;
         }
+        let prefix = dialect::load_errors_prefix(&request.staged.manifest.url);
         let rows = self
             .0
             .client()
-            .query(dialect::LOAD_ERRORS, &[])
+            .query(dialect::LOAD_ERRORS, &[&prefix])
             .await
             .ok()?;
         let lines: Vec<String> = rows

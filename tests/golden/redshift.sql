@@ -33,13 +33,16 @@ SELECT count(*) FROM information_schema.tables WHERE table_name = $1 AND table_s
 SELECT count(*) FROM martsync_runs WHERE mart = $1;
 
 -- recent_runs
-SELECT run_id, batch, CAST(extract(epoch FROM started_at) * 1000 AS BIGINT), CAST(extract(epoch FROM committed_at) * 1000 AS BIGINT), watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 20;
+SELECT run_id, batch, DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', started_at), DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', committed_at), watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 20;
 
 -- last_copy_count
 SELECT pg_last_copy_count();
 
 -- load_errors
-SELECT trim(file_name), line_number, trim(column_name), trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() ORDER BY line_number LIMIT 5;
+SELECT trim(file_name), line_number, trim(column_name), trim(error_message) FROM sys_load_error_detail WHERE strpos(file_name, $1) = 1 ORDER BY start_time DESC, line_number LIMIT 5;
+
+-- lock_runs
+LOCK martsync_runs;
 
 -- mart_uni_tracking_info: create
 CREATE TABLE IF NOT EXISTS "mart_uni_tracking_info" (
@@ -74,13 +77,13 @@ LOCK "martsync_hold_mart_uni_tracking_info";
 DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: create_stage_table
-CREATE TEMP TABLE "stage_mart_uni_tracking_info" (LIKE "mart_uni_tracking_info");
+CREATE TEMP TABLE "stage_mart_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "mart_uni_tracking_info" WHERE 1 = 0;
 
 -- mart_uni_tracking_info: load_stage
 COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
 
 -- mart_uni_tracking_info: drop_unchanged_rows
-DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ((("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND length("mart_uni_tracking_info"."tracking_no") = length("stage_mart_uni_tracking_info"."tracking_no")) AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND (("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" AND length("mart_uni_tracking_info"."carrier_code") = length("stage_mart_uni_tracking_info"."carrier_code")) OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND (("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" AND length("mart_uni_tracking_info"."last_event") = length("stage_mart_uni_tracking_info"."last_event")) OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND (("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" AND length("mart_uni_tracking_info"."last_location") = length("stage_mart_uni_tracking_info"."last_location")) OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
 
 -- mart_uni_tracking_info: delete_replaced
 DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
@@ -104,7 +107,7 @@ DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_ti
 INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
 
 -- mart_uni_tracking_info replay: drop_stale_versions
-DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR ("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND ("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND ("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND ("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND length("mart_uni_tracking_info"."tracking_no") = length("stage_mart_uni_tracking_info"."tracking_no")) AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND (("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" AND length("mart_uni_tracking_info"."carrier_code") = length("stage_mart_uni_tracking_info"."carrier_code")) OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND (("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" AND length("mart_uni_tracking_info"."last_event") = length("stage_mart_uni_tracking_info"."last_event")) OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND (("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" AND length("mart_uni_tracking_info"."last_location") = length("stage_mart_uni_tracking_info"."last_location")) OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
 
 -- mart_uni_tracking_info: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_info";
@@ -140,7 +143,7 @@ LOCK "martsync_hold_mart_ecs_order_info";
 DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
 
 -- mart_ecs_order_info: create_stage_table
-CREATE TEMP TABLE "stage_mart_ecs_order_info" (LIKE "mart_ecs_order_info");
+CREATE TEMP TABLE "stage_mart_ecs_order_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time" FROM "mart_ecs_order_info" WHERE 1 = 0;
 
 -- mart_ecs_order_info: load_stage
 COPY "stage_mart_ecs_order_info" FROM 's3://bucket/prefix/mart_ecs_order_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
@@ -158,7 +161,7 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 DELETE FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
 
 -- mart_ecs_order_info refresh: drop_unchanged_rows
-DELETE FROM "stage_mart_ecs_order_info" USING "mart_ecs_order_info" WHERE "stage_mart_ecs_order_info"."order_id" = "mart_ecs_order_info"."order_id" AND (("mart_ecs_order_info"."order_no" = "stage_mart_ecs_order_info"."order_no" AND "mart_ecs_order_info"."partner_id" = "stage_mart_ecs_order_info"."partner_id" AND ("mart_ecs_order_info"."customer_ref" = "stage_mart_ecs_order_info"."customer_ref" OR ("mart_ecs_order_info"."customer_ref" IS NULL AND "stage_mart_ecs_order_info"."customer_ref" IS NULL)) AND "mart_ecs_order_info"."dest_country" = "stage_mart_ecs_order_info"."dest_country" AND ("mart_ecs_order_info"."weight_g" = "stage_mart_ecs_order_info"."weight_g" OR ("mart_ecs_order_info"."weight_g" IS NULL AND "stage_mart_ecs_order_info"."weight_g" IS NULL)) AND ("mart_ecs_order_info"."declared_value" = "stage_mart_ecs_order_info"."declared_value" OR ("mart_ecs_order_info"."declared_value" IS NULL AND "stage_mart_ecs_order_info"."declared_value" IS NULL)) AND ("mart_ecs_order_info"."currency" = "stage_mart_ecs_order_info"."currency" OR ("mart_ecs_order_info"."currency" IS NULL AND "stage_mart_ecs_order_info"."currency" IS NULL)) AND "mart_ecs_order_info"."add_time" = "stage_mart_ecs_order_info"."add_time"));
+DELETE FROM "stage_mart_ecs_order_info" USING "mart_ecs_order_info" WHERE "stage_mart_ecs_order_info"."order_id" = "mart_ecs_order_info"."order_id" AND "mart_ecs_order_info"."order_id" >= CAST($1 AS BIGINT) AND ((("mart_ecs_order_info"."order_no" = "stage_mart_ecs_order_info"."order_no" AND length("mart_ecs_order_info"."order_no") = length("stage_mart_ecs_order_info"."order_no")) AND "mart_ecs_order_info"."partner_id" = "stage_mart_ecs_order_info"."partner_id" AND (("mart_ecs_order_info"."customer_ref" = "stage_mart_ecs_order_info"."customer_ref" AND length("mart_ecs_order_info"."customer_ref") = length("stage_mart_ecs_order_info"."customer_ref")) OR ("mart_ecs_order_info"."customer_ref" IS NULL AND "stage_mart_ecs_order_info"."customer_ref" IS NULL)) AND "mart_ecs_order_info"."dest_country" = "stage_mart_ecs_order_info"."dest_country" AND ("mart_ecs_order_info"."weight_g" = "stage_mart_ecs_order_info"."weight_g" OR ("mart_ecs_order_info"."weight_g" IS NULL AND "stage_mart_ecs_order_info"."weight_g" IS NULL)) AND ("mart_ecs_order_info"."declared_value" = "stage_mart_ecs_order_info"."declared_value" OR ("mart_ecs_order_info"."declared_value" IS NULL AND "stage_mart_ecs_order_info"."declared_value" IS NULL)) AND ("mart_ecs_order_info"."currency" = "stage_mart_ecs_order_info"."currency" OR ("mart_ecs_order_info"."currency" IS NULL AND "stage_mart_ecs_order_info"."currency" IS NULL)) AND "mart_ecs_order_info"."add_time" = "stage_mart_ecs_order_info"."add_time"));
 
 -- mart_ecs_order_info refresh: delete_replaced
 DELETE FROM "mart_ecs_order_info" USING "stage_mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id";
@@ -206,7 +209,7 @@ LOCK "martsync_hold_mart_uni_tracking_spath";
 DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";
 
 -- mart_uni_tracking_spath: create_stage_table
-CREATE TEMP TABLE "stage_mart_uni_tracking_spath" (LIKE "mart_uni_tracking_spath");
+CREATE TEMP TABLE "stage_mart_uni_tracking_spath" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "mart_uni_tracking_spath" WHERE 1 = 0;
 
 -- mart_uni_tracking_spath: load_stage
 COPY "stage_mart_uni_tracking_spath" FROM 's3://bucket/prefix/mart_uni_tracking_spath/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
@@ -222,4 +225,124 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 
 -- mart_uni_tracking_spath: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_spath";
+
+-- spath_latest_by_modified: create
+CREATE TABLE IF NOT EXISTS "spath_latest_by_modified" (
+  "id" BIGINT NOT NULL,
+  "order_id" BIGINT NOT NULL,
+  "traceseq" INTEGER NOT NULL,
+  "pathtime" INTEGER NOT NULL,
+  "code" SMALLINT NOT NULL,
+  "location" VARCHAR(512),
+  "description" VARCHAR(2048),
+  "is_updated" SMALLINT NOT NULL,
+  "time_modified" TIMESTAMPTZ NOT NULL
+)
+DISTKEY("order_id")
+COMPOUND SORTKEY("time_modified", "order_id", "traceseq", "pathtime");
+
+-- spath_latest_by_modified: summary
+SELECT count(*), DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified")) FROM "spath_latest_by_modified";
+
+-- spath_latest_by_modified: max_watermark
+SELECT DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified")) FROM "spath_latest_by_modified";
+
+-- spath_latest_by_modified: create_hold_table
+CREATE TABLE IF NOT EXISTS "martsync_hold_spath_latest_by_modified" (held_by VARCHAR(64));
+
+-- spath_latest_by_modified: hold_mart
+LOCK "martsync_hold_spath_latest_by_modified";
+
+-- spath_latest_by_modified: create_stage_table
+DROP TABLE IF EXISTS "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified: create_stage_table
+CREATE TEMP TABLE "stage_spath_latest_by_modified" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "spath_latest_by_modified" WHERE 1 = 0;
+
+-- spath_latest_by_modified: load_stage
+COPY "stage_spath_latest_by_modified" FROM 's3://bucket/prefix/spath_latest_by_modified/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- spath_latest_by_modified: drop_unchanged_rows
+DELETE FROM "stage_spath_latest_by_modified" USING "spath_latest_by_modified" WHERE "stage_spath_latest_by_modified"."order_id" = "spath_latest_by_modified"."order_id" AND "stage_spath_latest_by_modified"."traceseq" = "spath_latest_by_modified"."traceseq" AND "stage_spath_latest_by_modified"."pathtime" = "spath_latest_by_modified"."pathtime" AND "spath_latest_by_modified"."time_modified" >= (TIMESTAMP 'epoch' + CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND (("spath_latest_by_modified"."id" = "stage_spath_latest_by_modified"."id" AND "spath_latest_by_modified"."code" = "stage_spath_latest_by_modified"."code" AND (("spath_latest_by_modified"."location" = "stage_spath_latest_by_modified"."location" AND length("spath_latest_by_modified"."location") = length("stage_spath_latest_by_modified"."location")) OR ("spath_latest_by_modified"."location" IS NULL AND "stage_spath_latest_by_modified"."location" IS NULL)) AND (("spath_latest_by_modified"."description" = "stage_spath_latest_by_modified"."description" AND length("spath_latest_by_modified"."description") = length("stage_spath_latest_by_modified"."description")) OR ("spath_latest_by_modified"."description" IS NULL AND "stage_spath_latest_by_modified"."description" IS NULL)) AND "spath_latest_by_modified"."is_updated" = "stage_spath_latest_by_modified"."is_updated" AND "spath_latest_by_modified"."time_modified" = "stage_spath_latest_by_modified"."time_modified"));
+
+-- spath_latest_by_modified: delete_replaced
+DELETE FROM "spath_latest_by_modified" USING "stage_spath_latest_by_modified" WHERE "spath_latest_by_modified"."order_id" = "stage_spath_latest_by_modified"."order_id" AND "spath_latest_by_modified"."traceseq" = "stage_spath_latest_by_modified"."traceseq" AND "spath_latest_by_modified"."pathtime" = "stage_spath_latest_by_modified"."pathtime";
+
+-- spath_latest_by_modified: insert_rows
+INSERT INTO "spath_latest_by_modified" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified: retention_trim
+DELETE FROM "spath_latest_by_modified" WHERE "time_modified" < (SELECT max("time_modified") FROM "spath_latest_by_modified") - INTERVAL '15552000 seconds';
+
+-- spath_latest_by_modified: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- spath_latest_by_modified replay: drop_stale_versions
+DELETE FROM "stage_spath_latest_by_modified" USING "spath_latest_by_modified" WHERE "stage_spath_latest_by_modified"."order_id" = "spath_latest_by_modified"."order_id" AND "stage_spath_latest_by_modified"."traceseq" = "spath_latest_by_modified"."traceseq" AND "stage_spath_latest_by_modified"."pathtime" = "spath_latest_by_modified"."pathtime" AND "spath_latest_by_modified"."time_modified" >= (TIMESTAMP 'epoch' + CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND ("spath_latest_by_modified"."time_modified" > "stage_spath_latest_by_modified"."time_modified" OR ("spath_latest_by_modified"."id" = "stage_spath_latest_by_modified"."id" AND "spath_latest_by_modified"."code" = "stage_spath_latest_by_modified"."code" AND (("spath_latest_by_modified"."location" = "stage_spath_latest_by_modified"."location" AND length("spath_latest_by_modified"."location") = length("stage_spath_latest_by_modified"."location")) OR ("spath_latest_by_modified"."location" IS NULL AND "stage_spath_latest_by_modified"."location" IS NULL)) AND (("spath_latest_by_modified"."description" = "stage_spath_latest_by_modified"."description" AND length("spath_latest_by_modified"."description") = length("stage_spath_latest_by_modified"."description")) OR ("spath_latest_by_modified"."description" IS NULL AND "stage_spath_latest_by_modified"."description" IS NULL)) AND "spath_latest_by_modified"."is_updated" = "stage_spath_latest_by_modified"."is_updated" AND "spath_latest_by_modified"."time_modified" = "stage_spath_latest_by_modified"."time_modified"));
+
+-- spath_latest_by_modified: drop_stage_table
+DROP TABLE "stage_spath_latest_by_modified";
+
+-- widened_uni_tracking_info: create
+CREATE TABLE IF NOT EXISTS "widened_uni_tracking_info" (
+  "order_id" BIGINT NOT NULL,
+  "tracking_no" VARCHAR(160) NOT NULL,
+  "partner_id" INTEGER NOT NULL,
+  "carrier_code" VARCHAR(64),
+  "status" SMALLINT NOT NULL,
+  "last_code" SMALLINT,
+  "last_event" VARCHAR(1020),
+  "last_location" VARCHAR(512),
+  "delivered_at" TIMESTAMP,
+  "add_time" INTEGER NOT NULL,
+  "update_time" INTEGER NOT NULL,
+  "sort_note" VARCHAR(160)
+)
+DISTKEY("order_id")
+COMPOUND SORTKEY("update_time", "order_id");
+
+-- widened_uni_tracking_info: summary
+SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: max_watermark
+SELECT CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: create_hold_table
+CREATE TABLE IF NOT EXISTS "martsync_hold_widened_uni_tracking_info" (held_by VARCHAR(64));
+
+-- widened_uni_tracking_info: hold_mart
+LOCK "martsync_hold_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: create_stage_table
+DROP TABLE IF EXISTS "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: create_stage_table
+CREATE TEMP TABLE "stage_widened_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note" FROM "widened_uni_tracking_info" WHERE 1 = 0;
+
+-- widened_uni_tracking_info: load_stage
+COPY "stage_widened_uni_tracking_info" FROM 's3://bucket/prefix/widened_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- widened_uni_tracking_info: drop_unchanged_rows
+DELETE FROM "stage_widened_uni_tracking_info" USING "widened_uni_tracking_info" WHERE "stage_widened_uni_tracking_info"."order_id" = "widened_uni_tracking_info"."order_id" AND "widened_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ((("widened_uni_tracking_info"."tracking_no" = "stage_widened_uni_tracking_info"."tracking_no" AND length("widened_uni_tracking_info"."tracking_no") = length("stage_widened_uni_tracking_info"."tracking_no")) AND "widened_uni_tracking_info"."partner_id" = "stage_widened_uni_tracking_info"."partner_id" AND (("widened_uni_tracking_info"."carrier_code" = "stage_widened_uni_tracking_info"."carrier_code" AND length("widened_uni_tracking_info"."carrier_code") = length("stage_widened_uni_tracking_info"."carrier_code")) OR ("widened_uni_tracking_info"."carrier_code" IS NULL AND "stage_widened_uni_tracking_info"."carrier_code" IS NULL)) AND "widened_uni_tracking_info"."status" = "stage_widened_uni_tracking_info"."status" AND ("widened_uni_tracking_info"."last_code" = "stage_widened_uni_tracking_info"."last_code" OR ("widened_uni_tracking_info"."last_code" IS NULL AND "stage_widened_uni_tracking_info"."last_code" IS NULL)) AND (("widened_uni_tracking_info"."last_event" = "stage_widened_uni_tracking_info"."last_event" AND length("widened_uni_tracking_info"."last_event") = length("stage_widened_uni_tracking_info"."last_event")) OR ("widened_uni_tracking_info"."last_event" IS NULL AND "stage_widened_uni_tracking_info"."last_event" IS NULL)) AND (("widened_uni_tracking_info"."last_location" = "stage_widened_uni_tracking_info"."last_location" AND length("widened_uni_tracking_info"."last_location") = length("stage_widened_uni_tracking_info"."last_location")) OR ("widened_uni_tracking_info"."last_location" IS NULL AND "stage_widened_uni_tracking_info"."last_location" IS NULL)) AND ("widened_uni_tracking_info"."delivered_at" = "stage_widened_uni_tracking_info"."delivered_at" OR ("widened_uni_tracking_info"."delivered_at" IS NULL AND "stage_widened_uni_tracking_info"."delivered_at" IS NULL)) AND "widened_uni_tracking_info"."add_time" = "stage_widened_uni_tracking_info"."add_time" AND "widened_uni_tracking_info"."update_time" = "stage_widened_uni_tracking_info"."update_time" AND (("widened_uni_tracking_info"."sort_note" = "stage_widened_uni_tracking_info"."sort_note" AND length("widened_uni_tracking_info"."sort_note") = length("stage_widened_uni_tracking_info"."sort_note")) OR ("widened_uni_tracking_info"."sort_note" IS NULL AND "stage_widened_uni_tracking_info"."sort_note" IS NULL))));
+
+-- widened_uni_tracking_info: delete_replaced
+DELETE FROM "widened_uni_tracking_info" USING "stage_widened_uni_tracking_info" WHERE "widened_uni_tracking_info"."order_id" = "stage_widened_uni_tracking_info"."order_id";
+
+-- widened_uni_tracking_info: insert_rows
+INSERT INTO "widened_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note" FROM "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: retention_trim
+DELETE FROM "widened_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "widened_uni_tracking_info") - 15552000;
+
+-- widened_uni_tracking_info: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+
+-- widened_uni_tracking_info replay: drop_stale_versions
+DELETE FROM "stage_widened_uni_tracking_info" USING "widened_uni_tracking_info" WHERE "stage_widened_uni_tracking_info"."order_id" = "widened_uni_tracking_info"."order_id" AND "widened_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("widened_uni_tracking_info"."update_time" > "stage_widened_uni_tracking_info"."update_time" OR (("widened_uni_tracking_info"."tracking_no" = "stage_widened_uni_tracking_info"."tracking_no" AND length("widened_uni_tracking_info"."tracking_no") = length("stage_widened_uni_tracking_info"."tracking_no")) AND "widened_uni_tracking_info"."partner_id" = "stage_widened_uni_tracking_info"."partner_id" AND (("widened_uni_tracking_info"."carrier_code" = "stage_widened_uni_tracking_info"."carrier_code" AND length("widened_uni_tracking_info"."carrier_code") = length("stage_widened_uni_tracking_info"."carrier_code")) OR ("widened_uni_tracking_info"."carrier_code" IS NULL AND "stage_widened_uni_tracking_info"."carrier_code" IS NULL)) AND "widened_uni_tracking_info"."status" = "stage_widened_uni_tracking_info"."status" AND ("widened_uni_tracking_info"."last_code" = "stage_widened_uni_tracking_info"."last_code" OR ("widened_uni_tracking_info"."last_code" IS NULL AND "stage_widened_uni_tracking_info"."last_code" IS NULL)) AND (("widened_uni_tracking_info"."last_event" = "stage_widened_uni_tracking_info"."last_event" AND length("widened_uni_tracking_info"."last_event") = length("stage_widened_uni_tracking_info"."last_event")) OR ("widened_uni_tracking_info"."last_event" IS NULL AND "stage_widened_uni_tracking_info"."last_event" IS NULL)) AND (("widened_uni_tracking_info"."last_location" = "stage_widened_uni_tracking_info"."last_location" AND length("widened_uni_tracking_info"."last_location") = length("stage_widened_uni_tracking_info"."last_location")) OR ("widened_uni_tracking_info"."last_location" IS NULL AND "stage_widened_uni_tracking_info"."last_location" IS NULL)) AND ("widened_uni_tracking_info"."delivered_at" = "stage_widened_uni_tracking_info"."delivered_at" OR ("widened_uni_tracking_info"."delivered_at" IS NULL AND "stage_widened_uni_tracking_info"."delivered_at" IS NULL)) AND "widened_uni_tracking_info"."add_time" = "stage_widened_uni_tracking_info"."add_time" AND "widened_uni_tracking_info"."update_time" = "stage_widened_uni_tracking_info"."update_time" AND (("widened_uni_tracking_info"."sort_note" = "stage_widened_uni_tracking_info"."sort_note" AND length("widened_uni_tracking_info"."sort_note") = length("stage_widened_uni_tracking_info"."sort_note")) OR ("widened_uni_tracking_info"."sort_note" IS NULL AND "stage_widened_uni_tracking_info"."sort_note" IS NULL))));
+
+-- widened_uni_tracking_info: add_column
+ALTER TABLE "widened_uni_tracking_info" ADD COLUMN "sort_note" VARCHAR(160);
+
+-- widened_uni_tracking_info: drop_stage_table
+DROP TABLE "stage_widened_uni_tracking_info";
 

@@ -138,7 +138,8 @@ pub fn dump_expected(batches: &[RecordBatch]) -> Vec<String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("expected.parquet");
     let schema = batches[0].schema();
-    let bytes = martsync::stage::encode_parquet(&schema, batches).expect("encode expected rows");
+    let bytes = martsync::stage::encode_parquet(&schema, batches, Default::default())
+        .expect("encode expected rows");
     std::fs::write(&path, bytes).expect("write expected rows");
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");
     dump_query(
@@ -196,6 +197,8 @@ fn service_of(var: &str) -> &'static str {
         "postgres"
     } else if var.contains("S3") || var.starts_with("AWS_") {
         "s3"
+    } else if var.contains("SQLGLOT") {
+        "sqlglot"
     } else {
         panic!("no service is known for {var}")
     }

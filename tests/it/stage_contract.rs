@@ -67,7 +67,10 @@ async fn keeps_the_contract(stage: &dyn Stage) {
         &schema,
         vec![batch(25)],
         &[batch(2)],
-        10,
+        stage::PartFormat {
+            rows: 10,
+            codec: stage::Codec::Snappy,
+        },
     )
     .await
     .unwrap();
@@ -78,10 +81,17 @@ async fn keeps_the_contract(stage: &dyn Stage) {
     for (entry, part) in manifest.entries.iter().zip(&run.parts) {
         assert!(entry.mandatory);
         assert_eq!(entry.url, part.url);
-        assert_eq!(
-            entry.meta.content_length,
-            stage.get(&part.key).await.unwrap().len() as u64
-        );
+        let bytes = stage.get(&part.key).await.unwrap();
+        assert_eq!(entry.meta.content_length, bytes.len() as u64);
+        // The codec asked for (Snappy, what Redshift's COPY is staged), on every column chunk.
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+        use parquet::file::reader::FileReader;
+        for group in reader.metadata().row_groups() {
+            for column in group.columns() {
+                assert_eq!(column.compression(), parquet::basic::Compression::SNAPPY);
+            }
+        }
     }
     let keys: Vec<String> = stage
         .list(&run.prefix)

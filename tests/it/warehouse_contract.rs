@@ -38,7 +38,10 @@ async fn stage_rows(pipeline: &Pipeline, run_id: &str, rows: &[Uti]) -> StagedRu
         &schema,
         vec![uti_batch(rows)],
         &[],
-        1000,
+        stage::PartFormat {
+            rows: 1000,
+            codec: stage::Codec::Zstd,
+        },
     )
     .await
     .unwrap()
@@ -65,6 +68,8 @@ async fn merge(
             staged,
             stage: pipeline.stage.as_ref(),
             record,
+            // Every version here is positive: no bound on the stale-version drop.
+            min_version: Some(0),
         })
         .await
 }

@@ -3,10 +3,11 @@
 //! targets, the run record, COMMIT.
 
 use super::{
-    Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, literal, placeholder, quote,
-    quoted_columns,
+    Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, epoch_us_to_timestamp, literal,
+    placeholder, quote, quoted_columns,
 };
 use crate::config::{StageUrl, Strategy, TableConfig};
+use crate::schema::WarehouseType;
 use crate::warehouse::plan::{Bind, MergePlan, Reads, Run, Statement, Step, StepName, When};
 
 /// Name of the temp table a run is loaded into.
@@ -28,9 +29,9 @@ pub fn merge_statements(dialect: Dialect, table: &TableConfig) -> Vec<Statement>
 /// goes through the temp table, so the direct copy into an empty mart skips it.
 fn merge_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
     let stage = stage_table(table);
-    let mut steps = apply_to(table, &stage, false);
+    let mut steps = apply_to(dialect, table, &stage, false);
     for target in &table.targets {
-        steps.extend(apply_to(&table.as_target(target), &stage, true));
+        steps.extend(apply_to(dialect, &table.as_target(target), &stage, true));
     }
     let values = RUNS_COLUMNS
         .iter()
@@ -62,7 +63,7 @@ fn merge_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
 /// Applies the rows of `stage` to `table` (a mart, or one of its targets): the stale-version
 /// drop (mart only: it leaves in the stage the rows newer than the mart's, which are newer
 /// than a target's too), delete, insert, trim.
-fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
+fn apply_to(dialect: Dialect, table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
     let mart = quote(&table.name);
     let cols = quoted_columns(table);
     // Statement names are what errors and counts go by; a target's are prefixed.
@@ -103,10 +104,20 @@ fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
                         format!("{mart}.{}", quote(&c.name)),
                         format!("{stage}.{}", quote(&c.name)),
                     );
+                    // Redshift's `=` ignores trailing blanks of VARCHAR values, LENGTH counts
+                    // them ("Examples with character types", "Trailing blanks"): without the
+                    // length, a value changed only in trailing spaces would be dropped as
+                    // unchanged and never reach the mart.
+                    let equal = match (dialect, &c.mapped.warehouse) {
+                        (Dialect::Redshift, WarehouseType::Varchar(_)) => {
+                            format!("({m} = {s} AND length({m}) = length({s}))")
+                        }
+                        _ => format!("{m} = {s}"),
+                    };
                     if c.nullable {
-                        format!("({m} = {s} OR ({m} IS NULL AND {s} IS NULL))")
+                        format!("({equal} OR ({m} IS NULL AND {s} IS NULL))")
                     } else {
-                        format!("{m} = {s}")
+                        equal
                     }
                 })
                 .collect::<Vec<_>>()
@@ -134,14 +145,36 @@ fn apply_to(table: &TableConfig, stage: &str, target: bool) -> Vec<Step> {
                         format!("{mart}.{version} > {stage}.{version} OR "),
                     )
                 };
-                steps.push(through_stage(
-                    step,
-                    format!(
-                        "DELETE FROM {stage} USING {mart} WHERE {} AND ({newer}({same_row}))",
-                        key_match(stage, &mart)
-                    ),
-                    Reads::Nothing,
-                ));
+                // Both conditions need the mart's version at or above the staged row's, so at
+                // or above the least staged version (`$1`, bound from the run's rows): a range
+                // on the version, which Redshift's zone maps answer by skipping the blocks of
+                // older rows when the sort key leads with it (the tracking mart's does), so
+                // the comparison of every column reads recent blocks only, not the whole mart.
+                let since = match dialect {
+                    Dialect::DuckDb => "?".to_string(),
+                    Dialect::Postgres | Dialect::Redshift => "$1".to_string(),
+                };
+                let version_is_timestamp = table
+                    .version
+                    .as_deref()
+                    .is_some_and(|v| table.schema.is_timestamp(v));
+                let since = if version_is_timestamp {
+                    epoch_us_to_timestamp(dialect, &since)
+                } else {
+                    format!("CAST({since} AS BIGINT)")
+                };
+                steps.push(
+                    through_stage(
+                        step,
+                        format!(
+                            "DELETE FROM {stage} USING {mart} WHERE {} AND {mart}.{version} >= {since} \
+                             AND ({newer}({same_row}))",
+                            key_match(stage, &mart)
+                        ),
+                        Reads::Nothing,
+                    )
+                    .bind(Bind::MinVersion),
+                );
             }
             steps.push(through_stage(
                 name(StepName::DeleteReplaced, StepName::TargetDeleteReplaced),
@@ -231,6 +264,21 @@ pub fn lock_mart(dialect: Dialect, table: &TableConfig) -> Option<String> {
     }
 }
 
+/// Redshift: serializes the merges of all marts on the run ledger, before anything reads it.
+/// Every merge reads `martsync_runs` (its run-id check) and inserts into it (its run
+/// record); two such transactions at once, each reading what the other writes, have no
+/// serial order, and Redshift cancels one with error 1023 ("Troubleshooting serializable
+/// isolation errors": force serialization by locking the tables each transaction uses).
+/// The lock is ACCESS EXCLUSIVE ("LOCK"), so merges of different marts take turns for their
+/// short DML part; only readers of the ledger (`status`) wait, never readers of a mart.
+/// PostgreSQL's read-committed merges need no such lock.
+pub fn lock_runs(dialect: Dialect) -> Option<String> {
+    match dialect {
+        Dialect::Redshift => Some(format!("LOCK {RUNS_TABLE}")),
+        Dialect::DuckDb | Dialect::Postgres => None,
+    }
+}
+
 /// Whether a run id already committed (the merge is then a no-op).
 pub fn check_run_id(dialect: Dialect) -> String {
     format!(
@@ -239,9 +287,15 @@ pub fn check_run_id(dialect: Dialect) -> String {
     )
 }
 
-/// Creates the temp table a run is loaded into, with the mart's columns (and, on Redshift,
-/// its distribution and sort keys, so the merge joins locally). PostgreSQL drops it at
-/// COMMIT; Redshift temp tables live for the session, so they are dropped first and after.
+/// Creates the temp table a run is loaded into, with the mart's columns. PostgreSQL drops
+/// it at COMMIT; Redshift temp tables live for the session, so they are dropped first and
+/// after.
+///
+/// On Redshift it has exactly the staged files' columns (the run's, in their order), with the
+/// mart's types, distributed and sorted by the key so the merge joins locally: COPY from
+/// Parquet fills columns by position and needs the table and the files to have the same
+/// number of columns ("COPY from columnar data formats"), and a mart widened by
+/// `allow_new_columns` has more columns than a replay, seed or backfill stages.
 pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> {
     let mart = quote(&table.name);
     let stage = stage_table(table);
@@ -253,10 +307,18 @@ pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> 
         Dialect::Postgres => vec![format!(
             "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
         )],
-        Dialect::Redshift => vec![
-            format!("DROP TABLE IF EXISTS {stage}"),
-            format!("CREATE TEMP TABLE {stage} (LIKE {mart})"),
-        ],
+        Dialect::Redshift => {
+            let keys = table.key.iter().map(|k| quote(k)).collect::<Vec<_>>();
+            vec![
+                format!("DROP TABLE IF EXISTS {stage}"),
+                format!(
+                    "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {} FROM {mart} WHERE 1 = 0",
+                    keys[0],
+                    keys.join(", "),
+                    quoted_columns(table)
+                ),
+            ]
+        }
     }
 }
 
@@ -332,6 +394,9 @@ pub fn may_copy_direct(dialect: Dialect, table: &TableConfig) -> bool {
 /// means. The executor runs it; `explain` prints it ([`MergePlan::statements`]).
 pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePlan {
     let mut steps = vec![Step::execute(StepName::Begin, "BEGIN", Reads::Nothing)];
+    if let Some(sql) = lock_runs(dialect) {
+        steps.push(Step::execute(StepName::LockRuns, sql, Reads::Nothing));
+    }
     if let Some(sql) = lock_mart(dialect, table) {
         steps.push(Step::execute(StepName::LockMart, sql, Reads::Nothing));
     }
@@ -447,11 +512,24 @@ pub fn copy_from_manifest(table: &TableConfig, manifest_url: &str, iam_role: &st
 /// Redshift: rows the session's last COPY loaded.
 pub const LAST_COPY_COUNT: &str = "SELECT pg_last_copy_count()";
 
-/// Redshift: why the session's last COPY failed (asked after the ROLLBACK, on the same
-/// session, so it is that COPY's detail and no other's).
+/// Redshift: why a run's COPY failed: the load errors recorded for its staged files, found
+/// by the run's stage prefix (`$1`, e.g. `s3://bucket/stage/mart/RUN/`). Not by
+/// `pg_last_copy_id()`: that is an STL query id, while `sys_load_error_detail.query_id` is a
+/// SYS one ("STL_QUERY": the two identifiers differ), and it is not updated when the COPY's
+/// transaction is rolled back ("PG_LAST_COPY_ID"), as a failed merge's always is. The file
+/// names identify this run's errors on any session, after any rollback ("SYS_LOAD_ERROR_DETAIL":
+/// `file_name` is the full path of the input file).
 pub const LOAD_ERRORS: &str = "SELECT trim(file_name), line_number, trim(column_name), \
-     trim(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() \
-     ORDER BY line_number LIMIT 5";
+     trim(error_message) FROM sys_load_error_detail WHERE strpos(file_name, $1) = 1 \
+     ORDER BY start_time DESC, line_number LIMIT 5";
+
+/// The `$1` of [`LOAD_ERRORS`] for a run whose manifest is at `manifest_url`: the folder
+/// its manifest and parts share.
+pub fn load_errors_prefix(manifest_url: &str) -> &str {
+    manifest_url
+        .rfind('/')
+        .map_or(manifest_url, |i| &manifest_url[..=i])
+}
 
 #[cfg(test)]
 mod tests {

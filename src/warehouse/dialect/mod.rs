@@ -40,10 +40,18 @@ pub fn max_as_i64(dialect: Dialect, table: &TableConfig, column: &str) -> String
     }
     match dialect {
         Dialect::DuckDb => format!("epoch_us(max({col}))"),
-        Dialect::Postgres | Dialect::Redshift => {
-            format!("CAST(extract(epoch FROM max({col})) * 1000000 AS BIGINT)")
-        }
+        Dialect::Postgres => format!("CAST(extract(epoch FROM max({col})) * 1000000 AS BIGINT)"),
+        Dialect::Redshift => epoch_units(&format!("max({col})"), "microsecond"),
     }
+}
+
+/// Redshift: the time since the epoch of a TIMESTAMP expression in `unit`s, as BIGINT.
+/// Not `extract(epoch …)`: for a TIMESTAMP it returns INTEGER ("EXTRACT function", return
+/// type), whole seconds that overflow once multiplied into milli- or microseconds, and lose
+/// the fraction. DATEDIFF returns BIGINT and counts `unit` boundaries crossed ("DATEDIFF
+/// function"), which for microseconds or milliseconds from the epoch is the exact count.
+pub fn epoch_units(expr: &str, unit: &str) -> String {
+    format!("DATEDIFF({unit}, TIMESTAMP '1970-01-01 00:00:00', {expr})")
 }
 
 /// The mart's columns, quoted, comma separated, in order.
@@ -70,6 +78,17 @@ fn epoch_ms_to_timestamp(dialect: Dialect, p: &str) -> String {
         Dialect::Postgres => format!("(to_timestamp({p}::BIGINT / 1000.0) AT TIME ZONE 'UTC')"),
         Dialect::Redshift => {
             format!("(TIMESTAMP 'epoch' + {p}::BIGINT * INTERVAL '1 millisecond')")
+        }
+    }
+}
+
+/// A parameter holding microseconds since the epoch, as a TIMESTAMP (exact: no floating
+/// point seconds on the way).
+fn epoch_us_to_timestamp(dialect: Dialect, p: &str) -> String {
+    match dialect {
+        Dialect::DuckDb => format!("make_timestamp(CAST({p} AS BIGINT))"),
+        Dialect::Postgres | Dialect::Redshift => {
+            format!("(TIMESTAMP 'epoch' + CAST({p} AS BIGINT) * INTERVAL '1 microsecond')")
         }
     }
 }

@@ -71,9 +71,8 @@ pub fn count_runs(dialect: Dialect) -> String {
 pub fn recent_runs(dialect: Dialect, limit: usize) -> String {
     let ms = |column: &str| match dialect {
         Dialect::DuckDb => format!("epoch_ms({column})"),
-        Dialect::Postgres | Dialect::Redshift => {
-            format!("CAST(extract(epoch FROM {column}) * 1000 AS BIGINT)")
-        }
+        Dialect::Postgres => format!("CAST(extract(epoch FROM {column}) * 1000 AS BIGINT)"),
+        Dialect::Redshift => super::epoch_units(column, "millisecond"),
     };
     format!(
         "SELECT run_id, batch, {}, {}, watermark_to, rows_extracted, rows_deduped, \

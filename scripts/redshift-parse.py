@@ -1,0 +1,55 @@
+"""Parses every statement of a golden SQL file with sqlglot's `redshift` dialect.
+
+    python scripts/redshift-parse.py tests/golden/redshift.sql
+
+The file holds statements as `-- name` then the SQL, ending in `;` and a blank line (what
+tests/it/dialect_golden.rs writes). Each must parse into the statement it is: a parse error,
+or sqlglot giving up and keeping the text as an opaque command, fails, naming the statement.
+Only statements sqlglot has no grammar for are allowed as commands (LOCK). Exits 1 on any
+failure, printing one line per failed statement.
+"""
+
+import sys
+
+import sqlglot
+from sqlglot import exp
+
+# Statements sqlglot keeps as opaque commands however they are written.
+OPAQUE = ("LOCK ",)
+
+
+def statements(text):
+    name, lines = None, []
+    for line in text.splitlines():
+        if line.startswith("-- "):
+            name, lines = line[3:], []
+        elif line == "" and name is not None and lines:
+            yield name, "\n".join(lines).rstrip(";")
+            name, lines = None, []
+        elif name is not None:
+            lines.append(line)
+    if name is not None and lines:
+        yield name, "\n".join(lines).rstrip(";")
+
+
+def main(path):
+    failed, count = [], 0
+    for name, sql in statements(open(path, encoding="utf-8").read()):
+        count += 1
+        try:
+            parsed = sqlglot.parse(sql, read="redshift", error_level=sqlglot.ErrorLevel.RAISE)
+        except sqlglot.errors.SqlglotError as e:
+            failed.append(f"{name}: {str(e).splitlines()[0]}")
+            continue
+        if len(parsed) != 1:
+            failed.append(f"{name}: {len(parsed)} statements, expected one")
+        elif isinstance(parsed[0], exp.Command) and not sql.upper().startswith(OPAQUE):
+            failed.append(f"{name}: sqlglot could not parse it (kept as a command)")
+    for line in failed:
+        print(line)
+    print(f"{count} statements, {len(failed)} failed (sqlglot {sqlglot.__version__}, redshift)")
+    return 1 if failed or count == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
