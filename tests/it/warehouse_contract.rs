@@ -10,7 +10,7 @@ use crate::common::{
     PgSchema, Workspace, dump_expected, dump_query, parse_config, service_config, service_url,
 };
 
-const UTI_ONLY: &str = "[[tables]]\nname = \"mart_uni_tracking_info\"\n";
+pub(crate) const UTI_ONLY: &str = "[[tables]]\nname = \"mart_uni_tracking_info\"\n";
 
 fn uti(order_id: i64, version: i32, event: &str) -> Uti {
     Uti {
@@ -75,7 +75,7 @@ async fn merge(
 }
 
 /// The contract's steps on an open pipeline (one `latest` mart); returns the run ids.
-async fn keeps_the_contract(pipeline: &Pipeline) {
+pub(crate) async fn keeps_the_contract(pipeline: &Pipeline) {
     // Version guard: greater or equal replaces, smaller does not.
     let first = new_run_id();
     let staged = stage_rows(pipeline, &first, &[uti(1, 10, "a"), uti(2, 10, "a")]).await;
@@ -147,8 +147,8 @@ async fn keeps_the_contract(pipeline: &Pipeline) {
 }
 
 /// What the mart must hold after [`keeps_the_contract`], as `order_id|last_event|update_time`.
-const CONTRACT_ROWS: [&str; 2] = ["1|tie|1767225610", "2|a|1767225610"];
-const CONTRACT_DUMP: &str = "SELECT CAST(order_id AS VARCHAR) || '|' || last_event || '|' || \
+pub(crate) const CONTRACT_ROWS: [&str; 2] = ["1|tie|1767225610", "2|a|1767225610"];
+pub(crate) const CONTRACT_DUMP: &str = "SELECT CAST(order_id AS VARCHAR) || '|' || last_event || '|' || \
      CAST(update_time AS VARCHAR) FROM mart_uni_tracking_info";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +232,21 @@ async fn postgres_load_error_leaves_the_mart_unchanged() {
         bad.as_str(),
         "load_stage",
         "character varying(40)",
+        // The row and column the COPY rejected.
+        "line 2, column tracking_no",
     ] {
+        assert!(error.contains(word), "{word} missing from: {error}");
+    }
+    assert_eq!(schema.rows(CONTRACT_DUMP).await, ["1|a|1767225610"]);
+    assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 1);
+
+    // A staged file whose column has another type than the mart's (what the live Redshift
+    // suite's COPY is given): the load fails, named, and nothing changes.
+    let error = merge_unloadable_file(&pipeline)
+        .await
+        .unwrap_err()
+        .to_string();
+    for word in ["mart_uni_tracking_info", "load_stage", "status"] {
         assert!(error.contains(word), "{word} missing from: {error}");
     }
     assert_eq!(schema.rows(CONTRACT_DUMP).await, ["1|a|1767225610"]);
@@ -265,4 +279,41 @@ async fn postgres_tls_follows_sslmode() {
             "password in: {error}"
         );
     }
+}
+
+/// Stages a file COPY cannot load into the mart (`status` as text) and merges it: the live
+/// Redshift suite's failing COPY.
+pub(crate) async fn merge_unloadable_file(pipeline: &Pipeline) -> martsync::Result<MergeOutcome> {
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let table = &pipeline.config.tables[0];
+    let good = uti_batch(&[uti(7, 20, "bad status")]);
+    let status = good.schema().index_of("status").unwrap();
+    let mut fields: Vec<Field> = good
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[status] = Field::new("status", DataType::Utf8, false);
+    let mut columns: Vec<ArrayRef> = good.columns().to_vec();
+    columns[status] = std::sync::Arc::new(StringArray::from(vec!["delivered"]));
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    let bad = arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let run_id = new_run_id();
+    let staged = stage::write_run(
+        pipeline.stage.as_ref(),
+        &table.name,
+        &run_id,
+        &schema,
+        vec![bad],
+        &[],
+        stage::PartFormat {
+            rows: 1000,
+            codec: stage::Codec::Snappy,
+        },
+    )
+    .await
+    .unwrap();
+    merge(pipeline, &run_id, &staged).await
 }

@@ -297,6 +297,11 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             if let Some(hint) = db.hint() {
                 message.push_str(&format!("; hint: {hint}"));
             }
+            // Where the server was: for a COPY, the row and column it rejected
+            // (`COPY stage_…, line 1, column status`).
+            if let Some(at) = db.where_() {
+                message.push_str(&format!("; at: {at}"));
+            }
             message
         }
         None => {
