@@ -278,19 +278,7 @@ impl PgSchema {
 
     /// Every row of `sql` (one text column), sorted.
     pub async fn rows(&self, sql: &str) -> Vec<String> {
-        let client = self.client().await;
-        let mut rows: Vec<String> = client
-            .query(sql, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .iter()
-            .map(|r| {
-                r.get::<_, Option<String>>(0)
-                    .unwrap_or_else(|| "NULL".into())
-            })
-            .collect();
-        rows.sort();
-        rows
+        text_rows(&self.client().await, sql).await
     }
 
     /// Every row of each mart of the design (as [`canonical_select`]), in config order; a
@@ -327,6 +315,22 @@ impl PgSchema {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .get(0)
     }
+}
+
+/// Every row of `sql` (one text column, NULL as `NULL`), sorted.
+pub async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    let mut rows: Vec<String> = client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| {
+            r.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL".into())
+        })
+        .collect();
+    rows.sort();
+    rows
 }
 
 pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
@@ -455,6 +459,27 @@ pub fn canonical_select(schema: &martsync::schema::TableSchema, mysql: bool) -> 
     } else {
         format!("SELECT concat_ws('|', {})", exprs.join(", "))
     }
+}
+
+/// [`canonical_select`] in Redshift's SQL (no `concat_ws`; `TEXT` is only 256 bytes there).
+pub fn canonical_select_redshift(schema: &martsync::schema::TableSchema) -> String {
+    use martsync::schema::WarehouseType as W;
+    let exprs: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            let col = format!("\"{}\"", c.name);
+            let text = match c.mapped.warehouse {
+                W::Timestamp => format!("to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+                W::TimestampTz => {
+                    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
+                }
+                _ => format!("CAST({col} AS VARCHAR(65535))"),
+            };
+            format!("coalesce({text}, 'NULL')")
+        })
+        .collect();
+    format!("SELECT {}", exprs.join(" || '|' || "))
 }
 
 /// A replay history with late and tied versions: `cycles` batches 8 days apart.

@@ -18,7 +18,7 @@ const DAY: i64 = 86_400;
 const RETENTION: i64 = 180 * DAY;
 
 /// The scenario's MariaDB writes, one round at a time.
-struct Scenario {
+pub(crate) struct Scenario {
     rng: Rng,
     /// The simulated clock (unix seconds) of the current round.
     now: i64,
@@ -233,12 +233,30 @@ async fn mariadb_to_s3_to_postgres_cycles_match_the_source() {
     assert_eq!(runs, 14 * 3, "one ledger row per mart per cycle");
 }
 
+/// Where the marts are read from: a PostgreSQL schema, or (the live suite) a Redshift one.
+pub(crate) trait MartReader {
+    /// Every row of `sql` (one text column), sorted.
+    async fn rows(&self, sql: &str) -> Vec<String>;
+    /// The canonical text of a mart's rows, in this warehouse's SQL.
+    fn canonical_select(&self, schema: &martsync::schema::TableSchema) -> String;
+}
+
+impl MartReader for PgSchema {
+    async fn rows(&self, sql: &str) -> Vec<String> {
+        PgSchema::rows(self, sql).await
+    }
+
+    fn canonical_select(&self, schema: &martsync::schema::TableSchema) -> String {
+        canonical_select(schema, false)
+    }
+}
+
 /// `rounds` cycles of the scenario: source changes in MariaDB, one `martsync run` in `dir`,
 /// then every mart compared, row for row, with what the source implies. `each` sees the
 /// round's run report.
-async fn run_rounds(
+pub(crate) async fn run_rounds(
     db: &MyDb,
-    schema: &PgSchema,
+    schema: &impl MartReader,
     dir: &std::path::Path,
     config: &martsync::config::Config,
     rounds: usize,
@@ -261,7 +279,7 @@ async fn run_rounds(
             let mart = schema
                 .rows(&format!(
                     "{} FROM \"{}\"",
-                    canonical_select(&written.schema, false),
+                    schema.canonical_select(&written.schema),
                     written.name
                 ))
                 .await;

@@ -148,8 +148,10 @@ fn apply_to(dialect: Dialect, table: &TableConfig, stage: &str, target: bool) ->
                 // Both conditions need the mart's version at or above the staged row's, so at
                 // or above the least staged version (`$1`, bound from the run's rows): a range
                 // on the version, which Redshift's zone maps answer by skipping the blocks of
-                // older rows when the sort key leads with it (the tracking mart's does), so
-                // the comparison of every column reads recent blocks only, not the whole mart.
+                // older rows when the sort key leads with it, as the tracking mart's does
+                // ("Choose the best sort key": a range on the leading sort key column skips
+                // whole blocks), so comparing every column reads recent blocks only; the
+                // DELETE that follows reads the key alone, as the seed's cost analysis has it.
                 let since = match dialect {
                     Dialect::DuckDb => "?".to_string(),
                     Dialect::Postgres | Dialect::Redshift => "$1".to_string(),

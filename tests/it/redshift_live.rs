@@ -1,0 +1,250 @@
+//! The live Redshift suite, for anyone with a cluster (`scripts/redshift-check.sh`): the
+//! warehouse contract and MariaDB → S3 → Redshift cycles against a real cluster. No Redshift
+//! runs here, so these tests are `#[ignore]`d — they show as ignored in every summary, never
+//! as passed — and are the one suite CI does not run. Run with `--ignored redshift_live`,
+//! they fail unless these are set:
+//!
+//! - `MARTSYNC_TEST_REDSHIFT_URL`: `redshift://user:password@host:5439/database`, a user that
+//!   may create schemas;
+//! - `MARTSYNC_TEST_REDSHIFT_S3`: `s3://bucket/prefix` in the cluster's region (AWS
+//!   credentials in the environment, as for martsync);
+//! - `MARTSYNC_TEST_REDSHIFT_IAM_ROLE`: the role the cluster's COPY reads that prefix as;
+//! - and, for the cycles, `MARTSYNC_TEST_MYSQL_URL` (the services script's MariaDB).
+//!
+//! Each test works in a schema of its own (`martsync_<unique>`, the connection's search
+//! path), dropped at the end, also when the test fails.
+
+use std::time::Duration;
+
+use martsync::config::WarehouseTimeouts;
+use martsync::warehouse::Dialect;
+use martsync::warehouse::pgwire::Pool;
+
+use crate::common::{MyDb, martsync, parse_config, service_config, unique_name};
+use crate::e2e::{MartReader, run_rounds};
+
+/// The cluster, the stage and the role, in a scratch schema of this test's own.
+struct Live {
+    /// The cluster URL with the scratch schema as its search path.
+    url: String,
+    base: String,
+    s3: String,
+    iam_role: String,
+    schema: String,
+}
+
+fn required(var: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "{var} is not set: the live Redshift suite needs MARTSYNC_TEST_REDSHIFT_URL, \
+             MARTSYNC_TEST_REDSHIFT_S3 and MARTSYNC_TEST_REDSHIFT_IAM_ROLE (README, \"Redshift\")"
+            )
+        })
+}
+
+impl Live {
+    async fn new() -> Live {
+        let base = required("MARTSYNC_TEST_REDSHIFT_URL");
+        let schema = unique_name();
+        let live = Live {
+            url: {
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options=-csearch_path%3D{schema}")
+            },
+            s3: format!("{}/{schema}", required("MARTSYNC_TEST_REDSHIFT_S3")),
+            iam_role: required("MARTSYNC_TEST_REDSHIFT_IAM_ROLE"),
+            base,
+            schema,
+        };
+        live.execute_on(&live.base, &format!("CREATE SCHEMA {}", live.schema))
+            .await;
+        live
+    }
+
+    async fn client(url: &str) -> tokio_postgres::Client {
+        let pool = Pool::open(url, Dialect::Redshift, WarehouseTimeouts::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect to Redshift: {e}"));
+        pool.client("live").await.unwrap()
+    }
+
+    async fn execute_on(&self, url: &str, sql: &str) {
+        Live::client(url)
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        Live::client(&self.url)
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+
+    /// martsync's config for this cluster, stage and role.
+    fn config(&self, source: &str, extra: &str) -> String {
+        service_config(source, &self.s3, &self.url, extra).replace(
+            "[warehouse]\n",
+            &format!("[warehouse]\niam_role = \"{}\"\n", self.iam_role),
+        )
+    }
+}
+
+impl MartReader for Live {
+    async fn rows(&self, sql: &str) -> Vec<String> {
+        crate::common::text_rows(&Live::client(&self.url).await, sql).await
+    }
+
+    fn canonical_select(&self, schema: &martsync::schema::TableSchema) -> String {
+        crate::common::canonical_select_redshift(schema)
+    }
+}
+
+impl Drop for Live {
+    /// Drops the scratch schema, also after a failed assertion.
+    fn drop(&mut self) {
+        let (base, schema) = (self.base.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                if let Ok(pool) =
+                    Pool::open(&base, Dialect::Redshift, WarehouseTimeouts::default()).await
+                    && let Ok(client) = pool.client("live").await
+                {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// The warehouse contract (version guard, idempotent run ids, unchanged rows, the ledger)
+/// on a real cluster, and a COPY that fails on the staged file: the run is rolled back and
+/// the error names the mart, the statement and the run's file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Redshift cluster: scripts/redshift-check.sh"]
+async fn redshift_live_keeps_the_warehouse_contract() {
+    let live = Live::new().await;
+    let ws = crate::common::Workspace::new();
+    let config = parse_config(&live.config(
+        &format!("files://{}", ws.path("unused").display()),
+        crate::warehouse_contract::UTI_ONLY,
+    ));
+    let pipeline = martsync::pipeline::Pipeline::open(config).await.unwrap();
+    crate::warehouse_contract::keeps_the_contract(&pipeline).await;
+    assert_eq!(
+        live.rows(crate::warehouse_contract::CONTRACT_DUMP).await,
+        crate::warehouse_contract::CONTRACT_ROWS
+    );
+    assert_eq!(live.count("SELECT count(*) FROM martsync_runs").await, 3);
+
+    // A staged file COPY cannot load (a `status` that is text): rolled back, explained.
+    let before = live.rows(crate::warehouse_contract::CONTRACT_DUMP).await;
+    let error = crate::warehouse_contract::merge_unloadable_file(&pipeline)
+        .await
+        .expect_err("a COPY of a text status must fail");
+    let text = error.to_string();
+    assert!(
+        text.contains("mart_uni_tracking_info") && text.contains("load_stage"),
+        "{text}"
+    );
+    eprintln!("the failed COPY, as reported: {text}");
+    assert_eq!(
+        live.rows(crate::warehouse_contract::CONTRACT_DUMP).await,
+        before
+    );
+    assert_eq!(live.count("SELECT count(*) FROM martsync_runs").await, 3);
+}
+
+/// MariaDB → S3 → Redshift through the `martsync` binary: cycles checked row for row against
+/// the source, an idle cycle (no COPY, a ledger row), two marts merging at once, and a
+/// column the source gains (`allow_new_columns`), extracted from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Redshift cluster: scripts/redshift-check.sh"]
+async fn redshift_live_cycles_match_the_source() {
+    let live = Live::new().await;
+    let db = MyDb::new(&required("MARTSYNC_TEST_MYSQL_URL")).await;
+    db.create_sources().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[[tables]]\nname = \"mart_uni_tracking_info\"\nallow_new_columns = true\n\
+                 [[tables]]\nname = \"mart_ecs_order_info\"\n\
+                 [[tables]]\nname = \"mart_uni_tracking_spath\"\n";
+    let config_text = live.config(&db.url, extra);
+    std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
+    let config = parse_config(&config_text);
+    run_rounds(&db, &live, dir.path(), &config, 4, |_, _| {}).await;
+    let runs = live.count("SELECT count(*) FROM martsync_runs").await;
+
+    // Idle: nothing changed in the source; each mart commits a cycle of zero rows.
+    let out = martsync(dir.path(), &["run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        live.count("SELECT count(*) FROM martsync_runs").await,
+        runs + 3
+    );
+
+    // Two marts at once, in two processes: both commit (the ledger lock serializes their
+    // DML instead of Redshift cancelling one with error 1023).
+    db.exec(
+        "UPDATE uni_tracking_info SET update_time = update_time + 60, last_event = 'again' \
+         ORDER BY order_id LIMIT 20",
+    )
+    .await;
+    let spawn = |table: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_martsync"))
+            .args(["run", "--table", table])
+            .current_dir(dir.path())
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("mart_uni_tracking_info").unwrap());
+        let b = s.spawn(|| spawn("mart_uni_tracking_spath").unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [a, b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        live.count("SELECT count(*) FROM mart_uni_tracking_info WHERE last_event = 'again'")
+            .await,
+        20
+    );
+
+    // The source gains a column: the mart gains it and the next rows carry it.
+    db.exec("ALTER TABLE uni_tracking_info ADD COLUMN sort_note VARCHAR(20) NULL")
+        .await;
+    db.exec(
+        "UPDATE uni_tracking_info SET update_time = update_time + 120, sort_note = 'late' \
+         ORDER BY order_id LIMIT 5",
+    )
+    .await;
+    std::thread::sleep(Duration::from_secs(1));
+    let out = martsync(dir.path(), &["run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        live.count("SELECT count(*) FROM mart_uni_tracking_info WHERE sort_note = 'late'")
+            .await,
+        5
+    );
+}
