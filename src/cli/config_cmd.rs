@@ -101,6 +101,8 @@ pub fn resolved(config: &Config) -> Value {
                 "retention": t.retention.map_or("off".to_string(), duration),
                 "retention_column": t.retention_column,
                 "max_rejected": t.max_rejected,
+                "sort_key": t.sort_key,
+                "dist_key": t.dist_key,
             });
             if let Some(version) = &t.version {
                 table["version"] = Value::from(version.clone());

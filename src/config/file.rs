@@ -158,6 +158,14 @@ pub struct TableSection {
     /// The column whose maximum in the mart starts the next extraction (indexed in MySQL).
     #[schemars(example = &"update_time")]
     pub watermark: Option<String>,
+    /// Redshift: the mart's COMPOUND SORTKEY columns. Default by source table: the design's
+    /// (`uni_tracking_info`: update_time, order_id; `ecs_order_info`: partner_id, add_time,
+    /// order_id; `uni_tracking_spath`: pathTime, order_id), else the watermark then the key.
+    #[schemars(example = ["partner_id", "add_time", "order_id"])]
+    pub sort_key: Option<OneOrMany>,
+    /// Redshift: the mart's DISTKEY column. Default: the first key column.
+    #[schemars(example = &"order_id")]
+    pub dist_key: Option<String>,
     /// How far behind the mart's maximum watermark to read again (late commits in MySQL).
     #[schemars(extend("default" = DEFAULT_LOOKBACK), example = &"1h")]
     pub lookback: Option<String>,

@@ -233,6 +233,10 @@ pub struct TableConfig {
     pub replace_only: bool,
     /// The configured guard; a run resolves it for its input ([`TableConfig::for_input`]).
     pub version_guard: VersionGuard,
+    /// Redshift's COMPOUND SORTKEY columns, lower case.
+    pub sort_key: Vec<String>,
+    /// Redshift's DISTKEY column, lower case.
+    pub dist_key: String,
 }
 
 /// A validated `[[tables.targets]]` entry.

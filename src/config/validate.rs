@@ -341,6 +341,29 @@ impl TableSection {
             Some(c) => column("retention_column", &c)?,
             None => watermark.clone(),
         };
+        // Defaults follow the source table, not the mart's name: a renamed mart of a design
+        // source keeps the design's sort key.
+        let sort_names = match (self.sort_key, design_sort_key(&source_name)) {
+            (Some(k), _) => k.into_vec(),
+            (None, Some(design)) => design.iter().map(|s| s.to_string()).collect(),
+            (None, None) => std::iter::once(watermark.clone())
+                .chain(key.iter().filter(|k| **k != watermark).cloned())
+                .collect(),
+        };
+        if sort_names.is_empty() {
+            return Err(err(
+                "sort_key",
+                "at least one sort key column is needed".into(),
+            ));
+        }
+        let sort_key = sort_names
+            .iter()
+            .map(|k| column("sort_key", k))
+            .collect::<Result<Vec<_>>>()?;
+        let dist_key = match self.dist_key {
+            Some(d) => column("dist_key", &d)?,
+            None => key[0].clone(),
+        };
         let lookback = parse_duration(self.lookback.as_deref().unwrap_or(DEFAULT_LOOKBACK))
             .map_err(|m| err("lookback", m))?;
         let retention = match self.retention.as_deref().unwrap_or(DEFAULT_RETENTION) {
@@ -377,7 +400,19 @@ impl TableSection {
             refresh_from: self.refresh_from,
             replace_only: false,
             version_guard,
+            sort_key,
+            dist_key,
         })
+    }
+}
+
+/// The design's Redshift sort keys, by source table (the seed's physical design).
+fn design_sort_key(source: &str) -> Option<&'static [&'static str]> {
+    match source {
+        "uni_tracking_info" => Some(&["update_time", "order_id"]),
+        "ecs_order_info" => Some(&["partner_id", "add_time", "order_id"]),
+        "uni_tracking_spath" => Some(&["pathTime", "order_id"]),
+        _ => None,
     }
 }
 

@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS "spath_latest_by_modified" (
   "time_modified" TIMESTAMPTZ NOT NULL
 )
 DISTKEY("order_id")
-COMPOUND SORTKEY("time_modified", "order_id", "traceseq", "pathtime");
+COMPOUND SORTKEY("pathtime", "order_id");
 
 -- spath_latest_by_modified: summary
 SELECT count(*), DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified")) FROM "spath_latest_by_modified";

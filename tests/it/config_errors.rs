@@ -43,6 +43,21 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             &["tables[0].version", "updated"],
         ),
         (
+            "sort key column absent from the source",
+            with_table("name = \"mart_ecs_order_info\"\nsort_key = [\"partner\", \"add_time\"]"),
+            &["tables[0].sort_key", "partner", "ecs_order_info"],
+        ),
+        (
+            "empty sort key",
+            with_table("name = \"mart_ecs_order_info\"\nsort_key = []"),
+            &["tables[0].sort_key", "at least one"],
+        ),
+        (
+            "dist key column absent from the source",
+            with_table("name = \"mart_ecs_order_info\"\ndist_key = \"order\""),
+            &["tables[0].dist_key", "order"],
+        ),
+        (
             "bad duration",
             with_table("name = \"mart_ecs_order_info\"\nlookback = \"30 minutes!\""),
             &["tables[0].lookback", "30 minutes!"],

@@ -229,6 +229,8 @@ fn table_config(schema: TableSchema) -> TableConfig {
         refresh_from: None,
         replace_only: false,
         version_guard: Default::default(),
+        sort_key: vec!["id".into()],
+        dist_key: "id".into(),
     }
 }
 

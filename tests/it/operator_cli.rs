@@ -160,6 +160,8 @@ fn config_check_resolves_defaults_masks_secrets_and_rejects_bad_configs() {
         "strategy = \"latest\"",
         "version_guard = \"replays\"",
         "key = [\"order_id\", \"traceseq\", \"pathtime\"]",
+        "sort_key = [\"partner_id\", \"add_time\", \"order_id\"]",
+        "dist_key = \"order_id\"",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
@@ -207,6 +209,44 @@ fn config_check_resolves_defaults_masks_secrets_and_rejects_bad_configs() {
 
 /// `docs/config.md` is generated from the config structs; a change to them without
 /// regenerating fails here. `MARTSYNC_BLESS=1` rewrites the file.
+/// Redshift's sort and distribution keys are configuration: defaults follow the source
+/// table (a renamed ecs mart keeps the seed's partner_id sort key), and `sort_key` /
+/// `dist_key` set them, shown by `ddl` and `config check`.
+#[test]
+fn the_physical_design_is_configuration() {
+    let ws = Workspace::new();
+    let demo = martsync::config::demo_fixtures_dir();
+    let config = ws.write_config(
+        &demo,
+        "[[tables]]\nname = \"ecs_orders_v2\"\nsource = \"ecs_order_info\"\n\
+         strategy = \"append\"\nkey = \"order_id\"\nwatermark = \"add_time\"\n\
+         [[tables]]\nname = \"mart_uni_tracking_info\"\n\
+         sort_key = [\"partner_id\", \"update_time\"]\ndist_key = \"partner_id\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let ddl = stdout(&ok(martsync(
+        ws.dir.path(),
+        &["ddl", "--dialect", "redshift", "--config", config],
+    )));
+    for expected in [
+        "CREATE TABLE IF NOT EXISTS \"ecs_orders_v2\"",
+        "DISTKEY(\"order_id\")\nCOMPOUND SORTKEY(\"partner_id\", \"add_time\", \"order_id\")",
+        "DISTKEY(\"partner_id\")\nCOMPOUND SORTKEY(\"partner_id\", \"update_time\")",
+    ] {
+        assert!(ddl.contains(expected), "no {expected:?} in:\n{ddl}");
+    }
+    let check = stdout(&ok(martsync(
+        ws.dir.path(),
+        &["config", "check", "--config", config],
+    )));
+    for expected in [
+        "sort_key = [\"partner_id\", \"update_time\"]",
+        "dist_key = \"partner_id\"",
+    ] {
+        assert!(check.contains(expected), "no {expected:?} in:\n{check}");
+    }
+}
+
 #[test]
 fn the_config_reference_is_current_and_complete() {
     let generated = martsync::cli::config_reference();

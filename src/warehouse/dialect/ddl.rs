@@ -25,31 +25,18 @@ pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
         quote(&table.name)
     );
     if dialect == Dialect::Redshift {
-        let sort = sort_key(table)
+        let sort = table
+            .sort_key
             .iter()
             .map(|c| quote(c))
             .collect::<Vec<_>>()
             .join(", ");
         sql.push_str(&format!(
             "\nDISTKEY({})\nCOMPOUND SORTKEY({sort})",
-            quote(&table.key[0])
+            quote(&table.dist_key)
         ));
     }
     sql
-}
-
-/// Redshift sort keys of the design's marts; others sort by watermark then key.
-fn sort_key(table: &TableConfig) -> Vec<String> {
-    match table.name.as_str() {
-        "mart_uni_tracking_info" => vec!["update_time".into(), "order_id".into()],
-        "mart_ecs_order_info" => vec!["partner_id".into(), "add_time".into(), "order_id".into()],
-        "mart_uni_tracking_spath" => vec!["pathtime".into(), "order_id".into()],
-        _ => {
-            let mut keys = vec![table.watermark.clone()];
-            keys.extend(table.key.iter().filter(|k| **k != table.watermark).cloned());
-            keys
-        }
-    }
 }
 
 /// The run ledger's DDL.

@@ -315,7 +315,7 @@ pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> 
                 format!("DROP TABLE IF EXISTS {stage}"),
                 format!(
                     "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {} FROM {mart} WHERE 1 = 0",
-                    keys[0],
+                    quote(&table.dist_key),
                     keys.join(", "),
                     quoted_columns(table)
                 ),
