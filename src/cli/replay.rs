@@ -13,8 +13,15 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Folder of batch files: one subfolder per source table, as for a files:// source.
-    #[arg(long, value_name = "DIR")]
-    pub from: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "from_stage")]
+    pub from: Option<PathBuf>,
+    /// Re-apply the staged runs `[stage] keep` kept (each once: labelled `stage:<run_id>`),
+    /// e.g. after a bad deploy wrote wrong rows.
+    #[arg(long, conflicts_with = "from")]
+    pub from_stage: bool,
+    /// With --from-stage: only this run (repeatable). Default: every complete kept run.
+    #[arg(long = "run", value_name = "RUN_ID", requires = "from_stage")]
+    pub runs: Vec<String>,
     /// Only this mart (repeatable). Default: every configured mart.
     #[arg(long = "table", value_name = "MART")]
     pub tables: Vec<String>,
@@ -29,7 +36,10 @@ pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
     let pipeline = Pipeline::open(config).await?;
 
     let progress = super::batch_progress("files");
-    let results = pipeline.replay(&args.from, &tables, progress).await;
+    let results = match &args.from {
+        Some(dir) => pipeline.replay(dir, &tables, progress).await,
+        None => pipeline.reapply_staged(&tables, &args.runs, progress).await,
+    };
 
     let summaries: Vec<_> = results
         .iter()

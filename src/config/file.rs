@@ -82,9 +82,13 @@ pub struct StageSection {
     /// Server-side encryption of staged objects: `AES256` or `aws:kms`. Default: the bucket's.
     #[schemars(example = &"aws:kms")]
     pub sse: Option<String>,
-    /// Keep each run's staged files after COMMIT (by default they are deleted).
+    /// Keep each committed run's staged files (by default they are deleted after COMMIT), to
+    /// re-apply or inspect them. Runs that never committed are deleted after an hour either way.
     #[serde(default)]
     pub keep: bool,
+    /// Keep committed runs' staged files this long, then delete them (implies `keep`).
+    #[schemars(example = &"7d")]
+    pub keep_for: Option<String>,
     /// Rows per staged Parquet part (Redshift's COPY loads parts in parallel).
     #[schemars(extend("default" = DEFAULT_PART_ROWS), range(min = 1))]
     pub part_rows: Option<usize>,

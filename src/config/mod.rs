@@ -147,10 +147,24 @@ pub struct StageConfig {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub sse: Option<String>,
+    /// Committed runs' staged files stay (`keep`, or `keep_for`).
     pub keep: bool,
+    /// How long they stay; none: until deleted by hand.
+    pub keep_for: Option<Duration>,
     pub part_rows: usize,
     /// S3 request attempt timeout.
     pub timeout: Duration,
+}
+
+impl StageConfig {
+    /// How long committed runs' staged files stay.
+    pub fn kept(&self) -> crate::units::KeepStaged {
+        match (self.keep, self.keep_for) {
+            (_, Some(d)) => crate::units::KeepStaged::For(d),
+            (true, None) => crate::units::KeepStaged::Forever,
+            (false, None) => crate::units::KeepStaged::No,
+        }
+    }
 }
 
 /// Where staged files go.

@@ -98,13 +98,20 @@ impl RawConfig {
                 format!("`{sse}` is not a server-side encryption: use \"AES256\" or \"aws:kms\""),
             ));
         }
+        let keep_for = match self.stage.keep_for.as_deref() {
+            None => None,
+            Some(text) => {
+                Some(parse_duration(text).map_err(|m| Error::config(origin, "stage.keep_for", m))?)
+            }
+        };
         let stage = StageConfig {
             url: parse_stage_url(&stage_url)
                 .map_err(|m| Error::config(&stage_origin, "stage.url", m))?,
             endpoint: self.stage.endpoint,
             region: self.stage.region,
             sse: self.stage.sse,
-            keep: self.stage.keep,
+            keep: self.stage.keep || keep_for.is_some(),
+            keep_for,
             part_rows: positive(
                 self.stage.part_rows,
                 DEFAULT_PART_ROWS,

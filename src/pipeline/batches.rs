@@ -30,6 +30,89 @@ impl Pipeline {
         .await
     }
 
+    /// Re-applies the staged runs `[stage] keep` kept, each one cycle labelled
+    /// `stage:<run_id>` (so re-applying twice equals once), in run order: the runs named in
+    /// `runs`, or every complete one (with its manifest) of the mart. The rows go through a
+    /// replay's merge (greatest version wins, ties to the later arrival), so a run re-applied
+    /// over marts a bad deploy wrote rewrites the rows it holds.
+    pub async fn reapply_staged(
+        &self,
+        tables: &[TableConfig],
+        runs: &[String],
+        progress: Progress,
+    ) -> Vec<(String, Result<BatchSummary>)> {
+        let runs = runs.to_vec();
+        self.per_table(tables, move |pipeline, table| {
+            let (progress, runs) = (Arc::clone(&progress), runs.clone());
+            async move {
+                pipeline
+                    .reapply_table(&table, &runs, progress.as_ref())
+                    .await
+            }
+        })
+        .await
+    }
+
+    async fn reapply_table(
+        &self,
+        table: &TableConfig,
+        only: &[String],
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<BatchSummary> {
+        let mart = &table.name;
+        let files = self.stage.list(&format!("{mart}/")).await?;
+        let mut runs: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                let rest = f.key.strip_prefix(&format!("{mart}/"))?;
+                let (run, name) = rest.split_once('/')?;
+                (name == "manifest.json").then(|| run.to_string())
+            })
+            .filter(|run| only.is_empty() || only.contains(run))
+            .collect();
+        runs.sort();
+        if let Some(missing) = only.iter().find(|r| !runs.contains(r)) {
+            return Err(Error::Stage {
+                url: self.stage.url(),
+                action: format!("re-applying staged run {mart}/{missing}"),
+                message: "no such complete run (its manifest.json is missing);                           `[stage] keep = true` keeps committed runs"
+                    .into(),
+            });
+        }
+        // Parts are read as a replay reads files: from a local copy.
+        let copies = std::env::temp_dir().join(format!(
+            "martsync-reapply-{}-{}",
+            std::process::id(),
+            crate::units::new_run_id()
+        ));
+        let mut batches = Vec::new();
+        for run in &runs {
+            let dir = copies.join(run);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+            let mut parts = Vec::new();
+            for file in files.iter().filter(|f| {
+                f.key.starts_with(&format!("{mart}/{run}/part-")) && f.key.ends_with(".parquet")
+            }) {
+                let path = dir.join(file.key.rsplit('/').next().unwrap_or("part.parquet"));
+                let bytes = self.stage.get(&file.key).await?;
+                std::fs::write(&path, bytes).map_err(|e| Error::io("writing", &path, e))?;
+                parts.push(path);
+            }
+            parts.sort();
+            batches.push(Input::Files {
+                label: format!("stage:{run}"),
+                files: parts,
+            });
+        }
+        let summary = self
+            .apply_batches(table, BatchUnit::Files, batches, progress)
+            .await;
+        if let Err(e) = std::fs::remove_dir_all(&copies) {
+            warn!(folder = %copies.display(), error = %e, "Could not delete the copies of staged parts.");
+        }
+        summary
+    }
+
     /// Backfills `table` from `from` to `until` (watermark units, `until` exclusive) in
     /// chunks of `chunk` units, each chunk one cycle labelled with its range; chunks already
     /// committed (by an earlier, interrupted backfill of the same range and chunk) are

@@ -296,13 +296,13 @@ impl Pipeline {
         }
 
         let stage_started = Instant::now();
-        match stage::delete_orphans(self.stage.as_ref(), &table.name, SystemTime::now()).await {
+        match self.delete_expired_runs(&table.name).await {
             Ok(deleted) if !deleted.is_empty() => {
-                info!(table = %table.name, runs = ?deleted, "Deleted staged files of crashed runs.")
+                info!(table = %table.name, runs = ?deleted, "Deleted staged files past keeping (runs that never committed, or committed past stage.keep_for).")
             }
             Ok(_) => {}
             Err(e) => {
-                warn!(table = %table.name, error = %e, "Could not look for staged files of crashed runs.")
+                warn!(table = %table.name, error = %e, "Could not look for staged files past keeping.")
             }
         }
         let staged = stage::write_run(
@@ -350,8 +350,10 @@ impl Pipeline {
             crate::fault::point("after_commit").await;
         }
         // Staged files are only a means to load: drop them whether or not the merge worked
-        // (a failed run is retried from the source, not from its files), unless kept.
-        if (!self.config.stage.keep || merged.is_err())
+        // (a failed run is retried from the source, not from its files), unless kept. A
+        // re-applied kept run's files are a copy of that run's: not kept again.
+        let reapplied = batch.starts_with("stage:");
+        if (!self.config.stage.keep || merged.is_err() || reapplied)
             && let Err(e) = self.stage.delete_prefix(&staged.prefix).await
         {
             warn!(table = %table.name, run_id = %run_id, error = %e, "Could not delete staged files.");
@@ -405,6 +407,21 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Deletes `mart`'s staged runs past keeping: those that never committed (crashed runs)
+    /// after an hour, committed ones as `[stage] keep` / `keep_for` say. Only a run the
+    /// ledger does not hold is ever treated as crashed, so kept runs stay re-appliable.
+    async fn delete_expired_runs(&self, mart: &str) -> Result<Vec<String>> {
+        let committed = self.warehouse.committed_runs(mart).await?;
+        stage::delete_expired(
+            self.stage.as_ref(),
+            mart,
+            &committed,
+            self.config.stage.kept(),
+            SystemTime::now(),
+        )
+        .await
+    }
+
     fn part_format(&self, rows: usize) -> stage::PartFormat {
         part_format(&self.config.warehouse.url, rows)
     }

@@ -251,15 +251,13 @@ pub async fn write_run(
     })
 }
 
-/// A staged run older than this is an orphan: its process died before cleaning up (a live
-/// cycle stages and loads within minutes).
-pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Deletes the staged runs of `mart` older than [`ORPHAN_AGE`] at `now`: what crashed runs
-/// left behind. Returns the prefixes deleted.
-pub async fn delete_orphans(
+/// Deletes the staged runs of `mart` past keeping at `now` ([`crate::units::expired`]; `committed` holds
+/// the mart's committed run ids). Returns the prefixes deleted.
+pub async fn delete_expired(
     stage: &dyn Stage,
     mart: &str,
+    committed: &std::collections::HashSet<String>,
+    keep: crate::units::KeepStaged,
     now: std::time::SystemTime,
 ) -> Result<Vec<String>> {
     let mut runs: Vec<String> = stage
@@ -277,10 +275,7 @@ pub async fn delete_orphans(
     runs.dedup();
     let mut deleted = Vec::new();
     for run_id in runs {
-        let old = run_id_time(&run_id)
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > ORPHAN_AGE);
-        if old {
+        if crate::units::expired(&run_id, committed.contains(&run_id), keep, now) {
             let prefix = run_prefix(mart, &run_id);
             stage.delete_prefix(&prefix).await?;
             deleted.push(prefix);
@@ -314,7 +309,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn orphans_older_than_an_hour_are_deleted_and_fresh_runs_kept() {
+    async fn runs_that_never_committed_are_deleted_after_an_hour() {
         let dir = tempfile::tempdir().unwrap();
         let stage = file::FileStage::new(dir.path()).unwrap();
         let now = humantime::parse_rfc3339("2026-11-26T15:30:00Z").unwrap();
@@ -335,7 +330,15 @@ mod tests {
             .put("other/20261126T120000000Z-cccccccc/x", vec![3])
             .await
             .unwrap();
-        let deleted = delete_orphans(&stage, "m", now).await.unwrap();
+        let deleted = delete_expired(
+            &stage,
+            "m",
+            &Default::default(),
+            crate::units::KeepStaged::No,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(deleted, ["m/20261126T120000000Z-aaaaaaaa"]);
         let left: Vec<String> = stage
             .list("")

@@ -31,6 +31,25 @@ pub struct DuckDbWarehouse {
 }
 
 impl DuckDbWarehouse {
+    /// The text column of `sql`'s rows, `$1` bound to `mart`, as a set.
+    async fn strings_of_mart(
+        &self,
+        mart: &str,
+        statement: &'static str,
+        sql: String,
+    ) -> Result<HashSet<String>> {
+        let ctx = self.context(mart, "-");
+        let mart = mart.to_string();
+        self.with_conn(move |conn| {
+            let error = ctx.at(statement);
+            let mut stmt = conn.prepare(&sql).map_err(&error)?;
+            let rows = stmt
+                .query_map([mart], |row| row.get::<_, String>(0))
+                .map_err(&error)?;
+            rows.collect::<duckdb::Result<HashSet<_>>>().map_err(&error)
+        })
+        .await
+    }
     /// Opens (creating if needed) the database file, waiting up to `lock_timeout` while
     /// another process holds it (DuckDB allows one writing process per file).
     pub async fn open_waiting(path: &Path, lock_timeout: std::time::Duration) -> Result<Self> {
@@ -262,18 +281,20 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
-        let ctx = self.context(mart, "-");
-        let mart = mart.to_string();
-        self.with_conn(move |conn| {
-            let error = ctx.at("committed_batches");
-            let mut stmt = conn
-                .prepare(&dialect::committed_batches(Dialect::DuckDb))
-                .map_err(&error)?;
-            let rows = stmt
-                .query_map([mart], |row| row.get::<_, String>(0))
-                .map_err(&error)?;
-            rows.collect::<duckdb::Result<HashSet<_>>>().map_err(&error)
-        })
+        self.strings_of_mart(
+            mart,
+            "committed_batches",
+            dialect::committed_batches(Dialect::DuckDb),
+        )
+        .await
+    }
+
+    async fn committed_runs(&self, mart: &str) -> Result<HashSet<String>> {
+        self.strings_of_mart(
+            mart,
+            "committed_runs",
+            dialect::committed_runs(Dialect::DuckDb),
+        )
         .await
     }
 

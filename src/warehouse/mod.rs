@@ -215,6 +215,9 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Labels of the batches already committed to a mart (replay skips them).
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>>;
 
+    /// The run ids committed to a mart (what staged-file cleanup keeps or expires).
+    async fn committed_runs(&self, mart: &str) -> Result<HashSet<String>>;
+
     /// Holds `mart` for one run, waiting up to the warehouse's lock timeout for another run
     /// of it to finish ([`crate::error::Error::Locked`] past it). Runs of a mart are
     /// serialized from before their extraction until their commit, so the newest extraction

@@ -28,6 +28,11 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             &["keeep"],
         ),
         (
+            "keep_for that is not a duration",
+            valid.replace("[stage]\n", "[stage]\nkeep_for = \"a week\"\n"),
+            &["stage.keep_for", "a week"],
+        ),
+        (
             "unknown strategy",
             with_table("name = \"mart_uni_tracking_info\"\nstrategy = \"lastest\""),
             &["lastest", "strategy"],

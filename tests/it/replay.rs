@@ -103,3 +103,71 @@ async fn a_history_of_some_tables_replays_those_and_leaves_the_others_empty() {
     assert!(!ws.dump("mart_uni_tracking_info").is_empty());
     assert!(ws.dump("mart_ecs_order_info").is_empty());
 }
+
+/// `[stage] keep = true` keeps committed runs' files; `replay --from-stage` re-applies them,
+/// each once (labelled `stage:<run_id>`): rows a bad deploy overwrote at the same version
+/// come back, a second re-apply changes nothing, and an unknown run is an error naming it.
+#[test]
+fn kept_staged_runs_are_reapplied_once() {
+    let ws = Workspace::new();
+    let demo = martsync::config::demo_fixtures_dir();
+    let text = ws
+        .config_text(&demo, "")
+        .replace("[warehouse]", "keep = true\n[warehouse]");
+    std::fs::write(ws.path("martsync.toml"), &text).unwrap();
+    let ok = |args: &[&str]| {
+        let out = martsync(ws.dir.path(), args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["run"]);
+    let good = ws.dump("mart_uni_tracking_info");
+    // A bad deploy rewrote every row's event, versions unchanged.
+    duckdb::Connection::open(ws.warehouse())
+        .unwrap()
+        .execute_batch("UPDATE mart_uni_tracking_info SET last_event = 'corrupted'")
+        .unwrap();
+    assert_ne!(ws.dump("mart_uni_tracking_info"), good);
+
+    ok(&[
+        "replay",
+        "--from-stage",
+        "--table",
+        "mart_uni_tracking_info",
+    ]);
+    assert_eq!(ws.dump("mart_uni_tracking_info"), good);
+    let reapplied = "SELECT count(*) FROM martsync_runs WHERE batch LIKE 'stage:%'";
+    assert_eq!(ws.count(reapplied), 1);
+
+    // Again: the kept run's label is committed, so nothing is applied.
+    ok(&[
+        "replay",
+        "--from-stage",
+        "--table",
+        "mart_uni_tracking_info",
+    ]);
+    assert_eq!(ws.count(reapplied), 1);
+
+    let out = martsync(
+        ws.dir.path(),
+        &[
+            "replay",
+            "--from-stage",
+            "--table",
+            "mart_uni_tracking_info",
+            "--run",
+            "20200101T000000000Z-nope",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("20200101T000000000Z-nope") && stderr.contains("keep = true"),
+        "{stderr}"
+    );
+    assert_eq!(ws.dump("mart_uni_tracking_info"), good);
+}

@@ -155,3 +155,93 @@ async fn s3_stage_uploads_large_objects_in_parts() {
     assert!(stage.get("big/object.bin").await.unwrap() == bytes);
     stage.delete_prefix("big").await.unwrap();
 }
+
+/// `[stage] keep_for`: committed runs' staged files stay until they are that old, then the
+/// next cycle of their mart deletes them; a run the ledger does not hold (a crash before
+/// COMMIT) goes after an hour, never sooner. With `keep = true` committed runs stay.
+#[test]
+fn committed_runs_are_kept_for_keep_for_and_crashed_runs_go_after_an_hour() {
+    let ws = crate::common::Workspace::new();
+    let demo = martsync::config::demo_fixtures_dir();
+    let text = ws
+        .config_text(&demo, "")
+        .replace("[warehouse]", "keep_for = \"3s\"\n[warehouse]");
+    std::fs::write(ws.path("martsync.toml"), &text).unwrap();
+    let mart = ws.path("stage/mart_uni_tracking_info");
+    // What crashed runs left: one from long ago, one from a moment ago.
+    let (old, fresh) = (
+        "20200101T000000000Z-deadbeef".to_string(),
+        martsync::units::new_run_id(),
+    );
+    for run in [&old, &fresh] {
+        std::fs::create_dir_all(mart.join(run)).unwrap();
+        std::fs::write(mart.join(run).join("part-00000.parquet"), b"x").unwrap();
+    }
+    let runs = |ws: &crate::common::Workspace| -> Vec<String> {
+        let mut runs: Vec<String> = std::fs::read_dir(ws.path("stage/mart_uni_tracking_info"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        runs.sort();
+        runs
+    };
+    let ledger = |ws: &crate::common::Workspace| -> Vec<String> {
+        let mut ids = crate::common::duckdb_strings(
+            &ws.warehouse(),
+            "SELECT run_id FROM martsync_runs WHERE mart = 'mart_uni_tracking_info'",
+        );
+        ids.sort();
+        ids
+    };
+    let run = || {
+        let out = crate::common::martsync(ws.dir.path(), &["run"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    run();
+    let first = ledger(&ws);
+    assert_eq!(first.len(), 1);
+    let mut want = vec![fresh.clone(), first[0].clone()];
+    want.sort();
+    assert_eq!(
+        runs(&ws),
+        want,
+        "the committed run is kept, the old crashed one deleted"
+    );
+    assert!(
+        ws.path(&format!(
+            "stage/mart_uni_tracking_info/{}/manifest.json",
+            first[0]
+        ))
+        .exists()
+    );
+
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    run();
+    let second: Vec<String> = ledger(&ws)
+        .into_iter()
+        .filter(|r| !first.contains(r))
+        .collect();
+    assert_eq!(second.len(), 1);
+    let mut want = vec![fresh.clone(), second[0].clone()];
+    want.sort();
+    assert_eq!(
+        runs(&ws),
+        want,
+        "the first run is past keep_for; the crashed one is not an hour old"
+    );
+
+    // keep = true: committed runs stay however old.
+    std::fs::write(
+        ws.path("martsync.toml"),
+        text.replace("keep_for = \"3s\"", "keep = true"),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    run();
+    assert_eq!(runs(&ws).len(), 3, "{:?}", runs(&ws));
+}

@@ -30,6 +30,14 @@ pub fn committed_batches(dialect: Dialect) -> String {
     )
 }
 
+/// The run ids committed to a mart (staged runs not among them never committed).
+pub fn committed_runs(dialect: Dialect) -> String {
+    format!(
+        "SELECT run_id FROM {RUNS_TABLE} WHERE mart = {}",
+        placeholder(dialect, 1)
+    )
+}
+
 /// Whether a table exists in the connection's current schema (1 or 0).
 pub fn table_exists(dialect: Dialect) -> String {
     format!(

@@ -42,6 +42,22 @@ impl<F: Flavor> WireWarehouse<F> {
             flavor,
         })
     }
+
+    /// The text column of `sql`'s rows, `$1` bound to `mart`, as a set.
+    async fn strings_of_mart(
+        &self,
+        mart: &str,
+        statement: &str,
+        sql: &str,
+    ) -> Result<HashSet<String>> {
+        let client = self.pool.client(mart).await?;
+        let rows = client
+            .query(sql, &[&mart])
+            .await
+            .map_err(self.pool.context(mart, "-").at(statement))?;
+        self.pool.release(client);
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
 }
 
 #[async_trait::async_trait]
@@ -209,13 +225,13 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
-        let client = self.pool.client(mart).await?;
-        let rows = client
-            .query(&dialect::committed_batches(self.flavor.dialect()), &[&mart])
-            .await
-            .map_err(self.pool.context(mart, "-").at("committed_batches"))?;
-        self.pool.release(client);
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let sql = dialect::committed_batches(self.flavor.dialect());
+        self.strings_of_mart(mart, "committed_batches", &sql).await
+    }
+
+    async fn committed_runs(&self, mart: &str) -> Result<HashSet<String>> {
+        let sql = dialect::committed_runs(self.flavor.dialect());
+        self.strings_of_mart(mart, "committed_runs", &sql).await
     }
 
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
