@@ -26,6 +26,12 @@ SELECT count(*) FROM martsync_runs WHERE run_id = $1;
 -- committed_batches
 SELECT batch FROM martsync_runs WHERE mart = $1 AND batch IS NOT NULL;
 
+-- committed_runs
+SELECT run_id FROM martsync_runs WHERE mart = $1;
+
+-- mart_columns
+SELECT lower(column_name) FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema();
+
 -- table_exists
 SELECT count(*) FROM information_schema.tables WHERE table_name = $1 AND table_schema = current_schema();
 

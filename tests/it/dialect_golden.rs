@@ -44,6 +44,10 @@ fn render_redshift() -> String {
     add("martsync_runs: create", &dialect::create_runs(d));
     add("check_run_id", &dialect::check_run_id(d));
     add("committed_batches", &dialect::committed_batches(d));
+    add("committed_runs", &dialect::committed_runs(d));
+    add("mart_columns", &dialect::mart_columns(d));
+    // ensure_tables takes no advisory lock on Redshift (PostgreSQL's pg_advisory_xact_lock).
+    assert_eq!(dialect::ddl_lock(d), None);
     add("table_exists", &dialect::table_exists(d));
     add("count_runs", &dialect::count_runs(d));
     add("recent_runs", &dialect::recent_runs(d, 20));
