@@ -220,14 +220,21 @@ fn apply_to(dialect: Dialect, table: &TableConfig, stage: &str, target: bool) ->
     if let Some(retention) = table.retention {
         let col = quote(&table.retention_column);
         let secs = retention.as_secs();
-        let cutoff = if table.schema.is_timestamp(&table.retention_column) {
-            format!("(SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
-        } else {
-            format!("(SELECT max({col}) FROM {mart}) - {secs}")
+        let condition = match (table.schema.is_timestamp(&table.retention_column), dialect) {
+            // DuckDB without its ICU extension (not bundled) has no TIMESTAMPTZ - INTERVAL:
+            // the trim compares microseconds since the epoch instead.
+            (true, Dialect::DuckDb) => format!(
+                "epoch_us({col}) < (SELECT epoch_us(max({col})) FROM {mart}) - {}",
+                u128::from(secs) * 1_000_000
+            ),
+            (true, _) => {
+                format!("{col} < (SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
+            }
+            (false, _) => format!("{col} < (SELECT max({col}) FROM {mart}) - {secs}"),
         };
         let trim = Step::execute(
             name(StepName::RetentionTrim, StepName::TargetRetentionTrim),
-            format!("DELETE FROM {mart} WHERE {col} < {cutoff}"),
+            format!("DELETE FROM {mart} WHERE {condition}"),
             if target {
                 Reads::Nothing
             } else {
