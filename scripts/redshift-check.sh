@@ -28,4 +28,4 @@ if [ -z "${MARTSYNC_TEST_MYSQL_URL:-}" ]; then
   eval "$(grep MARTSYNC_TEST_MYSQL_URL "$services_env")"
   rm -f "$services_env"
 fi
-exec cargo test --release --features fault-injection --test it -- --ignored redshift_live --test-threads 1
+exec cargo test --release --features fault-injection,redshift-live --test it -- redshift_live --test-threads 1

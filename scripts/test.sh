@@ -26,4 +26,7 @@ fi
 # `fault-injection` compiles in the crash points the fault tests use (src/fault.rs); both
 # commands use it so the crate is built once.
 cargo build --release --benches --features fault-injection
+# The live Redshift suite needs a cluster (scripts/redshift-check.sh runs it); it is
+# type-checked here so it cannot rot.
+cargo check --release --tests --features fault-injection,redshift-live
 cargo test --release --features fault-injection "$@"

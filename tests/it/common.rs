@@ -461,27 +461,6 @@ pub fn canonical_select(schema: &martsync::schema::TableSchema, mysql: bool) -> 
     }
 }
 
-/// [`canonical_select`] in Redshift's SQL (no `concat_ws`; `TEXT` is only 256 bytes there).
-pub fn canonical_select_redshift(schema: &martsync::schema::TableSchema) -> String {
-    use martsync::schema::WarehouseType as W;
-    let exprs: Vec<String> = schema
-        .columns
-        .iter()
-        .map(|c| {
-            let col = format!("\"{}\"", c.name);
-            let text = match c.mapped.warehouse {
-                W::Timestamp => format!("to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US')"),
-                W::TimestampTz => {
-                    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
-                }
-                _ => format!("CAST({col} AS VARCHAR(65535))"),
-            };
-            format!("coalesce({text}, 'NULL')")
-        })
-        .collect();
-    format!("SELECT {}", exprs.join(" || '|' || "))
-}
-
 /// A replay history with late and tied versions: `cycles` batches 8 days apart.
 pub fn history_params(orders: usize, cycles: usize) -> martsync::generate::Params {
     martsync::generate::Params {

@@ -17,6 +17,7 @@ mod model;
 mod mysql_types;
 mod operator_cli;
 mod outages;
+#[cfg(feature = "redshift-live")]
 mod redshift_live;
 mod regression;
 mod replay;
