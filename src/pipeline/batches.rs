@@ -99,10 +99,7 @@ impl Pipeline {
                 parts.push(path);
             }
             parts.sort();
-            batches.push(Input::Files {
-                label: format!("stage:{run}"),
-                files: parts,
-            });
+            batches.push(Input::reapply(run, parts));
         }
         let summary = self
             .apply_batches(table, BatchUnit::Files, batches, progress)

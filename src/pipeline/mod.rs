@@ -54,7 +54,24 @@ pub enum Input {
     Table { label: String, name: String },
 }
 
+/// The label of a kept staged run re-applied (`replay --from-stage`).
+const REAPPLY_LABEL: &str = "stage:";
+
 impl Input {
+    /// A kept staged run's files, re-applied as one batch labelled `stage:<run_id>`.
+    pub fn reapply(run_id: &str, files: Vec<PathBuf>) -> Input {
+        Input::Files {
+            label: format!("{REAPPLY_LABEL}{run_id}"),
+            files,
+        }
+    }
+
+    /// Whether this batch re-applies a kept staged run (its own staged files are then a copy,
+    /// not kept again).
+    pub fn is_reapply(&self) -> bool {
+        matches!(self, Input::Files { label, .. } if label.starts_with(REAPPLY_LABEL))
+    }
+
     /// What `martsync_runs` records the cycle's batch as: `run`, or the batch's label.
     pub fn label(&self) -> &str {
         match self {
@@ -200,6 +217,7 @@ impl Pipeline {
 
         let counters = Arc::new(ExtractCounters::default());
         let batch = input.label().to_string();
+        let reapplied = input.is_reapply();
         let (watermark_from, stream) = match input {
             Input::Watermark => {
                 let max = self.warehouse.max_watermark(table).await?;
@@ -258,8 +276,7 @@ impl Pipeline {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let dedup_ms = (dedup_started.elapsed().as_millis() as u64).saturating_sub(extract_ms);
-        let watermark_to = max_watermark(table, &batches)?;
-        let min_version = min_version(table, &batches)?;
+        let (watermark_to, min_version) = watermark_and_version_bounds(table, &batches)?;
         crate::fault::point("after_extract").await;
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
         info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
@@ -352,7 +369,6 @@ impl Pipeline {
         // Staged files are only a means to load: drop them whether or not the merge worked
         // (a failed run is retried from the source, not from its files), unless kept. A
         // re-applied kept run's files are a copy of that run's: not kept again.
-        let reapplied = batch.starts_with("stage:");
         if (!self.config.stage.keep || merged.is_err() || reapplied)
             && let Err(e) = self.stage.delete_prefix(&staged.prefix).await
         {
@@ -524,18 +540,29 @@ pub fn in_watermark_units(table: &TableConfig, d: Duration) -> i64 {
     }
 }
 
-fn max_watermark(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<i64>> {
-    let column = table
-        .schema
-        .index_of(&table.watermark)
-        .expect("validated watermark column");
-    let mut max = None;
+/// The least and greatest value of `column` in `batches`, in the column's unit (µs for
+/// timestamps): one cast and one pass per batch, however many bounds are wanted of it.
+fn column_range(
+    table: &TableConfig,
+    column: &str,
+    batches: &[RecordBatch],
+) -> Result<(Option<i64>, Option<i64>)> {
+    let index = table.schema.index_of(column).expect("validated column");
+    let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
     for batch in batches {
-        let values = column_as_i64(batch.column(column))
-            .map_err(|e| Error::batch(&table.name, "reading the batch's watermarks", e))?;
+        let values = column_as_i64(batch.column(index)).map_err(|e| {
+            Error::batch(
+                &table.name,
+                format!("reading the batch's column {column}"),
+                e,
+            )
+        })?;
+        if let Some(m) = arrow::compute::min(&values) {
+            min = Some(min.map_or(m, |v| v.min(m)));
+        }
         max = max.max(arrow::compute::max(&values));
     }
-    Ok(max)
+    Ok((min, max))
 }
 
 /// How a warehouse's staged parts are written: Snappy for Redshift's COPY (see
@@ -548,25 +575,20 @@ fn part_format(warehouse: &crate::config::WarehouseUrl, rows: usize) -> stage::P
     stage::PartFormat { rows, codec }
 }
 
-/// The least version among the rows to merge (latest marts; µs for timestamps): the merge's
-/// stale-version drop only compares mart rows at or above it.
-fn min_version(table: &TableConfig, batches: &[RecordBatch]) -> Result<Option<i64>> {
-    let Some(column) = table.version.as_deref() else {
-        return Ok(None);
+/// The greatest watermark of the rows to merge, and (latest marts) their least version, which
+/// the merge's stale-version drop compares mart rows from. The tracking mart's version is its
+/// watermark: read once.
+fn watermark_and_version_bounds(
+    table: &TableConfig,
+    batches: &[RecordBatch],
+) -> Result<(Option<i64>, Option<i64>)> {
+    let (watermark_min, watermark_max) = column_range(table, &table.watermark, batches)?;
+    let min_version = match table.version.as_deref() {
+        None => None,
+        Some(v) if v == table.watermark => watermark_min,
+        Some(v) => column_range(table, v, batches)?.0,
     };
-    let column = table
-        .schema
-        .index_of(column)
-        .expect("validated version column");
-    let mut min: Option<i64> = None;
-    for batch in batches {
-        let values = column_as_i64(batch.column(column))
-            .map_err(|e| Error::batch(&table.name, "reading the batch's versions", e))?;
-        if let Some(m) = arrow::compute::min(&values) {
-            min = Some(min.map_or(m, |v| v.min(m)));
-        }
-    }
-    Ok(min)
+    Ok((watermark_max, min_version))
 }
 
 /// Wraps a stream to add up the time spent waiting for it.

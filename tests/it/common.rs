@@ -158,6 +158,21 @@ pub fn martsync(cwd: &Path, args: &[&str]) -> std::process::Output {
         .expect("martsync runs")
 }
 
+/// Runs the martsync binary with `args` in `cwd`; it must succeed (its stderr otherwise).
+pub fn martsync_ok(cwd: &Path, args: &[&str]) -> std::process::Output {
+    succeeded(martsync(cwd, args))
+}
+
+/// `out`, after asserting its process succeeded (showing its stderr when not).
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Every file below `dir` (none if it does not exist).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -20,7 +20,7 @@ use martsync::config::WarehouseTimeouts;
 use martsync::warehouse::Dialect;
 use martsync::warehouse::pgwire::Pool;
 
-use crate::common::{MyDb, martsync, parse_config, service_config, unique_name};
+use crate::common::{MyDb, parse_config, service_config, unique_name};
 use crate::e2e::{MartReader, run_rounds};
 
 /// The cluster, the stage and the role, in a scratch schema of this test's own.
@@ -183,12 +183,7 @@ async fn redshift_live_cycles_match_the_source() {
     let runs = live.count("SELECT count(*) FROM martsync_runs").await;
 
     // Idle: nothing changed in the source; each mart commits a cycle of zero rows.
-    let out = martsync(dir.path(), &["run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::martsync_ok(dir.path(), &["run"]);
     assert_eq!(
         live.count("SELECT count(*) FROM martsync_runs").await,
         runs + 3
@@ -213,11 +208,7 @@ async fn redshift_live_cycles_match_the_source() {
         (a.join().unwrap(), b.join().unwrap())
     });
     for out in [a, b] {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::succeeded(out);
     }
     assert_eq!(
         live.count("SELECT count(*) FROM mart_uni_tracking_info WHERE last_event = 'again'")
@@ -234,12 +225,7 @@ async fn redshift_live_cycles_match_the_source() {
     )
     .await;
     std::thread::sleep(Duration::from_secs(1));
-    let out = martsync(dir.path(), &["run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::martsync_ok(dir.path(), &["run"]);
     assert_eq!(
         live.count("SELECT count(*) FROM mart_uni_tracking_info WHERE sort_note = 'late'")
             .await,

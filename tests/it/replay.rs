@@ -115,15 +115,7 @@ fn kept_staged_runs_are_reapplied_once() {
         .config_text(&demo, "")
         .replace("[warehouse]", "keep = true\n[warehouse]");
     std::fs::write(ws.path("martsync.toml"), &text).unwrap();
-    let ok = |args: &[&str]| {
-        let out = martsync(ws.dir.path(), args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| crate::common::martsync_ok(ws.dir.path(), args);
     ok(&["run"]);
     let good = ws.dump("mart_uni_tracking_info");
     // A bad deploy rewrote every row's event, versions unchanged.
@@ -187,7 +179,7 @@ fn a_mart_on_timestamp_columns_replays_and_trims_by_time() {
          version = \"time_modified\"\nwatermark = \"time_modified\"\nretention = \"1d\"\n",
     );
     for _ in 0..2 {
-        let out = martsync(
+        crate::common::martsync_ok(
             ws.dir.path(),
             &[
                 "replay",
@@ -196,11 +188,6 @@ fn a_mart_on_timestamp_columns_replays_and_trims_by_time() {
                 "-c",
                 config.to_str().unwrap(),
             ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
         );
     }
     let rows = ws.count("SELECT count(*) FROM spath_latest");
