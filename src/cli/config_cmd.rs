@@ -81,6 +81,7 @@ pub fn resolved(config: &Config) -> Value {
         "connect_timeout": duration(timeouts.connect),
         "statement_timeout": duration(timeouts.statement),
         "lock_timeout": duration(timeouts.lock),
+        "warn_delete_after": duration(config.warehouse.warn_delete_after),
     });
     if let (WarehouseUrl::Redshift(_), Some(role)) =
         (&config.warehouse.url, &config.warehouse.iam_role)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{ConfigArgs, human_bytes};
-use crate::pipeline::metrics::{self, MartResult};
+use crate::pipeline::metrics::{self, MartResult, RunMetrics};
 use crate::pipeline::{CycleReport, Pipeline};
 
 #[derive(Debug, Args)]
@@ -36,6 +36,7 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
         super::explain::print_plans(&config, &tables, &plans);
         return Ok(ExitCode::SUCCESS);
     }
+    let config_warn_delete_after = config.warehouse.warn_delete_after;
     let pipeline = match Pipeline::open(config).await {
         Ok(pipeline) => pipeline,
         Err(e) => {
@@ -45,7 +46,13 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
                     .iter()
                     .map(|t| (t.name.as_str(), MartResult::Failed { phase: e.phase() }))
                     .collect();
-                metrics::write(path, "run", &failed)?;
+                let run = RunMetrics {
+                    command: "run",
+                    marts: &failed,
+                    gauges: &[],
+                    warn_delete_after: config_warn_delete_after,
+                };
+                metrics::write(path, &run)?;
             }
             return Err(e);
         }
@@ -57,7 +64,18 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
             .iter()
             .map(|(mart, result)| (mart.as_str(), MartResult::of(result)))
             .collect();
-        metrics::write(path, "run", &marts)?;
+        let gauges = pipeline.gauges(&tables).await;
+        let gauges: Vec<_> = gauges
+            .iter()
+            .map(|(m, g)| (m.as_str(), g.clone()))
+            .collect();
+        let run = RunMetrics {
+            command: "run",
+            marts: &marts,
+            gauges: &gauges,
+            warn_delete_after: pipeline.config.warehouse.warn_delete_after,
+        };
+        metrics::write(path, &run)?;
     }
     super::conclude("run", &results, args.report_json.as_deref())
 }

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::ConfigArgs;
-use super::status_report::{MartReport, RUN_COLUMNS, describe_lag, lag_seconds, run_cells};
+use super::status_report::{
+    MartReport, RUN_COLUMNS, describe_lag, describe_ms, lag_seconds, run_cells, slow_deletes,
+    slowest_statement,
+};
 use crate::source::display_watermark;
 use crate::{source, warehouse};
 
@@ -62,6 +65,8 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
         }
         reports.push(MartReport {
             lag_seconds: lag_seconds(table, source_max, status.max_watermark),
+            slowest_statement: slowest_statement(&status.recent_runs),
+            slow_deletes: slow_deletes(&status.recent_runs, config.warehouse.warn_delete_after),
             status,
             source_max_watermark: source_max,
             source_error,
@@ -98,6 +103,25 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             describe_lag(r),
             s.runs
         );
+        if let Some(slowest) = &r.slowest_statement {
+            println!(
+                "  slowest statement: {} (median {} over {} runs)",
+                slowest.statement,
+                describe_ms(slowest.median_ms),
+                slowest.runs
+            );
+        }
+        if let Some(slow) = &r.slow_deletes {
+            println!(
+                "  WARNING: the merge's DELETE took longer than warehouse.warn_delete_after = {} in \
+                 {} of the last {} runs (slowest {}): the seed's rule is to move this mart's \
+                 heavy reads to a target (Option A)",
+                describe_ms(slow.warn_delete_after_ms),
+                slow.runs,
+                slow.of_runs,
+                describe_ms(slow.max_ms)
+            );
+        }
         for t in &r.targets {
             let watermark = t
                 .max_watermark

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::config::TableConfig;
-use crate::warehouse::{MartStatus, RunSummary};
+use std::time::Duration;
+
+use crate::warehouse::{MartStatus, RunSummary, Timed};
 
 /// A mart's state and how far it is behind its source.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +22,71 @@ pub struct MartReport {
     /// The mart's `[[tables.targets]]`: rows and max watermark (their runs are the mart's).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<MartStatus>,
+    /// The merge statement with the largest median time over the recent runs.
+    pub slowest_statement: Option<SlowestStatement>,
+    /// The recent runs whose DELETE took longer than `warehouse.warn_delete_after`.
+    pub slow_deletes: Option<SlowDeletes>,
+}
+
+/// A merge statement's typical time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowestStatement {
+    /// `load`, `drop_stale`, `delete`, `insert`, `trim` or `targets`.
+    pub statement: &'static str,
+    pub median_ms: i64,
+    /// The recent runs that ran it (the median's sample).
+    pub runs: usize,
+}
+
+/// Recent DELETEs past the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowDeletes {
+    pub warn_delete_after_ms: i64,
+    /// How many of the recent runs, and the slowest of them.
+    pub runs: usize,
+    pub of_runs: usize,
+    pub max_ms: i64,
+}
+
+/// The statement whose median over `runs` is the largest (runs recorded before the ledger
+/// had timings have none, and are not counted).
+pub fn slowest_statement(runs: &[RunSummary]) -> Option<SlowestStatement> {
+    Timed::ALL
+        .into_iter()
+        .filter_map(|timed| {
+            let mut times: Vec<i64> = runs.iter().filter_map(|r| r.timings.get(timed)).collect();
+            if times.is_empty() {
+                return None;
+            }
+            times.sort_unstable();
+            Some(SlowestStatement {
+                statement: timed.as_str(),
+                median_ms: times[times.len() / 2],
+                runs: times.len(),
+            })
+        })
+        .max_by_key(|s| s.median_ms)
+}
+
+/// The runs among `runs` whose DELETE took longer than `after`, if any did.
+pub fn slow_deletes(runs: &[RunSummary], after: Duration) -> Option<SlowDeletes> {
+    let after_ms = after.as_millis() as i64;
+    let slow: Vec<i64> = runs
+        .iter()
+        .filter_map(|r| r.timings.get(Timed::Delete))
+        .filter(|ms| *ms > after_ms)
+        .collect();
+    Some(SlowDeletes {
+        warn_delete_after_ms: after_ms,
+        runs: slow.len(),
+        of_runs: runs.len(),
+        max_ms: *slow.iter().max()?,
+    })
+}
+
+/// `1.2s`, `5m 3s`: a statement's time for people.
+pub fn describe_ms(ms: i64) -> String {
+    humantime::format_duration(Duration::from_millis(ms.max(0) as u64)).to_string()
 }
 
 /// Source max minus mart max, in seconds: watermarks are epoch seconds, or µs for
@@ -81,4 +148,65 @@ pub fn format_ms(ms: i64) -> String {
         |_| ms.to_string(),
         |t| format!("{} UTC", t.replace('T', " ")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::Timings;
+
+    fn run(times: &[(Timed, i64)]) -> RunSummary {
+        let mut timings = Timings::default();
+        for (t, ms) in times {
+            timings.add(*t, *ms);
+        }
+        RunSummary {
+            timings,
+            ..RunSummary::default()
+        }
+    }
+
+    #[test]
+    fn the_slowest_statement_is_the_largest_median() {
+        use Timed::*;
+        let runs = [
+            run(&[(Delete, 10), (Insert, 50)]),
+            run(&[(Delete, 900), (Insert, 40)]),
+            run(&[(Delete, 20), (Insert, 60)]),
+            // A run recorded before the ledger had timings.
+            run(&[]),
+        ];
+        // Delete's one outlier does not make it the slowest: medians 20 vs 50.
+        assert_eq!(
+            slowest_statement(&runs),
+            Some(SlowestStatement {
+                statement: "insert",
+                median_ms: 50,
+                runs: 3
+            })
+        );
+        assert_eq!(slowest_statement(&runs[3..]), None);
+    }
+
+    #[test]
+    fn slow_deletes_count_the_runs_past_the_threshold() {
+        use Timed::*;
+        let runs = [
+            run(&[(Delete, 300_001)]),
+            run(&[(Delete, 300_000)]),
+            run(&[(Delete, 420_000)]),
+            run(&[(Insert, 999_999)]),
+        ];
+        let five = Duration::from_secs(300);
+        assert_eq!(
+            slow_deletes(&runs, five),
+            Some(SlowDeletes {
+                warn_delete_after_ms: 300_000,
+                runs: 2,
+                of_runs: 4,
+                max_ms: 420_000
+            })
+        );
+        assert_eq!(slow_deletes(&runs[1..2], five), None);
+    }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{
     DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK,
     DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_STAGE_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT, Strategy, VersionGuard,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -127,6 +127,11 @@ pub struct WarehouseSection {
     /// write at a time, is retried this long, and so is a mart held within the process.
     #[schemars(extend("default" = DEFAULT_LOCK_TIMEOUT), example = &"0s")]
     pub lock_timeout: Option<String>,
+    /// A merge whose DELETE of replaced rows takes longer than this is logged as a warning,
+    /// shown by `status` and flagged in the metrics (`martsync_merge_delete_slow`): the
+    /// seed's rule for falling back to Option A (targets) when a mart's DELETE passes 5 minutes.
+    #[schemars(extend("default" = DEFAULT_WARN_DELETE_AFTER), example = &"2m")]
+    pub warn_delete_after: Option<String>,
 }
 
 /// `[[tables]]`: one mart. For the three marts of the design only `name` is required; the

@@ -184,6 +184,8 @@ pub struct WarehouseConfig {
     pub url: WarehouseUrl,
     pub iam_role: Option<String>,
     pub timeouts: WarehouseTimeouts,
+    /// A merge's DELETE slower than this is warned about (`status`, logs, metrics).
+    pub warn_delete_after: Duration,
 }
 
 /// How long the warehouse may take, so that a hung server or a held lock never hangs the
@@ -319,6 +321,7 @@ const DEFAULT_READ_TIMEOUT: &str = "10m";
 const DEFAULT_STAGE_TIMEOUT: &str = "5m";
 const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
 const DEFAULT_LOCK_TIMEOUT: &str = "5m";
+const DEFAULT_WARN_DELETE_AFTER: &str = "5m";
 const DEFAULT_PART_ROWS: usize = 1_000_000;
 
 /// The demo fixtures shipped with the project, used when no source is configured.

@@ -149,6 +149,12 @@ impl RawConfig {
                     "warehouse.lock_timeout",
                 )?,
             },
+            warn_delete_after: duration(
+                self.warehouse.warn_delete_after,
+                DEFAULT_WARN_DELETE_AFTER,
+                origin,
+                "warehouse.warn_delete_after",
+            )?,
         };
         if let WarehouseUrl::Redshift(_) = warehouse.url {
             // Redshift loads from S3 itself: it needs the stage in S3 and a role to read it.

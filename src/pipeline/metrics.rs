@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
+use std::time::Duration;
+
 use super::CycleReport;
+use crate::warehouse::{MartGauges, Timed};
 
 /// One mart's outcome: its report, or the phase its cycle failed in.
 pub enum MartResult<'a> {
@@ -22,8 +25,21 @@ impl<'a> MartResult<'a> {
     }
 }
 
-/// The metrics text of one run of `command` (`run`, `replay`), finished at `now_s`.
-pub fn prometheus_text(command: &str, now_s: f64, marts: &[(&str, MartResult<'_>)]) -> String {
+/// What the metrics of one run of `command` (`run`, `replay`) tell.
+pub struct RunMetrics<'a> {
+    pub command: &'a str,
+    /// Each mart's cycle.
+    pub marts: &'a [(&'a str, MartResult<'a>)],
+    /// Each mart's size and freshness, read after the run (none when the warehouse could
+    /// not be opened).
+    pub gauges: &'a [(&'a str, MartGauges)],
+    /// `warehouse.warn_delete_after`: a slower DELETE is flagged.
+    pub warn_delete_after: Duration,
+}
+
+/// The metrics text of one run, finished at `now_s` (Unix time).
+pub fn prometheus_text(run: &RunMetrics<'_>, now_s: f64) -> String {
+    let (command, marts) = (run.command, run.marts);
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -111,6 +127,58 @@ pub fn prometheus_text(command: &str, now_s: f64, marts: &[(&str, MartResult<'_>
             .collect(),
     );
     family(
+        "martsync_merge_statement_seconds",
+        "gauge",
+        "Seconds the last committed cycle's merge spent in each of its statements (load, drop_stale, delete, insert, trim, targets); the ones it ran.",
+        committed
+            .iter()
+            .flat_map(|(m, r)| {
+                r.timings.iter().map(move |(timed, ms)| {
+                    (
+                        format!("{},statement=\"{}\"", table(m), timed.as_str()),
+                        ms as f64 / 1000.0,
+                    )
+                })
+            })
+            .collect(),
+    );
+    family(
+        "martsync_merge_delete_slow",
+        "gauge",
+        "1 when the last committed cycle's DELETE took longer than warehouse.warn_delete_after (the seed's 5-minute rule for moving a mart's reads to a target), else 0.",
+        committed
+            .iter()
+            .map(|(m, r)| {
+                let slow = r
+                    .timings
+                    .get(Timed::Delete)
+                    .is_some_and(|ms| ms as u128 > run.warn_delete_after.as_millis());
+                (table(m), if slow { 1.0 } else { 0.0 })
+            })
+            .collect(),
+    );
+    family(
+        "martsync_mart_rows",
+        "gauge",
+        "Rows in the mart after the run (PostgreSQL: the planner's estimate, pg_class.reltuples): alert before it reaches the size the design splits it at.",
+        run.gauges
+            .iter()
+            .filter_map(|(m, g)| g.rows.map(|rows| (table(m), rows as f64)))
+            .collect(),
+    );
+    family(
+        "martsync_mart_lag_seconds",
+        "gauge",
+        "Seconds since the mart's last committed scheduled cycle started: every change the source committed before then is in the mart. Grows while cycles fail or stop.",
+        run.gauges
+            .iter()
+            .filter_map(|(m, g)| {
+                g.synced_at_ms
+                    .map(|ms| (table(m), (now_s - ms as f64 / 1000.0).max(0.0)))
+            })
+            .collect(),
+    );
+    family(
         "martsync_cycle_staged_bytes",
         "gauge",
         "Bytes of Parquet the last committed cycle staged.",
@@ -162,13 +230,86 @@ fn escape(value: &str) -> String {
 }
 
 /// The metrics of one run, written to `path` atomically.
-pub fn write(
-    path: &std::path::Path,
-    command: &str,
-    marts: &[(&str, MartResult<'_>)],
-) -> crate::Result<()> {
+pub fn write(path: &std::path::Path, run: &RunMetrics<'_>) -> crate::Result<()> {
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    crate::atomic_file::write(path, &prometheus_text(command, now_s, marts))
+    crate::atomic_file::write(path, &prometheus_text(run, now_s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::Timings;
+
+    fn report(delete_ms: Option<i64>) -> CycleReport {
+        let mut timings = Timings::default();
+        timings.add(Timed::Insert, 1500);
+        if let Some(ms) = delete_ms {
+            timings.add(Timed::Delete, ms);
+        }
+        CycleReport {
+            mart: "m".into(),
+            timings,
+            ..CycleReport::default()
+        }
+    }
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn statement_times_rows_lag_and_the_slow_delete_flag() {
+        let (slow, fast, none) = (report(Some(300_001)), report(Some(300_000)), report(None));
+        let marts = [
+            ("slow", MartResult::Committed(&slow)),
+            ("fast", MartResult::Committed(&fast)),
+            ("none", MartResult::Committed(&none)),
+        ];
+        let gauges = [(
+            "slow",
+            MartGauges {
+                rows: Some(480_000_000),
+                synced_at_ms: Some(1_000_000),
+            },
+        )];
+        let run = RunMetrics {
+            command: "run",
+            marts: &marts,
+            gauges: &gauges,
+            warn_delete_after: Duration::from_secs(300),
+        };
+        let text = prometheus_text(&run, 1_900.5);
+        let series = |name: &str, mart: &str, extra: &str| {
+            sample(
+                &text,
+                &format!("{name}{{command=\"run\",table=\"{mart}\"{extra}}}"),
+            )
+        };
+        assert_eq!(series("martsync_merge_delete_slow", "slow", ""), Some(1.0));
+        assert_eq!(series("martsync_merge_delete_slow", "fast", ""), Some(0.0));
+        assert_eq!(series("martsync_merge_delete_slow", "none", ""), Some(0.0));
+        let delete = ",statement=\"delete\"";
+        assert_eq!(
+            series("martsync_merge_statement_seconds", "slow", delete),
+            Some(300.001)
+        );
+        assert_eq!(
+            series("martsync_merge_statement_seconds", "none", delete),
+            None
+        );
+        assert_eq!(
+            series(
+                "martsync_merge_statement_seconds",
+                "none",
+                ",statement=\"insert\""
+            ),
+            Some(1.5)
+        );
+        assert_eq!(series("martsync_mart_rows", "slow", ""), Some(480e6));
+        assert_eq!(series("martsync_mart_lag_seconds", "slow", ""), Some(900.5));
+        assert_eq!(series("martsync_mart_rows", "fast", ""), None);
+    }
 }

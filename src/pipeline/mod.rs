@@ -109,6 +109,21 @@ impl Pipeline {
     }
 
     /// The configured tables named in `only` (all when empty); an unknown name is an error.
+    /// Each mart's gauges for the metrics file; a mart whose gauges cannot be read is left
+    /// out (logged): the metrics of the run are still written.
+    pub async fn gauges(&self, tables: &[TableConfig]) -> Vec<(String, warehouse::MartGauges)> {
+        let mut gauges = Vec::new();
+        for table in tables {
+            match self.warehouse.gauges(table).await {
+                Ok(g) => gauges.push((table.name.clone(), g)),
+                Err(e) => {
+                    warn!(table = %table.name, error = %e, "Could not read the mart's gauges for the metrics file.")
+                }
+            }
+        }
+        gauges
+    }
+
     pub fn select_tables(&self, only: &[String]) -> Result<Vec<TableConfig>> {
         select_tables(&self.config, only)
     }
@@ -376,6 +391,13 @@ impl Pipeline {
         }
         let merged = merged?;
         info!(table = %table.name, run_id = %run_id, phase = "merge", rows = merged.inserted, deleted = merged.deleted, trimmed = merged.trimmed, ms = merge_ms, "Merged.");
+        let warn_after = self.config.warehouse.warn_delete_after;
+        if let Some(delete_ms) = merged.timings.get(warehouse::Timed::Delete)
+            && delete_ms as u128 > warn_after.as_millis()
+        {
+            warn!(table = %table.name, run_id = %run_id, delete_ms, warn_delete_after = %crate::units::format_duration(warn_after),
+                  "The merge's DELETE took longer than warehouse.warn_delete_after: the seed's rule is to move this mart's heavy reads to a target (Option A).");
+        }
 
         let report = CycleReport {
             mart: table.name.clone(),
@@ -403,6 +425,7 @@ impl Pipeline {
             stage_ms,
             merge_ms,
             total_ms: started.elapsed().as_millis() as u64,
+            timings: merged.timings,
             statements: merged.statements,
         };
         info!(

@@ -3,17 +3,18 @@
 use serde::Serialize;
 
 /// How a cycle ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The merge committed.
+    #[default]
     Committed,
     /// The run id had already committed (a retried cycle): nothing changed.
     AlreadyCommitted,
 }
 
 /// One cycle of one mart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CycleReport {
     pub mart: String,
     pub run_id: String,
@@ -39,6 +40,8 @@ pub struct CycleReport {
     pub stage_ms: u64,
     pub merge_ms: u64,
     pub total_ms: u64,
+    /// How long the merge's statements took (load, drop_stale, delete, insert, trim, targets).
+    pub timings: crate::warehouse::Timings,
     /// The warehouse statements the merge ran, in order (what `explain` showed).
     #[serde(skip)]
     pub statements: Vec<crate::warehouse::Statement>,

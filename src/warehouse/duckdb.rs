@@ -15,7 +15,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::dialect::{self, Dialect, Load, RUNS_TABLE};
 use super::executor::{self, Policy, Session, SessionError, SessionResult, Sessions};
-use super::{MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse};
+use super::{
+    MartGauges, MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse,
+};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 use crate::units::BatchStream;
@@ -210,6 +212,22 @@ impl Warehouse for DuckDbWarehouse {
                     .at("create_table"),
                 )?;
             }
+            // A ledger from an older martsync gains the columns it lacks.
+            let error = Context {
+                mart: RUNS_TABLE.to_string(),
+                ..ctx.clone()
+            };
+            let error = error.at("upgrade_runs");
+            let have: HashSet<String> = conn
+                .prepare(&dialect::mart_columns(Dialect::DuckDb))
+                .map_err(&error)?
+                .query_map([RUNS_TABLE], |r| r.get(0))
+                .map_err(&error)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(&error)?;
+            for sql in dialect::add_missing_runs_columns(&have) {
+                conn.execute_batch(&sql).map_err(&error)?;
+            }
             Ok(())
         })
         .await
@@ -343,6 +361,31 @@ impl Warehouse for DuckDbWarehouse {
         }
     }
 
+    async fn gauges(&self, table: &TableConfig) -> Result<MartGauges> {
+        let table = table.clone();
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| {
+            let error = ctx.at("gauges");
+            let mut gauges = MartGauges::default();
+            if table_exists(conn, &table.name).map_err(&error)? {
+                gauges.rows = conn
+                    .query_row(&dialect::mart_rows(Dialect::DuckDb, &table), [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(&error)?;
+            }
+            if table_exists(conn, RUNS_TABLE).map_err(&error)? {
+                gauges.synced_at_ms = conn
+                    .query_row(&dialect::last_synced(Dialect::DuckDb), [&table.name], |r| {
+                        r.get(0)
+                    })
+                    .map_err(&error)?;
+            }
+            Ok(gauges)
+        })
+        .await
+    }
+
     async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
         let table = table.clone();
         let ctx = self.context(&table.name, "-");
@@ -388,6 +431,13 @@ impl Warehouse for DuckDbWarehouse {
                             dedup_ms: r.get(13)?,
                             stage_ms: r.get(14)?,
                             merge_ms: r.get(15)?,
+                            timings: {
+                                let mut timings = super::Timings::default();
+                                for (i, t) in super::Timed::ALL.into_iter().enumerate() {
+                                    timings.set(t, r.get(dialect::RECENT_RUNS_TIMINGS + i)?);
+                                }
+                                timings
+                            },
                         })
                     })
                     .map_err(&error)?

@@ -225,9 +225,14 @@ async fn attempt_once(
         let result = if step.needs_files && !has_files {
             Ok(Some(0))
         } else {
+            let started = Instant::now();
             let result = run_step(session, step, request, &progress).await;
             if result.is_ok() {
                 progress.outcome.statements.push(step.statement());
+                if let Some(timed) = step.name.timed() {
+                    let ms = started.elapsed().as_millis() as i64;
+                    progress.outcome.timings.add(timed, ms);
+                }
             }
             result
         };

@@ -30,7 +30,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 pub use dialect::Dialect;
-pub use plan::{Statement, StepName};
+pub use plan::{Statement, StepName, Timed, Timings};
 
 use crate::config::{TableConfig, WarehouseConfig, WarehouseUrl};
 use crate::error::Result;
@@ -92,6 +92,9 @@ impl RunRecord {
             int(self.stage_ms),
             RunValue::Int(Some(merge_ms)),
         ]
+        .into_iter()
+        .chain(Timed::ALL.map(|t| RunValue::Int(outcome.timings.get(t))))
+        .collect()
     }
 }
 
@@ -116,6 +119,8 @@ pub struct MergeOutcome {
     pub trimmed: u64,
     /// The run id had already committed: nothing was done.
     pub already_committed: bool,
+    /// How long the merge's statements took (those recorded in the ledger).
+    pub timings: Timings,
     /// The statements the merge ran, in order (what `explain` showed for the same state).
     #[serde(skip)]
     pub statements: Vec<Statement>,
@@ -141,6 +146,8 @@ pub struct RunSummary {
     pub dedup_ms: i64,
     pub stage_ms: i64,
     pub merge_ms: i64,
+    /// The merge's statements' times (none for runs recorded by a martsync before them).
+    pub timings: Timings,
 }
 
 impl RunSummary {
@@ -161,6 +168,15 @@ pub struct MartStatus {
     pub runs: i64,
     /// The last committed runs, newest first, as many as asked for.
     pub recent_runs: Vec<RunSummary>,
+}
+
+/// A mart's gauges in the metrics file, read after a run (cheap on any size of mart).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MartGauges {
+    /// Rows of the mart (PostgreSQL: the planner's estimate); `None` when it does not exist.
+    pub rows: Option<i64>,
+    /// When the mart's last committed scheduled cycle started (epoch ms).
+    pub synced_at_ms: Option<i64>,
 }
 
 /// A mart held by one run from before its extraction until after its merge commits
@@ -226,6 +242,9 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// Applies a staged run to its mart in one transaction.
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome>;
+
+    /// The mart's size and how current it is, for the metrics file.
+    async fn gauges(&self, table: &TableConfig) -> Result<MartGauges>;
 
     /// Rows, watermark and the last `recent` runs of a mart.
     async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus>;

@@ -86,6 +86,119 @@ impl StepName {
     }
 }
 
+/// The statements whose time a merge records, each in a column of the run ledger
+/// (`<name>_ms`, NULL where the merge did not run it): what `status` and the metrics tell a
+/// slow merge by, and the DELETE's time the seed's Option A/B rule needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timed {
+    /// Creating and filling the temp table (or the direct copy into an empty mart).
+    Load,
+    /// The stale-version, unchanged-row and new-key drops from the temp table.
+    DropStale,
+    /// The mart's DELETE of the rows the run replaces.
+    Delete,
+    Insert,
+    Trim,
+    /// Every statement applying the run to the mart's targets.
+    Targets,
+}
+
+impl Timed {
+    pub const ALL: [Timed; 6] = [
+        Timed::Load,
+        Timed::DropStale,
+        Timed::Delete,
+        Timed::Insert,
+        Timed::Trim,
+        Timed::Targets,
+    ];
+
+    /// The name metrics and `status` use, e.g. `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timed::Load => "load",
+            Timed::DropStale => "drop_stale",
+            Timed::Delete => "delete",
+            Timed::Insert => "insert",
+            Timed::Trim => "trim",
+            Timed::Targets => "targets",
+        }
+    }
+
+    /// Its column in the run ledger.
+    pub fn column(self) -> &'static str {
+        match self {
+            Timed::Load => "load_ms",
+            Timed::DropStale => "drop_stale_ms",
+            Timed::Delete => "delete_ms",
+            Timed::Insert => "insert_ms",
+            Timed::Trim => "trim_ms",
+            Timed::Targets => "targets_ms",
+        }
+    }
+}
+
+impl StepName {
+    /// What the statement's time counts towards, if the ledger records it.
+    pub fn timed(self) -> Option<Timed> {
+        use StepName::*;
+        Some(match self {
+            CreateStageTable | LoadStage | LoadedRows => Timed::Load,
+            DropNewKeys | DropStaleVersions | DropUnchangedRows => Timed::DropStale,
+            DeleteReplaced => Timed::Delete,
+            InsertRows | InsertNewRows => Timed::Insert,
+            RetentionTrim => Timed::Trim,
+            TargetDeleteReplaced | TargetInsertRows | TargetInsertNewRows | TargetRetentionTrim => {
+                Timed::Targets
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Milliseconds per [`Timed`] statement of one merge (`None`: not run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings([Option<i64>; Timed::ALL.len()]);
+
+impl Timings {
+    fn index(timed: Timed) -> usize {
+        Timed::ALL.iter().position(|t| *t == timed).expect("in ALL")
+    }
+
+    /// Counts `ms` more towards `timed`.
+    pub fn add(&mut self, timed: Timed, ms: i64) {
+        let slot = &mut self.0[Self::index(timed)];
+        *slot = Some(slot.unwrap_or(0) + ms);
+    }
+
+    pub fn get(&self, timed: Timed) -> Option<i64> {
+        self.0[Self::index(timed)]
+    }
+
+    pub fn set(&mut self, timed: Timed, ms: Option<i64>) {
+        self.0[Self::index(timed)] = ms;
+    }
+
+    /// The statements that ran, with their milliseconds.
+    pub fn iter(&self) -> impl Iterator<Item = (Timed, i64)> + '_ {
+        Timed::ALL
+            .into_iter()
+            .filter_map(|t| Some((t, self.get(t)?)))
+    }
+}
+
+/// As a map from [`Timed::as_str`] to milliseconds, the statements that ran only.
+impl Serialize for Timings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (timed, ms) in self.iter() {
+            map.serialize_entry(timed.as_str(), &ms)?;
+        }
+        map.end()
+    }
+}
+
 impl std::fmt::Display for StepName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -17,7 +17,13 @@ CREATE TABLE IF NOT EXISTS martsync_runs (
   extract_ms BIGINT NOT NULL,
   dedup_ms BIGINT NOT NULL,
   stage_ms BIGINT NOT NULL,
-  merge_ms BIGINT NOT NULL
+  merge_ms BIGINT NOT NULL,
+  load_ms BIGINT,
+  drop_stale_ms BIGINT,
+  delete_ms BIGINT,
+  insert_ms BIGINT,
+  trim_ms BIGINT,
+  targets_ms BIGINT
 );
 
 -- check_run_id
@@ -39,7 +45,7 @@ SELECT count(*) FROM information_schema.tables WHERE table_name = $1 AND table_s
 SELECT count(*) FROM martsync_runs WHERE mart = $1;
 
 -- recent_runs
-SELECT run_id, batch, DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', started_at), DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', committed_at), watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 20;
+SELECT run_id, batch, DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', started_at), DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', committed_at), watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms FROM martsync_runs WHERE mart = $1 ORDER BY committed_at DESC, run_id DESC LIMIT 20;
 
 -- last_copy_count
 SELECT pg_last_copy_count();
@@ -49,6 +55,27 @@ SELECT trim(file_name), line_number, trim(column_name), trim(error_message) FROM
 
 -- lock_runs
 LOCK martsync_runs;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN load_ms BIGINT;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN drop_stale_ms BIGINT;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN delete_ms BIGINT;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN insert_ms BIGINT;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN trim_ms BIGINT;
+
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT;
+
+-- last_synced
+SELECT DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', max(started_at)) FROM martsync_runs WHERE mart = $1 AND batch = 'run';
 
 -- mart_uni_tracking_info: create
 CREATE TABLE IF NOT EXISTS "mart_uni_tracking_info" (
@@ -72,6 +99,9 @@ SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info
 
 -- mart_uni_tracking_info: max_watermark
 SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: rows
+SELECT count(*) FROM "mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_info" (held_by VARCHAR(64));
@@ -110,7 +140,7 @@ INSERT INTO "stg_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "c
 DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "stg_uni_tracking_info") - 1728000;
 
 -- mart_uni_tracking_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- mart_uni_tracking_info replay: drop_stale_versions
 DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND length("mart_uni_tracking_info"."tracking_no") = length("stage_mart_uni_tracking_info"."tracking_no")) AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND (("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" AND length("mart_uni_tracking_info"."carrier_code") = length("stage_mart_uni_tracking_info"."carrier_code")) OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND (("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" AND length("mart_uni_tracking_info"."last_event") = length("stage_mart_uni_tracking_info"."last_event")) OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND (("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" AND length("mart_uni_tracking_info"."last_location") = length("stage_mart_uni_tracking_info"."last_location")) OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
@@ -139,6 +169,9 @@ SELECT count(*), CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 -- mart_ecs_order_info: max_watermark
 SELECT CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 
+-- mart_ecs_order_info: rows
+SELECT count(*) FROM "mart_ecs_order_info";
+
 -- mart_ecs_order_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_ecs_order_info" (held_by VARCHAR(64));
 
@@ -161,7 +194,7 @@ INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "custom
 DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
 
 -- mart_ecs_order_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- mart_ecs_order_info refresh: drop_new_keys
 DELETE FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
@@ -179,7 +212,7 @@ INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "custom
 DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
 
 -- mart_ecs_order_info refresh: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- mart_ecs_order_info: drop_stage_table
 DROP TABLE "stage_mart_ecs_order_info";
@@ -205,6 +238,9 @@ SELECT count(*), CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 -- mart_uni_tracking_spath: max_watermark
 SELECT CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 
+-- mart_uni_tracking_spath: rows
+SELECT count(*) FROM "mart_uni_tracking_spath";
+
 -- mart_uni_tracking_spath: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_spath" (held_by VARCHAR(64));
 
@@ -227,7 +263,7 @@ INSERT INTO "mart_uni_tracking_spath" ("id", "order_id", "traceseq", "pathtime",
 DELETE FROM "mart_uni_tracking_spath" WHERE "pathtime" < (SELECT max("pathtime") FROM "mart_uni_tracking_spath") - 15552000;
 
 -- mart_uni_tracking_spath: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- mart_uni_tracking_spath: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_spath";
@@ -252,6 +288,9 @@ SELECT count(*), DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("tim
 
 -- spath_latest_by_modified: max_watermark
 SELECT DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified")) FROM "spath_latest_by_modified";
+
+-- spath_latest_by_modified: rows
+SELECT count(*) FROM "spath_latest_by_modified";
 
 -- spath_latest_by_modified: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_spath_latest_by_modified" (held_by VARCHAR(64));
@@ -281,7 +320,7 @@ INSERT INTO "spath_latest_by_modified" ("id", "order_id", "traceseq", "pathtime"
 DELETE FROM "spath_latest_by_modified" WHERE "time_modified" < (SELECT max("time_modified") FROM "spath_latest_by_modified") - INTERVAL '15552000 seconds';
 
 -- spath_latest_by_modified: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- spath_latest_by_modified replay: drop_stale_versions
 DELETE FROM "stage_spath_latest_by_modified" USING "spath_latest_by_modified" WHERE "stage_spath_latest_by_modified"."order_id" = "spath_latest_by_modified"."order_id" AND "stage_spath_latest_by_modified"."traceseq" = "spath_latest_by_modified"."traceseq" AND "stage_spath_latest_by_modified"."pathtime" = "spath_latest_by_modified"."pathtime" AND "spath_latest_by_modified"."time_modified" >= (TIMESTAMP 'epoch' + CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND ("spath_latest_by_modified"."time_modified" > "stage_spath_latest_by_modified"."time_modified" OR ("spath_latest_by_modified"."id" = "stage_spath_latest_by_modified"."id" AND "spath_latest_by_modified"."code" = "stage_spath_latest_by_modified"."code" AND (("spath_latest_by_modified"."location" = "stage_spath_latest_by_modified"."location" AND length("spath_latest_by_modified"."location") = length("stage_spath_latest_by_modified"."location")) OR ("spath_latest_by_modified"."location" IS NULL AND "stage_spath_latest_by_modified"."location" IS NULL)) AND (("spath_latest_by_modified"."description" = "stage_spath_latest_by_modified"."description" AND length("spath_latest_by_modified"."description") = length("stage_spath_latest_by_modified"."description")) OR ("spath_latest_by_modified"."description" IS NULL AND "stage_spath_latest_by_modified"."description" IS NULL)) AND "spath_latest_by_modified"."is_updated" = "stage_spath_latest_by_modified"."is_updated" AND "spath_latest_by_modified"."time_modified" = "stage_spath_latest_by_modified"."time_modified"));
@@ -313,6 +352,9 @@ SELECT count(*), CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_i
 -- widened_uni_tracking_info: max_watermark
 SELECT CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_info";
 
+-- widened_uni_tracking_info: rows
+SELECT count(*) FROM "widened_uni_tracking_info";
+
 -- widened_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_widened_uni_tracking_info" (held_by VARCHAR(64));
 
@@ -341,7 +383,7 @@ INSERT INTO "widened_uni_tracking_info" ("order_id", "tracking_no", "partner_id"
 DELETE FROM "widened_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "widened_uni_tracking_info") - 15552000;
 
 -- widened_uni_tracking_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
 
 -- widened_uni_tracking_info replay: drop_stale_versions
 DELETE FROM "stage_widened_uni_tracking_info" USING "widened_uni_tracking_info" WHERE "stage_widened_uni_tracking_info"."order_id" = "widened_uni_tracking_info"."order_id" AND "widened_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("widened_uni_tracking_info"."update_time" > "stage_widened_uni_tracking_info"."update_time" OR (("widened_uni_tracking_info"."tracking_no" = "stage_widened_uni_tracking_info"."tracking_no" AND length("widened_uni_tracking_info"."tracking_no") = length("stage_widened_uni_tracking_info"."tracking_no")) AND "widened_uni_tracking_info"."partner_id" = "stage_widened_uni_tracking_info"."partner_id" AND (("widened_uni_tracking_info"."carrier_code" = "stage_widened_uni_tracking_info"."carrier_code" AND length("widened_uni_tracking_info"."carrier_code") = length("stage_widened_uni_tracking_info"."carrier_code")) OR ("widened_uni_tracking_info"."carrier_code" IS NULL AND "stage_widened_uni_tracking_info"."carrier_code" IS NULL)) AND "widened_uni_tracking_info"."status" = "stage_widened_uni_tracking_info"."status" AND ("widened_uni_tracking_info"."last_code" = "stage_widened_uni_tracking_info"."last_code" OR ("widened_uni_tracking_info"."last_code" IS NULL AND "stage_widened_uni_tracking_info"."last_code" IS NULL)) AND (("widened_uni_tracking_info"."last_event" = "stage_widened_uni_tracking_info"."last_event" AND length("widened_uni_tracking_info"."last_event") = length("stage_widened_uni_tracking_info"."last_event")) OR ("widened_uni_tracking_info"."last_event" IS NULL AND "stage_widened_uni_tracking_info"."last_event" IS NULL)) AND (("widened_uni_tracking_info"."last_location" = "stage_widened_uni_tracking_info"."last_location" AND length("widened_uni_tracking_info"."last_location") = length("stage_widened_uni_tracking_info"."last_location")) OR ("widened_uni_tracking_info"."last_location" IS NULL AND "stage_widened_uni_tracking_info"."last_location" IS NULL)) AND ("widened_uni_tracking_info"."delivered_at" = "stage_widened_uni_tracking_info"."delivered_at" OR ("widened_uni_tracking_info"."delivered_at" IS NULL AND "stage_widened_uni_tracking_info"."delivered_at" IS NULL)) AND "widened_uni_tracking_info"."add_time" = "stage_widened_uni_tracking_info"."add_time" AND "widened_uni_tracking_info"."update_time" = "stage_widened_uni_tracking_info"."update_time" AND (("widened_uni_tracking_info"."sort_note" = "stage_widened_uni_tracking_info"."sort_note" AND length("widened_uni_tracking_info"."sort_note") = length("stage_widened_uni_tracking_info"."sort_note")) OR ("widened_uni_tracking_info"."sort_note" IS NULL AND "stage_widened_uni_tracking_info"."sort_note" IS NULL))));

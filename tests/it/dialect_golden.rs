@@ -54,6 +54,11 @@ fn render_redshift() -> String {
     add("last_copy_count", dialect::LAST_COPY_COUNT);
     add("load_errors", dialect::LOAD_ERRORS);
     add("lock_runs", &dialect::lock_runs(d).unwrap());
+    // A ledger from before the statement timings gains them in place, under lock_runs.
+    for sql in dialect::add_missing_runs_columns(&Default::default()) {
+        add("martsync_runs: upgrade", &sql);
+    }
+    add("last_synced", &dialect::last_synced(d));
     for table in &redshift_tables() {
         let mart = &table.name;
         add(&format!("{mart}: create"), &dialect::create_mart(d, table));
@@ -69,6 +74,7 @@ fn render_redshift() -> String {
             &format!("{mart}: max_watermark"),
             &dialect::max_watermark(d, table),
         );
+        add(&format!("{mart}: rows"), &dialect::mart_rows(d, table));
         // Redshift's LOCK blocks readers: the mart is not locked, runs take its hold.
         assert_eq!(dialect::lock_mart(d, table), None);
         add(

@@ -357,7 +357,36 @@ fn json_logs_and_the_metrics_file_describe_each_cycle() {
             samples[&format!("martsync_cycle_duration_seconds{{{table},phase=\"total\"}}")],
             entry["result"]["total_ms"].as_f64().unwrap() / 1000.0
         );
+        // Into an empty mart: what the cycle inserted and did not trim is the mart.
+        let result = &entry["result"];
+        assert_eq!(
+            samples[&format!("martsync_mart_rows{{{table}}}")],
+            result["rows_inserted"].as_f64().unwrap() - result["rows_trimmed"].as_f64().unwrap()
+        );
+        let lag = samples[&format!("martsync_mart_lag_seconds{{{table}}}")];
+        assert!((0.0..600.0).contains(&lag), "{lag}");
+        for (statement, ms) in result["timings"].as_object().unwrap() {
+            assert_eq!(
+                samples[&format!(
+                    "martsync_merge_statement_seconds{{{table},statement=\"{statement}\"}}"
+                )],
+                ms.as_f64().unwrap() / 1000.0
+            );
+        }
+        assert!(result["timings"]["load"].is_number(), "{result}");
+        assert_eq!(
+            samples[&format!("martsync_merge_delete_slow{{{table}}}")],
+            0.0
+        );
     }
+    // status shows each mart's slowest merge statement.
+    let out = martsync(cwd.path(), &["status", "--no-source"]);
+    assert_eq!(
+        stdout(&out).matches("  slowest statement: ").count(),
+        MARTS.len(),
+        "{}",
+        stdout(&out)
+    );
     let leftovers: Vec<_> = std::fs::read_dir(cwd.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -386,6 +415,9 @@ fn json_logs_and_the_metrics_file_describe_each_cycle() {
         1.0
     );
     assert!(!samples.keys().any(|k| k.starts_with("martsync_cycle_rows")));
+    // The marts are still there, and their lag keeps growing while cycles fail.
+    assert!(samples[&format!("martsync_mart_lag_seconds{{{table}}}")] >= 0.0);
+    assert!(samples[&format!("martsync_mart_rows{{{table}}}")] > 0.0);
 }
 
 /// The text format as node_exporter reads it: every sample's family has HELP and TYPE
@@ -540,4 +572,48 @@ fn completions_and_version() {
             "{version} vs HEAD {head}"
         );
     }
+}
+
+/// A mart whose recent DELETEs passed `warehouse.warn_delete_after` is warned about by
+/// `status` (text and JSON), with the threshold and the count; the others are not.
+#[test]
+fn status_warns_of_a_delete_past_warn_delete_after() {
+    let cwd = tempfile::tempdir().unwrap();
+    ok(martsync(cwd.path(), &["run"]));
+    // One more run of the tracking mart whose DELETE took 6 minutes, as the ledger records it.
+    let conn = duckdb::Connection::open(cwd.path().join(".martsync/warehouse.duckdb")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, rows_extracted, \
+         rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, \
+         extract_ms, dedup_ms, stage_ms, merge_ms, delete_ms) VALUES ('slow', \
+         'mart_uni_tracking_info', 'run', now(), now(), 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 360000, 360000)",
+    )
+    .unwrap();
+    drop(conn);
+    let out = ok(martsync(cwd.path(), &["status", "--no-source"]));
+    let text = stdout(&out);
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARNING")).collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    for word in ["warn_delete_after = 5m", "1 of the last", "slowest 6m"] {
+        assert!(warnings[0].contains(word), "{word} not in {}", warnings[0]);
+    }
+    // It is the tracking mart's: its block is the one the warning is in.
+    let block = text
+        .split("\nmart_")
+        .find(|b| b.contains("WARNING"))
+        .unwrap();
+    assert!(block.starts_with("uni_tracking_info"), "{block}");
+
+    let out = ok(martsync(cwd.path(), &["status", "--no-source", "--json"]));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let slow: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["slow_deletes"].is_null())
+        .collect();
+    assert_eq!(slow.len(), 1, "{json}");
+    assert_eq!(slow[0]["mart"], "mart_uni_tracking_info");
+    assert_eq!(slow[0]["slow_deletes"]["max_ms"], 360000);
+    assert_eq!(slow[0]["slowest_statement"]["statement"], "delete");
 }

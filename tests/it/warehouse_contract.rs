@@ -4,7 +4,7 @@
 use martsync::generate::{Uti, uti_batch};
 use martsync::pipeline::{Pipeline, new_run_id};
 use martsync::stage::{self, StagedRun};
-use martsync::warehouse::{MergeOutcome, MergeRequest, RunRecord};
+use martsync::warehouse::{MergeOutcome, MergeRequest, RunRecord, Timed};
 
 use crate::common::{
     PgSchema, Workspace, dump_expected, dump_query, parse_config, service_config, service_url,
@@ -99,6 +99,17 @@ pub(crate) async fn keeps_the_contract(pipeline: &Pipeline) {
     let staged_same = stage_rows(pipeline, &same, &[uti(1, 10, "tie")]).await;
     let outcome = merge(pipeline, &same, &staged_same).await.unwrap();
     assert_eq!((outcome.inserted, outcome.deleted), (0, 0));
+    // Its statements' times are recorded: those it ran, and only those.
+    let timed: Vec<Timed> = outcome.timings.iter().map(|(t, _)| t).collect();
+    for ran in [Timed::Load, Timed::DropStale, Timed::Insert, Timed::Trim] {
+        assert!(
+            timed.contains(&ran),
+            "{ran:?} not timed: {:?}",
+            outcome.timings
+        );
+    }
+    assert!(!timed.contains(&Timed::Targets), "{:?}", outcome.timings);
+    let same_timings = outcome.timings;
 
     // Atomic: a run whose staged files vanished fails, names mart, run and statement, and
     // changes nothing.
@@ -124,6 +135,14 @@ pub(crate) async fn keeps_the_contract(pipeline: &Pipeline) {
         .await
         .unwrap();
     assert_eq!((status.rows, status.runs), (2, 3));
+    // The metrics' gauges: the rows (PostgreSQL's estimate is a count until the mart is first
+    // analyzed), and no scheduled cycle yet, so no lag.
+    let gauges = pipeline
+        .warehouse
+        .gauges(&pipeline.config.tables[0])
+        .await
+        .unwrap();
+    assert_eq!((gauges.rows, gauges.synced_at_ms), (Some(2), None));
     assert_eq!(status.max_watermark, Some(1_767_225_610));
     // The two newest runs, newest first, with times read back as UTC epoch ms.
     let now_ms = std::time::SystemTime::now()
@@ -132,6 +151,11 @@ pub(crate) async fn keeps_the_contract(pipeline: &Pipeline) {
         .as_millis() as i64;
     let recent = &status.recent_runs;
     assert_eq!(recent.len(), 2);
+    assert_eq!(recent[0].run_id, same);
+    assert_eq!(
+        recent[0].timings, same_timings,
+        "the ledger's timings read back"
+    );
     assert!(recent[0].committed_at_ms >= recent[1].committed_at_ms);
     for run in recent {
         assert!(
@@ -202,6 +226,31 @@ async fn postgres_keeps_the_warehouse_contract() {
     keeps_the_contract(&pipeline).await;
     assert_eq!(schema.rows(CONTRACT_DUMP).await, CONTRACT_ROWS);
     assert_eq!(schema.count("SELECT count(*) FROM martsync_runs").await, 3);
+
+    // Once analyzed, the rows gauge is the planner's estimate, not a count of a mart that may
+    // hold hundreds of millions: rows added since are not in it until the next ANALYZE.
+    let client = schema.client().await;
+    client
+        .batch_execute(
+            "ANALYZE mart_uni_tracking_info; INSERT INTO mart_uni_tracking_info \
+             SELECT order_id + 100, tracking_no, partner_id, carrier_code, status, last_code, \
+             last_event, last_location, delivered_at, add_time, update_time FROM mart_uni_tracking_info",
+        )
+        .await
+        .unwrap();
+    let table = &pipeline.config.tables[0];
+    assert_eq!(
+        pipeline.warehouse.gauges(table).await.unwrap().rows,
+        Some(2)
+    );
+    client
+        .batch_execute("ANALYZE mart_uni_tracking_info")
+        .await
+        .unwrap();
+    assert_eq!(
+        pipeline.warehouse.gauges(table).await.unwrap().rows,
+        Some(4)
+    );
 }
 
 /// A COPY that fails on the data itself (a value longer than the mart's VARCHAR) rolls the
@@ -316,4 +365,69 @@ pub(crate) async fn merge_unloadable_file(pipeline: &Pipeline) -> martsync::Resu
     .await
     .unwrap();
     merge(pipeline, &run_id, &staged).await
+}
+
+/// `martsync_runs` as martsync created it before the ledger had statement timings.
+const OLD_LEDGER: &str = "CREATE TABLE martsync_runs (run_id VARCHAR(64) NOT NULL, mart VARCHAR(127) NOT NULL, \
+     batch VARCHAR, started_at TIMESTAMP NOT NULL, committed_at TIMESTAMP NOT NULL, watermark_from BIGINT, \
+     watermark_to BIGINT, rows_extracted BIGINT NOT NULL, rows_deduped BIGINT NOT NULL, rows_rejected BIGINT NOT NULL, \
+     rows_deleted BIGINT NOT NULL, rows_inserted BIGINT NOT NULL, rows_trimmed BIGINT NOT NULL, \
+     bytes_staged BIGINT NOT NULL, extract_ms BIGINT NOT NULL, dedup_ms BIGINT NOT NULL, stage_ms BIGINT NOT NULL, \
+     merge_ms BIGINT NOT NULL)";
+const OLD_RUN: &str = "INSERT INTO martsync_runs VALUES ('old-run', 'mart_uni_tracking_info', 'run', \
+     TIMESTAMP '2026-01-01 00:00:00', TIMESTAMP '2026-01-01 00:00:01', NULL, 1, 1, 1, 0, 0, 1, 0, 10, 1, 1, 1, 1)";
+
+/// After [`OLD_LEDGER`] with [`OLD_RUN`] was opened by this martsync: the ledger has gained the
+/// timing columns in place, the old run is still there (without timings), a merge records
+/// its timings beside it.
+async fn upgraded_the_old_ledger(pipeline: &Pipeline) {
+    let run = new_run_id();
+    let staged = stage_rows(pipeline, &run, &[uti(1, 10, "a")]).await;
+    let outcome = merge(pipeline, &run, &staged).await.unwrap();
+    assert_eq!(outcome.inserted, 1);
+    let status = pipeline
+        .warehouse
+        .status(&pipeline.config.tables[0], 5)
+        .await
+        .unwrap();
+    assert_eq!(status.runs, 2);
+    let old = status
+        .recent_runs
+        .iter()
+        .find(|r| r.run_id == "old-run")
+        .unwrap();
+    assert_eq!((old.rows_extracted, old.bytes_staged), (1, 10));
+    assert_eq!(old.timings.iter().count(), 0, "{old:?}");
+    let new = status.recent_runs.iter().find(|r| r.run_id == run).unwrap();
+    assert_eq!(new.timings, outcome.timings);
+    assert!(new.timings.get(Timed::Load).is_some(), "{new:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_upgrades_an_old_ledger_in_place() {
+    let ws = Workspace::new();
+    let conn = duckdb::Connection::open(ws.warehouse()).unwrap();
+    conn.execute_batch(&format!("{OLD_LEDGER}; {OLD_RUN}"))
+        .unwrap();
+    drop(conn);
+    let pipeline = ws.pipeline(&ws.path("unused"), UTI_ONLY).await;
+    upgraded_the_old_ledger(&pipeline).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrades_an_old_ledger_in_place() {
+    let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let schema = PgSchema::new(&pg).await;
+    schema
+        .client()
+        .await
+        .batch_execute(&format!("{OLD_LEDGER}; {OLD_RUN}"))
+        .await
+        .unwrap();
+    let stage = format!("file://{}", ws.path("stage").display());
+    let pipeline = pg_pipeline(&ws, &schema, &stage).await;
+    upgraded_the_old_ledger(&pipeline).await;
 }

@@ -3,6 +3,7 @@
 
 use super::{Dialect, RUNS_TABLE, current_schema, placeholder, quote};
 use crate::config::TableConfig;
+use crate::warehouse::plan::Timed;
 
 /// `CREATE TABLE IF NOT EXISTS` for a mart, with Redshift's distribution and sort keys.
 pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
@@ -51,8 +52,29 @@ pub fn create_runs(dialect: Dialect) -> String {
          watermark_from BIGINT,\n  watermark_to BIGINT,\n  rows_extracted BIGINT NOT NULL,\n  \
          rows_deduped BIGINT NOT NULL,\n  rows_rejected BIGINT NOT NULL,\n  rows_deleted BIGINT NOT NULL,\n  \
          rows_inserted BIGINT NOT NULL,\n  rows_trimmed BIGINT NOT NULL,\n  bytes_staged BIGINT NOT NULL,\n  \
-         extract_ms BIGINT NOT NULL,\n  dedup_ms BIGINT NOT NULL,\n  stage_ms BIGINT NOT NULL,\n  merge_ms BIGINT NOT NULL\n)"
+         extract_ms BIGINT NOT NULL,\n  dedup_ms BIGINT NOT NULL,\n  stage_ms BIGINT NOT NULL,\n  merge_ms BIGINT NOT NULL,\n{}\n)",
+        timing_columns()
+            .iter()
+            .map(|c| format!("  {c} BIGINT"))
+            .collect::<Vec<_>>()
+            .join(",\n")
     )
+}
+
+/// The ledger's per-statement timing columns ([`Timed::column`]): nullable, since a merge
+/// runs only some of the statements and ledgers from before them have none.
+pub fn timing_columns() -> Vec<&'static str> {
+    Timed::ALL.iter().map(|t| t.column()).collect()
+}
+
+/// The `ALTER TABLE … ADD COLUMN` of each timing column a ledger from an older martsync
+/// lacks (`have`: its columns, lower case): the ledger is upgraded in place, its rows kept.
+pub fn add_missing_runs_columns(have: &std::collections::HashSet<String>) -> Vec<String> {
+    timing_columns()
+        .into_iter()
+        .filter(|c| !have.contains(*c))
+        .map(|c| format!("ALTER TABLE {RUNS_TABLE} ADD COLUMN {c} BIGINT"))
+        .collect()
 }
 
 /// The columns of [`RUNS_TABLE`] in insert order; the insert binds one parameter each, with
@@ -76,6 +98,12 @@ pub const RUNS_COLUMNS: &[&str] = &[
     "dedup_ms",
     "stage_ms",
     "merge_ms",
+    "load_ms",
+    "drop_stale_ms",
+    "delete_ms",
+    "insert_ms",
+    "trim_ms",
+    "targets_ms",
 ];
 
 /// An index of a mart: its name (unquoted) and its `CREATE INDEX`.

@@ -543,6 +543,33 @@ pub fn load_errors_prefix(manifest_url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ledger_records_every_timed_statement_last_and_upgrades_in_place() {
+        use crate::warehouse::dialect::{add_missing_runs_columns, create_runs, timing_columns};
+        let n = RUNS_COLUMNS.len();
+        assert_eq!(
+            RUNS_COLUMNS[n - timing_columns().len()..],
+            timing_columns()[..]
+        );
+        for dialect in [Dialect::DuckDb, Dialect::Postgres, Dialect::Redshift] {
+            let ddl = create_runs(dialect);
+            for c in RUNS_COLUMNS {
+                assert!(ddl.contains(&format!("  {c} ")), "{c} not in {ddl}");
+            }
+        }
+        let have: std::collections::HashSet<String> = RUNS_COLUMNS[..n - 2]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            add_missing_runs_columns(&have),
+            [
+                "ALTER TABLE martsync_runs ADD COLUMN trim_ms BIGINT",
+                "ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT"
+            ]
+        );
+    }
     use crate::warehouse::plan::PlanState;
 
     fn uti() -> TableConfig {

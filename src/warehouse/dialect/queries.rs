@@ -74,8 +74,12 @@ pub fn count_runs(dialect: Dialect) -> String {
     )
 }
 
-/// The last `limit` committed runs of a mart, newest first, times as epoch ms. The limit is
-/// a literal: Redshift does not take a parameter there.
+/// The first column of [`recent_runs`]'s statement timings.
+pub const RECENT_RUNS_TIMINGS: usize = 16;
+
+/// The last `limit` committed runs of a mart, newest first, times as epoch ms, then the
+/// statement timings ([`super::timing_columns`], from column [`RECENT_RUNS_TIMINGS`] on).
+/// The limit is a literal: Redshift does not take a parameter there.
 pub fn recent_runs(dialect: Dialect, limit: usize) -> String {
     let ms = |column: &str| match dialect {
         Dialect::DuckDb => format!("epoch_ms({column})"),
@@ -85,10 +89,44 @@ pub fn recent_runs(dialect: Dialect, limit: usize) -> String {
     format!(
         "SELECT run_id, batch, {}, {}, watermark_to, rows_extracted, rows_deduped, \
          rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, \
-         dedup_ms, stage_ms, merge_ms FROM {RUNS_TABLE} WHERE mart = {} \
+         dedup_ms, stage_ms, merge_ms, {} FROM {RUNS_TABLE} WHERE mart = {} \
          ORDER BY committed_at DESC, run_id DESC LIMIT {limit}",
         ms("started_at"),
         ms("committed_at"),
+        super::timing_columns().join(", "),
         placeholder(dialect, 1),
+    )
+}
+
+/// The mart's rows for the metrics' gauge, cheaply: PostgreSQL's planner estimate
+/// (`pg_class.reltuples`, kept by autovacuum and ANALYZE; a count only while the mart has
+/// never been analyzed, when it is -1), a count elsewhere (DuckDB counts from its row groups'
+/// metadata; Redshift's columnar count reads one column's blocks). `$1`: the mart's name
+/// on PostgreSQL.
+pub fn mart_rows(dialect: Dialect, table: &TableConfig) -> String {
+    let count = format!("SELECT count(*) FROM {}", quote(&table.name));
+    match dialect {
+        // COALESCE evaluates its arguments left to right only as far as needed ("Conditional
+        // Expressions", PostgreSQL manual): the count runs only without an estimate.
+        Dialect::Postgres => format!(
+            "SELECT COALESCE((SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE oid = \
+             to_regclass(quote_ident($1)) AND reltuples >= 0), ({count}))"
+        ),
+        Dialect::DuckDb | Dialect::Redshift => count,
+    }
+}
+
+/// When the mart's last scheduled cycle (`batch = 'run'`) started, as epoch ms: the mart
+/// holds every change its source had committed by then (replays and backfills are history,
+/// and say nothing of how current it is). `$1`: the mart.
+pub fn last_synced(dialect: Dialect) -> String {
+    let ms = match dialect {
+        Dialect::DuckDb => "epoch_ms(max(started_at))".to_string(),
+        Dialect::Postgres => "CAST(extract(epoch FROM max(started_at)) * 1000 AS BIGINT)".into(),
+        Dialect::Redshift => super::epoch_units("max(started_at)", "millisecond"),
+    };
+    format!(
+        "SELECT {ms} FROM {RUNS_TABLE} WHERE mart = {} AND batch = 'run'",
+        placeholder(dialect, 1)
     )
 }

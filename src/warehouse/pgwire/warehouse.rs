@@ -10,7 +10,9 @@ use crate::units::BatchStream;
 use crate::warehouse::dialect::{self, Dialect, Load, RUNS_TABLE};
 use crate::warehouse::executor::{self, Policy, Session, Sessions};
 use crate::warehouse::plan::StepName;
-use crate::warehouse::{MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse};
+use crate::warehouse::{
+    MartGauges, MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse,
+};
 use tokio_postgres::error::SqlState;
 
 /// What a wire-protocol warehouse does its own way.
@@ -142,13 +144,37 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                     .map_err(self.pool.context(&table.name, "-").at("create_hold_table"))?;
             }
         }
+        let runs_ctx = self.pool.context(RUNS_TABLE, "-");
         if !query_bool(&tx, &table_sql, RUNS_TABLE)
             .await
             .map_err(ctx.at("table_exists"))?
         {
             tx.batch_execute(&dialect::create_runs(self.flavor.dialect()))
                 .await
-                .map_err(self.pool.context(RUNS_TABLE, "-").at("create_table"))?;
+                .map_err(runs_ctx.at("create_table"))?;
+        } else {
+            // A ledger from an older martsync gains the columns it lacks. PostgreSQL's
+            // runs are serialized by the DDL lock above; Redshift has none, so there the
+            // ledger's own lock (which its merges take first) is taken and the columns read
+            // again: of two runs upgrading at once, the second finds nothing to add.
+            let mut alter = missing_runs_columns(&tx, self.flavor.dialect())
+                .await
+                .map_err(runs_ctx.at("upgrade_runs"))?;
+            if let Some(lock) = dialect::lock_runs(self.flavor.dialect())
+                && !alter.is_empty()
+            {
+                tx.batch_execute(&lock)
+                    .await
+                    .map_err(runs_ctx.at("upgrade_runs"))?;
+                alter = missing_runs_columns(&tx, self.flavor.dialect())
+                    .await
+                    .map_err(runs_ctx.at("upgrade_runs"))?;
+            }
+            for sql in alter {
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(runs_ctx.at("upgrade_runs"))?;
+            }
         }
         tx.commit().await.map_err(ctx.at("commit"))?;
         self.pool.release(client);
@@ -240,6 +266,41 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         executor::merge(self, &plan, &request).await
     }
 
+    async fn gauges(&self, table: &TableConfig) -> Result<MartGauges> {
+        let client = self.pool.client(&table.name).await?;
+        let ctx = self.pool.context(&table.name, "-");
+        let error = ctx.at("gauges");
+        let dialect = self.flavor.dialect();
+        let exists = |name: String| {
+            let (client, sql) = (&client, dialect::table_exists(dialect));
+            async move {
+                client
+                    .query_one(&sql, &[&name])
+                    .await
+                    .map(|r| r.get::<_, i64>(0) > 0)
+            }
+        };
+        let mut gauges = MartGauges::default();
+        if exists(table.name.clone()).await.map_err(&error)? {
+            let sql = dialect::mart_rows(dialect, table);
+            let row = if dialect == Dialect::Postgres {
+                client.query_one(&sql, &[&table.name]).await
+            } else {
+                client.query_one(&sql, &[]).await
+            };
+            gauges.rows = row.map_err(&error)?.get(0);
+        }
+        if exists(RUNS_TABLE.to_string()).await.map_err(&error)? {
+            gauges.synced_at_ms = client
+                .query_one(&dialect::last_synced(dialect), &[&table.name])
+                .await
+                .map_err(&error)?
+                .get(0);
+        }
+        self.pool.release(client);
+        Ok(gauges)
+    }
+
     async fn status(&self, table: &TableConfig, recent: usize) -> Result<MartStatus> {
         let client = self.pool.client(&table.name).await?;
         let ctx = self.pool.context(&table.name, "-");
@@ -299,10 +360,31 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                     dedup_ms: r.get(13),
                     stage_ms: r.get(14),
                     merge_ms: r.get(15),
+                    timings: {
+                        let mut timings = crate::warehouse::Timings::default();
+                        for (i, t) in crate::warehouse::Timed::ALL.into_iter().enumerate() {
+                            timings.set(t, r.get(dialect::RECENT_RUNS_TIMINGS + i));
+                        }
+                        timings
+                    },
                 })
                 .collect();
         }
         self.pool.release(client);
         Ok(status)
     }
+}
+
+/// The `ALTER TABLE`s that bring a ledger from an older martsync up to date.
+async fn missing_runs_columns(
+    tx: &tokio_postgres::Transaction<'_>,
+    dialect: Dialect,
+) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+    let have: HashSet<String> = tx
+        .query(&dialect::mart_columns(dialect), &[&RUNS_TABLE])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(dialect::add_missing_runs_columns(&have))
 }
