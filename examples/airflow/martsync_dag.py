@@ -66,3 +66,27 @@ with DAG(
             append_env=True,
         )
         check >> sync
+
+
+# Daily upkeep after the day's deletes (every cycle's DELETE and the retention trims leave
+# deleted rows and stale statistics): `martsync maintain` vacuums and analyzes each mart
+# past the thresholds of the config's [maintenance] section (Redshift: VACUUM DELETE ONLY /
+# SORT ONLY and ANALYZE, read from svv_table_info, which needs GRANT SELECT for a
+# non-superuser). It takes each mart's hold first, so it never runs while a cycle holds the
+# mart: it waits for that cycle (up to warehouse.lock_timeout). A VACUUM may take long.
+with DAG(
+    dag_id="martsync_tracking_maintenance",
+    description="VACUUM / ANALYZE of the tracking marts (martsync maintain)",
+    schedule="30 3 * * *",
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**default_args, "execution_timeout": timedelta(hours=4)},
+    tags=["martsync", "redshift", "tracking"],
+) as maintenance_dag:
+    BashOperator(
+        task_id="maintain",
+        bash_command=f"{MARTSYNC} maintain --config {CONFIG} --log-format json",
+        env={"MARTSYNC_WAREHOUSE_URL": "{{ var.value.martsync_warehouse_url }}"},
+        append_env=True,
+    )

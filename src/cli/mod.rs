@@ -10,6 +10,7 @@ mod ddl;
 mod explain;
 mod generate;
 mod html;
+mod maintain;
 mod replay;
 mod run;
 mod seed;
@@ -72,6 +73,10 @@ pub enum Command {
     Ddl(ddl::DdlArgs),
     /// Show each mart's rows, watermark, lag and last runs (`--json`, `--html FILE`).
     Status(status::StatusArgs),
+    /// Vacuum and analyze the marts after the cycles' deletes (Redshift: only past the
+    /// `[maintenance]` thresholds), never while a cycle holds a mart; `--dry-run` says what
+    /// and why.
+    Maintain(maintain::MaintainArgs),
     /// Show what `run` would do, without writing anything: per mart the watermark, the
     /// extraction query and every warehouse statement of the cycle.
     Explain(explain::ExplainArgs),
@@ -172,6 +177,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::execute(args).await,
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
+            Command::Maintain(args) => maintain::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
             Command::Config(command) => config_cmd::execute(command),
             Command::Completions(args) => completions::execute(args),

@@ -7,9 +7,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK,
-    DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_STAGE_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
+    DEFAULT_ANALYZE_ABOVE, DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELETE_ABOVE,
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETENTION, DEFAULT_SORT_ABOVE, DEFAULT_STAGE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
+    DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -29,9 +30,33 @@ pub struct RawConfig {
     /// The warehouse that holds the marts.
     #[serde(default)]
     pub warehouse: WarehouseSection,
+    /// When `martsync maintain` vacuums and analyzes (Redshift; PostgreSQL and DuckDB always
+    /// run their cheap upkeep).
+    #[serde(default)]
+    pub maintenance: MaintenanceSection,
     /// The marts to keep in sync; none means the three marts of the design.
     #[serde(default)]
     pub tables: Vec<TableSection>,
+}
+
+/// `[maintenance]`: the thresholds past which `martsync maintain` runs Redshift's VACUUM and
+/// ANALYZE on a mart, read from `svv_table_info`. Percentages, 0 to 100.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSection {
+    /// `VACUUM SORT ONLY` when more than this share of the mart's rows is unsorted
+    /// (`svv_table_info.unsorted`); Redshift's own VACUUM skips the sort phase below 5%.
+    #[schemars(extend("default" = DEFAULT_SORT_ABOVE), example = &10.0)]
+    pub sort_above: Option<f64>,
+    /// `VACUUM DELETE ONLY` when more than this share of the mart's stored rows are deleted
+    /// ones not yet reclaimed (`1 - estimated_visible_rows / tbl_rows`): every cycle's DELETE
+    /// and each retention trim leave them behind.
+    #[schemars(extend("default" = DEFAULT_DELETE_ABOVE), example = &10.0)]
+    pub delete_above: Option<f64>,
+    /// `ANALYZE` when the statistics are staler than this (`svv_table_info.stats_off`, 0 =
+    /// current); Redshift's `analyze_threshold_percent` defaults to 10 too.
+    #[schemars(extend("default" = DEFAULT_ANALYZE_ABOVE), example = &20.0)]
+    pub analyze_above: Option<f64>,
 }
 
 /// `[source]`: where rows come from.

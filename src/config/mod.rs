@@ -108,7 +108,27 @@ pub struct Config {
     pub source: SourceConfig,
     pub stage: StageConfig,
     pub warehouse: WarehouseConfig,
+    pub maintenance: MaintenanceConfig,
     pub tables: Vec<TableConfig>,
+}
+
+/// When `martsync maintain` vacuums and analyzes a Redshift mart: percentages, as
+/// `[maintenance]` sets them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MaintenanceConfig {
+    pub sort_above: f64,
+    pub delete_above: f64,
+    pub analyze_above: f64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            sort_above: DEFAULT_SORT_ABOVE,
+            delete_above: DEFAULT_DELETE_ABOVE,
+            analyze_above: DEFAULT_ANALYZE_ABOVE,
+        }
+    }
 }
 
 /// A validated source.
@@ -322,6 +342,9 @@ const DEFAULT_STAGE_TIMEOUT: &str = "5m";
 const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
 const DEFAULT_LOCK_TIMEOUT: &str = "5m";
 const DEFAULT_WARN_DELETE_AFTER: &str = "5m";
+const DEFAULT_SORT_ABOVE: f64 = 5.0;
+const DEFAULT_DELETE_ABOVE: f64 = 5.0;
+const DEFAULT_ANALYZE_ABOVE: f64 = 10.0;
 const DEFAULT_PART_ROWS: usize = 1_000_000;
 
 /// The demo fixtures shipped with the project, used when no source is configured.

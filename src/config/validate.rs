@@ -225,11 +225,38 @@ impl RawConfig {
                     .map_err(|m| Error::config(origin, format!("tables[{i}].refresh_from"), m))?;
             }
         }
+        let percent = |value: Option<f64>, default: f64, key: &str| match value {
+            None => Ok(default),
+            Some(v) if (0.0..=100.0).contains(&v) => Ok(v),
+            Some(v) => Err(Error::config(
+                origin,
+                key,
+                format!("{v} is not a percentage: give a number from 0 to 100"),
+            )),
+        };
+        let maintenance = MaintenanceConfig {
+            sort_above: percent(
+                self.maintenance.sort_above,
+                DEFAULT_SORT_ABOVE,
+                "maintenance.sort_above",
+            )?,
+            delete_above: percent(
+                self.maintenance.delete_above,
+                DEFAULT_DELETE_ABOVE,
+                "maintenance.delete_above",
+            )?,
+            analyze_above: percent(
+                self.maintenance.analyze_above,
+                DEFAULT_ANALYZE_ABOVE,
+                "maintenance.analyze_above",
+            )?,
+        };
         Ok(Config {
             origin: origin.to_string(),
             source,
             stage,
             warehouse,
+            maintenance,
             tables,
         })
     }

@@ -18,7 +18,7 @@ use super::executor::{self, Policy, Session, SessionError, SessionResult, Sessio
 use super::{
     MartGauges, MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, RunValue, Warehouse,
 };
-use crate::config::TableConfig;
+use crate::config::{MaintenanceConfig, TableConfig};
 use crate::error::{Error, Result};
 use crate::units::BatchStream;
 
@@ -359,6 +359,32 @@ impl Warehouse for DuckDbWarehouse {
                 ),
             }),
         }
+    }
+
+    async fn upkeep_plan(
+        &self,
+        table: &TableConfig,
+        _limits: &MaintenanceConfig,
+    ) -> Result<dialect::UpkeepPlan> {
+        let table = table.clone();
+        let ctx = self.context(&table.name, "-");
+        self.with_conn(move |conn| {
+            if !table_exists(conn, &table.name).map_err(ctx.at("maintain"))? {
+                return Ok(dialect::UpkeepPlan {
+                    facts: "not created yet".into(),
+                    steps: Vec::new(),
+                });
+            }
+            Ok(dialect::duckdb_upkeep(&table))
+        })
+        .await
+    }
+
+    async fn run_upkeep(&self, mart: &str, upkeep: &dialect::Upkeep) -> Result<()> {
+        let ctx = self.context(mart, "-");
+        let sql = upkeep.statement.clone();
+        self.with_conn(move |conn| conn.execute_batch(&sql).map_err(ctx.at("maintain")))
+            .await
     }
 
     async fn gauges(&self, table: &TableConfig) -> Result<MartGauges> {

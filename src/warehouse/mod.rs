@@ -32,7 +32,7 @@ use std::sync::Arc;
 pub use dialect::Dialect;
 pub use plan::{Statement, StepName, Timed, Timings};
 
-use crate::config::{TableConfig, WarehouseConfig, WarehouseUrl};
+use crate::config::{MaintenanceConfig, TableConfig, WarehouseConfig, WarehouseUrl};
 use crate::error::Result;
 use crate::stage::{Stage, StagedRun};
 use crate::units::BatchStream;
@@ -242,6 +242,19 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// Applies a staged run to its mart in one transaction.
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome>;
+
+    /// What `martsync maintain` would run on the mart now, and why (nothing for a mart not
+    /// created yet).
+    async fn upkeep_plan(
+        &self,
+        table: &TableConfig,
+        limits: &MaintenanceConfig,
+    ) -> Result<dialect::UpkeepPlan>;
+
+    /// Runs one upkeep statement of `mart`, on a connection of its own and outside any
+    /// transaction (VACUUM cannot run in one), without the statement timeout: a VACUUM of a
+    /// large mart may take longer than any merge statement.
+    async fn run_upkeep(&self, mart: &str, upkeep: &dialect::Upkeep) -> Result<()>;
 
     /// The mart's size and how current it is, for the metrics file.
     async fn gauges(&self, table: &TableConfig) -> Result<MartGauges>;

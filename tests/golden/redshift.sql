@@ -77,6 +77,9 @@ ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT;
 -- last_synced
 SELECT DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', max(started_at)) FROM martsync_runs WHERE mart = $1 AND batch = 'run';
 
+-- maintain: svv_table_info
+SELECT CAST(unsorted AS FLOAT8), CAST(stats_off AS FLOAT8), CAST(tbl_rows AS BIGINT), CAST(estimated_visible_rows AS BIGINT) FROM svv_table_info WHERE "schema" = current_schema() AND "table" = $1;
+
 -- mart_uni_tracking_info: create
 CREATE TABLE IF NOT EXISTS "mart_uni_tracking_info" (
   "order_id" BIGINT NOT NULL,
@@ -102,6 +105,15 @@ SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: rows
 SELECT count(*) FROM "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: maintain
+VACUUM DELETE ONLY "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: maintain
+VACUUM SORT ONLY "mart_uni_tracking_info";
+
+-- mart_uni_tracking_info: maintain
+ANALYZE "mart_uni_tracking_info";
 
 -- mart_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_info" (held_by VARCHAR(64));
@@ -172,6 +184,15 @@ SELECT CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 -- mart_ecs_order_info: rows
 SELECT count(*) FROM "mart_ecs_order_info";
 
+-- mart_ecs_order_info: maintain
+VACUUM DELETE ONLY "mart_ecs_order_info";
+
+-- mart_ecs_order_info: maintain
+VACUUM SORT ONLY "mart_ecs_order_info";
+
+-- mart_ecs_order_info: maintain
+ANALYZE "mart_ecs_order_info";
+
 -- mart_ecs_order_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_ecs_order_info" (held_by VARCHAR(64));
 
@@ -241,6 +262,15 @@ SELECT CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 -- mart_uni_tracking_spath: rows
 SELECT count(*) FROM "mart_uni_tracking_spath";
 
+-- mart_uni_tracking_spath: maintain
+VACUUM DELETE ONLY "mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: maintain
+VACUUM SORT ONLY "mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath: maintain
+ANALYZE "mart_uni_tracking_spath";
+
 -- mart_uni_tracking_spath: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_spath" (held_by VARCHAR(64));
 
@@ -291,6 +321,15 @@ SELECT DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified
 
 -- spath_latest_by_modified: rows
 SELECT count(*) FROM "spath_latest_by_modified";
+
+-- spath_latest_by_modified: maintain
+VACUUM DELETE ONLY "spath_latest_by_modified";
+
+-- spath_latest_by_modified: maintain
+VACUUM SORT ONLY "spath_latest_by_modified";
+
+-- spath_latest_by_modified: maintain
+ANALYZE "spath_latest_by_modified";
 
 -- spath_latest_by_modified: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_spath_latest_by_modified" (held_by VARCHAR(64));
@@ -354,6 +393,15 @@ SELECT CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_info";
 
 -- widened_uni_tracking_info: rows
 SELECT count(*) FROM "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: maintain
+VACUUM DELETE ONLY "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: maintain
+VACUUM SORT ONLY "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: maintain
+ANALYZE "widened_uni_tracking_info";
 
 -- widened_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_widened_uni_tracking_info" (held_by VARCHAR(64));

@@ -658,3 +658,20 @@ pub fn kill_after_commits(
     reader.join().unwrap();
     landed
 }
+
+/// The three marts of the design, in config order.
+pub const DESIGN_MARTS: [&str; 3] = [
+    "mart_uni_tracking_info",
+    "mart_ecs_order_info",
+    "mart_uni_tracking_spath",
+];
+
+/// A finished command's stdout, as text.
+pub fn stdout_text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr_text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -59,6 +59,7 @@ fn render_redshift() -> String {
         add("martsync_runs: upgrade", &sql);
     }
     add("last_synced", &dialect::last_synced(d));
+    add("maintain: svv_table_info", dialect::REDSHIFT_TABLE_INFO);
     for table in &redshift_tables() {
         let mart = &table.name;
         add(&format!("{mart}: create"), &dialect::create_mart(d, table));
@@ -75,6 +76,17 @@ fn render_redshift() -> String {
             &dialect::max_watermark(d, table),
         );
         add(&format!("{mart}: rows"), &dialect::mart_rows(d, table));
+        // What `maintain` runs on a mart past every threshold.
+        let worn = dialect::RedshiftTableInfo {
+            unsorted: Some(50.0),
+            stats_off: Some(50.0),
+            tbl_rows: 100,
+            visible_rows: 50,
+        };
+        let limits = martsync::config::MaintenanceConfig::default();
+        for step in dialect::redshift_upkeep(table, Some(worn), &limits).steps {
+            add(&format!("{mart}: maintain"), &step.statement);
+        }
         // Redshift's LOCK blocks readers: the mart is not locked, runs take its hold.
         assert_eq!(dialect::lock_mart(d, table), None);
         add(

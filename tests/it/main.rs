@@ -12,6 +12,7 @@ mod e2e;
 mod faults;
 mod gaps;
 mod layering;
+mod maintain;
 mod merge_plan;
 mod model;
 mod mysql_types;

@@ -5,21 +5,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{Workspace, martsync};
+use crate::common::{
+    DESIGN_MARTS, Workspace, martsync, stderr_text as stderr, stdout_text as stdout,
+};
 
-const MARTS: [&str; 3] = [
-    "mart_uni_tracking_info",
-    "mart_ecs_order_info",
-    "mart_uni_tracking_spath",
-];
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+const MARTS: [&str; 3] = DESIGN_MARTS;
 
 fn ok(out: Output) -> Output {
     assert!(

@@ -233,6 +233,60 @@ async fn redshift_live_cycles_match_the_source() {
     );
 }
 
+/// `maintain` on a cluster: `svv_table_info` is readable by the martsync user, the plan's
+/// statements run outside any transaction, and the marts keep their rows; the ledger and
+/// the gauges read back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redshift_live_maintains_the_marts() {
+    let live = Live::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "files://{}",
+        martsync::config::demo_fixtures_dir().display()
+    );
+    // Thresholds of 0: every upkeep statement runs on any mart with deleted rows.
+    let config_text = live.config(
+        &source,
+        "[maintenance]\nsort_above = 0\ndelete_above = 0\nanalyze_above = 0\n",
+    );
+    std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
+    crate::common::martsync_ok(dir.path(), &["run"]);
+    let rows = live
+        .count("SELECT count(*) FROM mart_uni_tracking_info")
+        .await;
+    live.execute_on(
+        &live.url,
+        "DELETE FROM mart_uni_tracking_info WHERE order_id % 10 = 0",
+    )
+    .await;
+    let left = live
+        .count("SELECT count(*) FROM mart_uni_tracking_info")
+        .await;
+    assert!(left < rows);
+    let out = crate::common::martsync_ok(dir.path(), &["maintain"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{text}");
+    assert!(text.contains("rows stored"), "{text}");
+    assert_eq!(
+        live.count("SELECT count(*) FROM mart_uni_tracking_info")
+            .await,
+        left
+    );
+    let config = parse_config(&config_text);
+    let pipeline = martsync::pipeline::Pipeline::open(config).await.unwrap();
+    let gauges = pipeline.gauges(&pipeline.config.tables).await;
+    assert_eq!(gauges.len(), 3);
+    let status = pipeline
+        .warehouse
+        .status(&pipeline.config.tables[0], 3)
+        .await
+        .unwrap();
+    assert!(
+        status.recent_runs[0].timings.iter().count() > 0,
+        "{status:?}"
+    );
+}
+
 /// [`crate::common::canonical_select`] in Redshift's SQL (no `concat_ws`; `TEXT` is only 256 bytes there).
 pub fn canonical_select_redshift(schema: &martsync::schema::TableSchema) -> String {
     use martsync::schema::WarehouseType as W;

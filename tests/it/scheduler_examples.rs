@@ -96,8 +96,13 @@ fn the_airflow_dag_runs_valid_martsync_commands_for_every_mart() {
     let config = crate::common::parse_config("");
     let configured: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();
     assert_eq!(marts, configured, "the DAG syncs every mart of the design");
-    // One config check, then one run per mart.
-    assert_eq!(commands.len(), 1 + marts.len(), "{commands:?}");
+    // One config check, then one run per mart; and the daily maintenance.
+    assert_eq!(commands.len(), 1 + marts.len() + 1, "{commands:?}");
+    assert_eq!(
+        commands.iter().filter(|c| c[1] == "maintain").count(),
+        1,
+        "{commands:?}"
+    );
     for command in &commands {
         assert_martsync_accepts(command);
     }
@@ -115,6 +120,7 @@ fn the_airflow_dag_runs_valid_martsync_commands_for_every_mart() {
         "max_active_runs=1",
         "catchup=False",
         "schedule=\"*/15 * * * *\"",
+        "schedule=\"30 3 * * *\"",
     ] {
         assert!(text.contains(setting), "the DAG lacks {setting}");
     }
@@ -133,6 +139,17 @@ fn the_systemd_units_run_a_valid_command_every_15_minutes() {
     assert!(service.contains("Type=oneshot"), "no overlapping runs");
     let timer = std::fs::read_to_string(dir.join("martsync.timer")).unwrap();
     assert!(timer.contains("OnCalendar=*:0/15"), "{timer}");
+    // The daily maintenance.
+    let service = std::fs::read_to_string(dir.join("martsync-maintain.service")).unwrap();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let argv: Vec<String> = exec.split_whitespace().map(String::from).collect();
+    assert_eq!(argv[1], "maintain");
+    assert_martsync_accepts(&argv);
+    let timer = std::fs::read_to_string(dir.join("martsync-maintain.timer")).unwrap();
+    assert!(timer.contains("OnCalendar=*-*-* 03:30:00"), "{timer}");
     // The example config the units and the DAG point at is valid.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/martsync.toml");
     martsync::config::Config::load(Some(&example)).unwrap();

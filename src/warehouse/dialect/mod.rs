@@ -8,11 +8,12 @@
 //!
 //! The files: [`ddl`] (marts, the run ledger, indexes, columns), [`merge`] (the plan of one
 //! merge: every statement from `BEGIN` to `COMMIT`, and how a run is loaded), [`queries`]
-//! (what status, watermark and export read).
+//! (what status, watermark and export read), [`upkeep`] (what `maintain` runs after deletes).
 
 mod ddl;
 mod merge;
 mod queries;
+mod upkeep;
 
 pub use super::plan::Statement;
 use crate::config::TableConfig;
@@ -20,6 +21,7 @@ pub use crate::schema::{Dialect, RUNS_TABLE};
 pub use ddl::*;
 pub use merge::*;
 pub use queries::*;
+pub use upkeep::*;
 
 /// `"name"`: names are validated to be plain identifiers, so no escaping is needed.
 pub fn quote(name: &str) -> String {

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use super::{Pool, WireSession, query_bool};
-use crate::config::{TableConfig, WarehouseTimeouts};
-use crate::error::Result;
+use crate::config::{MaintenanceConfig, TableConfig, WarehouseTimeouts};
+use crate::error::{Error, Result};
 use crate::units::BatchStream;
 use crate::warehouse::dialect::{self, Dialect, Load, RUNS_TABLE};
 use crate::warehouse::executor::{self, Policy, Session, Sessions};
@@ -264,6 +264,73 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         let load = self.flavor.load(&self.pool, &request)?;
         let plan = dialect::merge_plan(self.flavor.dialect(), request.table, &load);
         executor::merge(self, &plan, &request).await
+    }
+
+    async fn upkeep_plan(
+        &self,
+        table: &TableConfig,
+        limits: &MaintenanceConfig,
+    ) -> Result<dialect::UpkeepPlan> {
+        let client = self.pool.client(&table.name).await?;
+        let ctx = self.pool.context(&table.name, "-");
+        let dialect = self.flavor.dialect();
+        let exists = client
+            .query_one(&dialect::table_exists(dialect), &[&table.name])
+            .await
+            .map_err(ctx.at("maintain"))?
+            .get::<_, i64>(0)
+            > 0;
+        let plan = if !exists {
+            dialect::UpkeepPlan {
+                facts: "not created yet".into(),
+                steps: Vec::new(),
+            }
+        } else if dialect == Dialect::Redshift {
+            let name = table.name.to_ascii_lowercase();
+            let row = client
+                .query_opt(dialect::REDSHIFT_TABLE_INFO, &[&name])
+                .await
+                .map_err(|e| {
+                    let mut error = ctx.at("svv_table_info")(e);
+                    if let Error::Warehouse { message, .. } = &mut error {
+                        message.push_str(
+                            "; svv_table_info is visible to superusers only: GRANT SELECT ON                              svv_table_info TO the martsync user",
+                        );
+                    }
+                    error
+                })?;
+            let info = row.map(|r| dialect::RedshiftTableInfo {
+                unsorted: r.get(0),
+                stats_off: r.get(1),
+                tbl_rows: r.get::<_, Option<i64>>(2).unwrap_or(0),
+                visible_rows: r.get::<_, Option<i64>>(3).unwrap_or(0),
+            });
+            dialect::redshift_upkeep(table, info, limits)
+        } else {
+            let row = client
+                .query_opt(dialect::POSTGRES_TABLE_STATS, &[&table.name])
+                .await
+                .map_err(ctx.at("maintain"))?;
+            dialect::postgres_upkeep(table, row.map(|r| (r.get(0), r.get(1))))
+        };
+        self.pool.release(client);
+        Ok(plan)
+    }
+
+    async fn run_upkeep(&self, mart: &str, upkeep: &dialect::Upkeep) -> Result<()> {
+        let client = self.pool.connect(mart).await?;
+        let error = self.pool.context(mart, "-");
+        let error = error.at("maintain");
+        client
+            .batch_execute("SET statement_timeout = 0")
+            .await
+            .map_err(&error)?;
+        client
+            .batch_execute(&upkeep.statement)
+            .await
+            .map_err(&error)?;
+        // Not pooled again: its statement timeout is off.
+        Ok(())
     }
 
     async fn gauges(&self, table: &TableConfig) -> Result<MartGauges> {
