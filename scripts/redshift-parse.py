@@ -5,9 +5,9 @@
 The file holds statements as `-- name` then the SQL, ending in `;` and a blank line (what
 tests/it/dialect_golden.rs writes). Each must parse into the statement it is: a parse error,
 or sqlglot giving up and keeping the text as an opaque command, fails, naming the statement.
-Only statements sqlglot has no grammar for are allowed as commands (LOCK, and VACUUM with
-Redshift's options), and only when they match the Developer Guide's syntax for them,
-written out below. Exits 1 on any failure, printing one line per failed statement.
+Only statements sqlglot has no grammar for are allowed as commands (LOCK, VACUUM with
+Redshift's options, UNLOAD), and only when they match the Developer Guide's syntax for them,
+written out below; UNLOAD's query, unescaped, must parse as a SELECT. Exits 1 on any failure, printing one line per failed statement.
 """
 
 import re
@@ -28,13 +28,30 @@ OPAQUE = {
         rf"^VACUUM (?:(?:FULL|SORT ONLY|DELETE ONLY|REINDEX|RECLUSTER) )?{NAME}"
         r"(?: TO (?:100|[1-9]?[0-9]) PERCENT)?(?: BOOST)?$"
     ),
+    # "UNLOAD": UNLOAD ('select-statement') TO 's3://object-path/name-prefix'
+    #   authorization [ option, ... ]; quotes in the query escaped with a backslash.
+    "UNLOAD ": re.compile(
+        r"^UNLOAD \('(?P<query>(?:[^'\\]|\\.)*)'\) TO 's3://[^']+' IAM_ROLE 'arn:aws:iam::[0-9]{12}:role/[^']+'"
+        r" FORMAT AS PARQUET(?: MAXFILESIZE [0-9]+ (?:MB|GB))?$"
+    ),
 }
 
 
 def opaque_ok(sql):
     for start, grammar in OPAQUE.items():
         if sql.upper().startswith(start):
-            return grammar.match(sql) is not None
+            match = grammar.match(sql)
+            if match is None:
+                return False
+            query = match.groupdict().get("query")
+            if query is not None:
+                query = re.sub(r"\\(.)", r"\1", query)
+                try:
+                    parsed = sqlglot.parse_one(query, read="redshift")
+                except sqlglot.errors.SqlglotError:
+                    return False
+                return isinstance(parsed, exp.Select)
+            return True
     return False
 
 

@@ -299,9 +299,12 @@ pub async fn execute(args: CompareArgs) -> Result<ExitCode> {
     spec.spill_dir = args.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
 
     let warehouse = crate::warehouse::open(&config.warehouse).await?;
+    // Where a warehouse that cannot stream a table out (Redshift) unloads it.
+    let stage = crate::stage::open(&config.stage).await?;
     let left_name = format!("{} in {}", mart.name, warehouse.describe());
-    let left = warehouse.export(&mart.name, &table).await?;
-    let (right_name, right) = open_right(&config, &side, &table, range, &*warehouse).await?;
+    let left = warehouse.export(&mart.name, &table, stage.as_ref()).await?;
+    let (right_name, right) =
+        open_right(&config, &side, &table, range, &*warehouse, stage.as_ref()).await?;
     let (left, right) = match range {
         Some(range) => (
             range.keep(left, mart.name.clone()),
@@ -348,6 +351,7 @@ async fn open_right(
     table: &TableConfig,
     range: Option<Range>,
     warehouse: &dyn crate::warehouse::Warehouse,
+    stage: &dyn crate::stage::Stage,
 ) -> Result<(String, BatchStream)> {
     let pushed = || {
         let mut extract = Extract::default();
@@ -372,7 +376,7 @@ async fn open_right(
         }
         Side::Warehouse(name) => Ok((
             format!("{name} in {}", warehouse.describe()),
-            warehouse.export(name, table).await?,
+            warehouse.export(name, table, stage).await?,
         )),
         Side::Files(dir) => {
             let files = FilesSource::folder_files(dir, table, config.source.batch_rows)?;

@@ -267,7 +267,12 @@ impl Pipeline {
                 let stream = self.source.extract(table, extract).await?;
                 (Some(from - 1), stream)
             }
-            Input::Table { name, .. } => (None, self.warehouse.export(&name, table).await?),
+            Input::Table { name, .. } => (
+                None,
+                self.warehouse
+                    .export(&name, table, self.stage.as_ref())
+                    .await?,
+            ),
             Input::Files { files, .. } => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
                 (None, source.read_files(table, files, Extract::default()))

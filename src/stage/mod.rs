@@ -66,6 +66,51 @@ pub async fn open(config: &StageConfig) -> Result<Arc<dyn Stage>> {
     }
 }
 
+/// Moves the files under `prefix` whose names end in `suffix` out of the stage: each is
+/// downloaded (one at a time, so memory holds at most one object) into a temporary file that
+/// is unlinked once open, and the whole folder is deleted afterwards, also when a download
+/// failed. The files come back open, in key order: what a warehouse unloaded there for
+/// `export` (Redshift's UNLOAD), read back without leaving anything in the stage.
+pub async fn take_files(
+    stage: &dyn Stage,
+    prefix: &str,
+    suffix: &str,
+) -> Result<Vec<std::fs::File>> {
+    let taken = async {
+        let mut files = Vec::new();
+        for object in stage.list(prefix).await? {
+            if !object.key.ends_with(suffix) {
+                continue;
+            }
+            let bytes = stage.get(&object.key).await?;
+            let file = tokio::task::spawn_blocking(move || unlinked_file(&bytes))
+                .await
+                .expect("writing a file does not panic")?;
+            files.push(file);
+        }
+        Ok(files)
+    }
+    .await;
+    let deleted = stage.delete_prefix(prefix).await;
+    let files = taken?;
+    deleted?;
+    Ok(files)
+}
+
+/// `bytes` in a new temporary file, open for reading, its path already removed.
+fn unlinked_file(bytes: &[u8]) -> Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!(
+        "martsync-take-{}-{}",
+        std::process::id(),
+        crate::units::new_run_id()
+    ));
+    let io = |e| Error::io("writing a file taken from the stage", &path, e);
+    std::fs::write(&path, bytes).map_err(io)?;
+    let file = std::fs::File::open(&path).map_err(io);
+    let _ = std::fs::remove_file(&path);
+    file
+}
+
 /// A Redshift COPY manifest: `{"entries": [{"url", "mandatory", "meta": {"content_length"}}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

@@ -268,7 +268,12 @@ impl Warehouse for DuckDbWarehouse {
 
     /// DuckDB's Arrow is another major version than ours: the rows come over as a Parquet
     /// file in the temp folder, unlinked once open.
-    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
+    async fn export(
+        &self,
+        name: &str,
+        table: &TableConfig,
+        _stage: &dyn crate::stage::Stage,
+    ) -> Result<BatchStream> {
         let path = std::env::temp_dir().join(format!(
             "martsync-export-{}-{}.parquet",
             std::process::id(),

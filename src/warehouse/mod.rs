@@ -225,8 +225,15 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn max_watermark(&self, table: &TableConfig) -> Result<Option<i64>>;
 
     /// Every row of the warehouse table `name` in `table`'s mart schema (its columns, by
-    /// name), as a stream: what `seed` reads an existing staging table with.
-    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream>;
+    /// name), as a stream: what `seed` and `compare` read an existing table with. A
+    /// warehouse that cannot stream a table to a client (Redshift) unloads it to `stage`
+    /// and reads it back from there.
+    async fn export(
+        &self,
+        name: &str,
+        table: &TableConfig,
+        stage: &dyn Stage,
+    ) -> Result<BatchStream>;
 
     /// Labels of the batches already committed to a mart (replay skips them).
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>>;

@@ -42,7 +42,13 @@ impl Flavor for Postgres {
     }
 
     /// The rows stream as binary COPY, decoded straight into Arrow.
-    async fn export(&self, pool: &Pool, name: &str, table: &TableConfig) -> Result<BatchStream> {
+    async fn export(
+        &self,
+        pool: &Pool,
+        name: &str,
+        table: &TableConfig,
+        _stage: &dyn crate::stage::Stage,
+    ) -> Result<BatchStream> {
         let ctx = pool.context(&table.name, "-");
         let client = pool.client(&table.name).await?;
         let export_name = name.to_string();

@@ -6,15 +6,19 @@
 //!   `pg_last_copy_count()` (both rendered by the dialect);
 //! - a failed COPY is explained from `sys_load_error_detail`, asked after the rollback for
 //!   the errors of the run's staged files;
-//! - no `COPY … TO STDOUT`: a table cannot be streamed out to a client.
+//! - no `COPY … TO STDOUT`: `export` (seed, compare) UNLOADs the table as Parquet into the
+//!   stage and reads it back.
 
 use super::dialect::{self, Dialect, Load};
 use super::executor::{Session, SessionResult};
 use super::pgwire::{Flavor, Pool, WireSession, WireWarehouse};
 use super::plan::StepName;
 use super::{MergeRequest, RunValue};
+use futures::StreamExt;
+
 use crate::config::TableConfig;
 use crate::error::Result;
+use crate::stage::Stage;
 use crate::units::BatchStream;
 
 /// A Redshift cluster.
@@ -46,14 +50,49 @@ impl Flavor for Redshift {
         Box::new(RedshiftSession(wire))
     }
 
-    async fn export(&self, pool: &Pool, name: &str, table: &TableConfig) -> Result<BatchStream> {
-        Err(pool.context(&table.name, "-").error(
-            "export",
-            format!(
-                "Redshift cannot stream table {name} to a client: UNLOAD it as Parquet and \
-                 use --from files://DIR"
-            ),
-        ))
+    /// Redshift streams no table to a client (no `COPY … TO STDOUT`): the table is unloaded
+    /// as Parquet into a folder of its own in the stage, read back from there, and the folder
+    /// deleted before the first row is returned.
+    async fn export(
+        &self,
+        pool: &Pool,
+        name: &str,
+        table: &TableConfig,
+        stage: &dyn Stage,
+    ) -> Result<BatchStream> {
+        let ctx = pool.context(&table.name, "-");
+        let iam_role = self
+            .iam_role
+            .clone()
+            .ok_or_else(|| ctx.error("unload", "no warehouse.iam_role is configured"))?;
+        let prefix = format!(
+            "{}/export-{}",
+            table.name.to_ascii_lowercase(),
+            crate::units::new_run_id()
+        );
+        let sql = dialect::unload(
+            &dialect::select_columns(Dialect::Redshift, table, name),
+            &format!("{}/{prefix}/part_", stage.url()),
+            &iam_role,
+        );
+        let client = pool.client(&table.name).await?;
+        let unloaded = client.batch_execute(&sql).await;
+        pool.release(client);
+        if let Err(e) = unloaded {
+            // A failed UNLOAD may have written some files.
+            let _ = stage.delete_prefix(&prefix).await;
+            return Err(ctx.at("unload")(e));
+        }
+        let files = crate::stage::take_files(stage, &prefix, ".parquet").await?;
+        let what = format!(
+            "table {name} of {}, unloaded to {}/{prefix}",
+            pool.url,
+            stage.url()
+        );
+        let table = table.clone();
+        Ok(Box::pin(futures::stream::iter(files).flat_map(
+            move |file| crate::source::files::stream_parquet(file, what.clone(), &table, 65_536),
+        )))
     }
 }
 

@@ -106,6 +106,9 @@ SELECT CAST(max("update_time") AS BIGINT) FROM "mart_uni_tracking_info";
 -- mart_uni_tracking_info: rows
 SELECT count(*) FROM "mart_uni_tracking_info";
 
+-- mart_uni_tracking_info: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("tracking_no" AS VARCHAR(160)) AS "tracking_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("carrier_code" AS VARCHAR(64)) AS "carrier_code", CAST("status" AS SMALLINT) AS "status", CAST("last_code" AS SMALLINT) AS "last_code", CAST("last_event" AS VARCHAR(1020)) AS "last_event", CAST("last_location" AS VARCHAR(512)) AS "last_location", CAST("delivered_at" AS TIMESTAMP) AS "delivered_at", CAST("add_time" AS INTEGER) AS "add_time", CAST("update_time" AS INTEGER) AS "update_time" FROM "old_staging_table"') TO 's3://bucket/prefix/mart_uni_tracking_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
+
 -- mart_uni_tracking_info: maintain
 VACUUM DELETE ONLY "mart_uni_tracking_info";
 
@@ -183,6 +186,9 @@ SELECT CAST(max("add_time") AS BIGINT) FROM "mart_ecs_order_info";
 
 -- mart_ecs_order_info: rows
 SELECT count(*) FROM "mart_ecs_order_info";
+
+-- mart_ecs_order_info: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("order_no" AS VARCHAR(128)) AS "order_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("customer_ref" AS VARCHAR(256)) AS "customer_ref", CAST("dest_country" AS VARCHAR(8)) AS "dest_country", CAST("weight_g" AS INTEGER) AS "weight_g", CAST("declared_value" AS NUMERIC(12,2)) AS "declared_value", CAST("currency" AS VARCHAR(12)) AS "currency", CAST("add_time" AS INTEGER) AS "add_time" FROM "old_staging_table"') TO 's3://bucket/prefix/mart_ecs_order_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- mart_ecs_order_info: maintain
 VACUUM DELETE ONLY "mart_ecs_order_info";
@@ -262,6 +268,9 @@ SELECT CAST(max("pathtime") AS BIGINT) FROM "mart_uni_tracking_spath";
 -- mart_uni_tracking_spath: rows
 SELECT count(*) FROM "mart_uni_tracking_spath";
 
+-- mart_uni_tracking_spath: export
+UNLOAD ('SELECT CAST("id" AS BIGINT) AS "id", CAST("order_id" AS BIGINT) AS "order_id", CAST("traceseq" AS INTEGER) AS "traceseq", CAST("pathtime" AS INTEGER) AS "pathtime", CAST("code" AS SMALLINT) AS "code", CAST("location" AS VARCHAR(512)) AS "location", CAST("description" AS VARCHAR(2048)) AS "description", CAST("is_updated" AS SMALLINT) AS "is_updated", CAST("time_modified" AS TIMESTAMPTZ) AS "time_modified" FROM "old_staging_table"') TO 's3://bucket/prefix/mart_uni_tracking_spath/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
+
 -- mart_uni_tracking_spath: maintain
 VACUUM DELETE ONLY "mart_uni_tracking_spath";
 
@@ -321,6 +330,9 @@ SELECT DATEDIFF(microsecond, TIMESTAMP '1970-01-01 00:00:00', max("time_modified
 
 -- spath_latest_by_modified: rows
 SELECT count(*) FROM "spath_latest_by_modified";
+
+-- spath_latest_by_modified: export
+UNLOAD ('SELECT CAST("id" AS BIGINT) AS "id", CAST("order_id" AS BIGINT) AS "order_id", CAST("traceseq" AS INTEGER) AS "traceseq", CAST("pathtime" AS INTEGER) AS "pathtime", CAST("code" AS SMALLINT) AS "code", CAST("location" AS VARCHAR(512)) AS "location", CAST("description" AS VARCHAR(2048)) AS "description", CAST("is_updated" AS SMALLINT) AS "is_updated", CAST("time_modified" AS TIMESTAMPTZ) AS "time_modified" FROM "old_staging_table"') TO 's3://bucket/prefix/spath_latest_by_modified/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- spath_latest_by_modified: maintain
 VACUUM DELETE ONLY "spath_latest_by_modified";
@@ -393,6 +405,9 @@ SELECT CAST(max("update_time") AS BIGINT) FROM "widened_uni_tracking_info";
 
 -- widened_uni_tracking_info: rows
 SELECT count(*) FROM "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("tracking_no" AS VARCHAR(160)) AS "tracking_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("carrier_code" AS VARCHAR(64)) AS "carrier_code", CAST("status" AS SMALLINT) AS "status", CAST("last_code" AS SMALLINT) AS "last_code", CAST("last_event" AS VARCHAR(1020)) AS "last_event", CAST("last_location" AS VARCHAR(512)) AS "last_location", CAST("delivered_at" AS TIMESTAMP) AS "delivered_at", CAST("add_time" AS INTEGER) AS "add_time", CAST("update_time" AS INTEGER) AS "update_time", CAST("sort_note" AS VARCHAR(160)) AS "sort_note" FROM "old_staging_table"') TO 's3://bucket/prefix/widened_uni_tracking_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- widened_uni_tracking_info: maintain
 VACUUM DELETE ONLY "widened_uni_tracking_info";

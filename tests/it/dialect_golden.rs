@@ -76,6 +76,15 @@ fn render_redshift() -> String {
             &dialect::max_watermark(d, table),
         );
         add(&format!("{mart}: rows"), &dialect::mart_rows(d, table));
+        // seed --from / compare --with warehouse:TABLE read a table through the stage.
+        add(
+            &format!("{mart}: export"),
+            &dialect::unload(
+                &dialect::select_columns(d, table, "old_staging_table"),
+                &format!("s3://bucket/prefix/{mart}/export-RUN/part_"),
+                "arn:aws:iam::123456789012:role/martsync",
+            ),
+        );
         // What `maintain` runs on a mart past every threshold.
         let worn = dialect::RedshiftTableInfo {
             unsorted: Some(50.0),

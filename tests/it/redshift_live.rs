@@ -287,6 +287,74 @@ async fn redshift_live_maintains_the_marts() {
     );
 }
 
+/// `compare --with warehouse:TABLE` and `seed --from TABLE` read tables of the cluster
+/// through UNLOAD into the stage, and leave nothing there: the old pipeline's staging table
+/// is compared with the mart, then seeds the rows the mart lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redshift_live_compares_and_seeds_from_warehouse_tables() {
+    let live = Live::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "files://{}",
+        martsync::config::demo_fixtures_dir().display()
+    );
+    let config_text = live.config(&source, "");
+    std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
+    crate::common::martsync_ok(dir.path(), &["run"]);
+    live.execute_on(
+        &live.url,
+        "CREATE TABLE old_uti AS SELECT * FROM mart_uni_tracking_info; \
+         DELETE FROM mart_uni_tracking_info WHERE order_id % 2 = 0",
+    )
+    .await;
+    let missing = live
+        .count("SELECT count(*) FROM old_uti WHERE order_id % 2 = 0")
+        .await;
+    assert!(missing > 0);
+    let compare = |dir: &std::path::Path| {
+        let out = crate::common::martsync(
+            dir,
+            &[
+                "compare",
+                "--table",
+                "mart_uni_tracking_info",
+                "--with",
+                "warehouse:old_uti",
+                "--json",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        json
+    };
+    let before = compare(dir.path());
+    assert_eq!(before["differences"], missing, "{before}");
+    assert_eq!(before["result"]["only_right"]["keys"], missing, "{before}");
+
+    crate::common::martsync_ok(
+        dir.path(),
+        &[
+            "seed",
+            "--table",
+            "mart_uni_tracking_info",
+            "--from",
+            "old_uti",
+        ],
+    );
+    let after = compare(dir.path());
+    assert_eq!(after["differences"], 0, "{after}");
+
+    // The unloaded files were taken out of the stage.
+    let config = parse_config(&config_text);
+    let stage = martsync::stage::open(&config.stage).await.unwrap();
+    let left = stage.list("mart_uni_tracking_info").await.unwrap();
+    assert!(
+        left.iter().all(|f| !f.key.contains("/export-")),
+        "{:?}",
+        left.iter().map(|f| &f.key).collect::<Vec<_>>()
+    );
+}
+
 /// [`crate::common::canonical_select`] in Redshift's SQL (no `concat_ws`; `TEXT` is only 256 bytes there).
 pub fn canonical_select_redshift(schema: &martsync::schema::TableSchema) -> String {
     use martsync::schema::WarehouseType as W;

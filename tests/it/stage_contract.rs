@@ -106,6 +106,48 @@ async fn keeps_the_contract(stage: &dyn Stage) {
     );
     stage.delete_prefix("m").await.unwrap();
     assert!(stage.list("m").await.unwrap().is_empty());
+
+    // take_files: what a warehouse unloaded (Parquet parts and a manifest) comes back as open
+    // files, in key order, and nothing of it is left in the stage; the folder beside it is.
+    let part = |n: i32| {
+        let b = batch(n);
+        stage::encode_parquet(&b.schema(), &[b], stage::Codec::Snappy).unwrap()
+    };
+    stage
+        .put("m/export-1/part_0001_part_00.parquet", part(2))
+        .await
+        .unwrap();
+    stage
+        .put("m/export-1/part_0000_part_00.parquet", part(3))
+        .await
+        .unwrap();
+    stage
+        .put("m/export-1/part_manifest", b"{}".to_vec())
+        .await
+        .unwrap();
+    stage
+        .put("m/export-10/other.parquet", part(1))
+        .await
+        .unwrap();
+    let files = stage::take_files(stage, "m/export-1", ".parquet")
+        .await
+        .unwrap();
+    let rows: Vec<i64> = files
+        .into_iter()
+        .map(|file| {
+            parquet::file::reader::SerializedFileReader::new(file)
+                .map(|r| {
+                    parquet::file::reader::FileReader::metadata(&r)
+                        .file_metadata()
+                        .num_rows()
+                })
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rows, [3, 2]);
+    assert!(stage.list("m/export-1").await.unwrap().is_empty());
+    assert_eq!(stage.list("m/export-10").await.unwrap().len(), 1);
+    stage.delete_prefix("m").await.unwrap();
 }
 
 #[tokio::test]

@@ -130,3 +130,16 @@ pub fn last_synced(dialect: Dialect) -> String {
         placeholder(dialect, 1)
     )
 }
+
+/// Redshift: unloads `select` as Parquet files `<to>NNNN_part_NN.parquet` ("UNLOAD",
+/// <https://docs.aws.amazon.com/redshift/latest/dg/r_UNLOAD.html>), each at most 256 MB so
+/// that reading them back holds one bounded file at a time. The query is a string literal in
+/// which quotes are escaped with a backslash, as that page says.
+pub fn unload(select: &str, to: &str, iam_role: &str) -> String {
+    let query = select.replace('\\', "\\\\").replace('\'', "\\'");
+    format!(
+        "UNLOAD ('{query}') TO {} IAM_ROLE {} FORMAT AS PARQUET MAXFILESIZE 256 MB",
+        super::literal(to),
+        super::literal(iam_role)
+    )
+}

@@ -26,8 +26,15 @@ pub trait Flavor: Send + Sync + 'static {
     /// A merge session on a pooled connection.
     fn session<'a>(&'a self, wire: WireSession<'a>) -> Box<dyn Session + 'a>;
 
-    /// Every row of the table `name` in `table`'s mart schema, as a stream.
-    async fn export(&self, pool: &Pool, name: &str, table: &TableConfig) -> Result<BatchStream>;
+    /// Every row of the table `name` in `table`'s mart schema, as a stream (through `stage`
+    /// where the warehouse cannot stream it to a client).
+    async fn export(
+        &self,
+        pool: &Pool,
+        name: &str,
+        table: &TableConfig,
+        stage: &dyn crate::stage::Stage,
+    ) -> Result<BatchStream>;
 }
 
 /// A PostgreSQL database or Redshift cluster.
@@ -246,8 +253,13 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         }
     }
 
-    async fn export(&self, name: &str, table: &TableConfig) -> Result<BatchStream> {
-        self.flavor.export(&self.pool, name, table).await
+    async fn export(
+        &self,
+        name: &str,
+        table: &TableConfig,
+        stage: &dyn crate::stage::Stage,
+    ) -> Result<BatchStream> {
+        self.flavor.export(&self.pool, name, table, stage).await
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
