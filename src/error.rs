@@ -90,6 +90,24 @@ pub enum Error {
         stage: String,
     },
 
+    /// A reconcile found more of the mart's keys missing from the source than `max_deletes`
+    /// allows, and deleted nothing.
+    #[error(
+        "{mart}: reconcile refused: {missing} of the {window_keys} keys the mart holds since \
+         {since} are missing from the source, more than max_deletes = {setting} ({limit} keys) \
+         allows; nothing was deleted. If the source really deleted them, run `martsync \
+         reconcile --table {mart} --max-deletes {missing}`; otherwise check the source (an \
+         empty or broken table, the wrong database)"
+    )]
+    TooManyDeletes {
+        mart: String,
+        since: String,
+        missing: u64,
+        window_keys: u64,
+        limit: u64,
+        setting: String,
+    },
+
     /// Another process holds the warehouse or the mart.
     #[error("{what} is locked by another martsync run ({message}); wait for it to finish")]
     Locked { what: String, message: String },
@@ -112,6 +130,7 @@ impl Error {
             Error::Rejected { .. } | Error::Dedup { .. } | Error::Batch { .. } => "dedup",
             Error::Stage { .. } | Error::Io { .. } => "stage",
             Error::Warehouse { .. } | Error::RowCount { .. } | Error::Locked { .. } => "merge",
+            Error::TooManyDeletes { .. } => "reconcile",
         }
     }
 

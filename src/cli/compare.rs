@@ -302,7 +302,9 @@ pub async fn execute(args: CompareArgs) -> Result<ExitCode> {
     // Where a warehouse that cannot stream a table out (Redshift) unloads it.
     let stage = crate::stage::open(&config.stage).await?;
     let left_name = format!("{} in {}", mart.name, warehouse.describe());
-    let left = warehouse.export(&mart.name, &table, stage.as_ref()).await?;
+    let left = warehouse
+        .export(&mart.name, &table, stage.as_ref(), None)
+        .await?;
     let (right_name, right) =
         open_right(&config, &side, &table, range, &*warehouse, stage.as_ref()).await?;
     let (left, right) = match range {
@@ -376,7 +378,7 @@ async fn open_right(
         }
         Side::Warehouse(name) => Ok((
             format!("{name} in {}", warehouse.describe()),
-            warehouse.export(name, table, stage).await?,
+            warehouse.export(name, table, stage, None).await?,
         )),
         Side::Files(dir) => {
             let files = FilesSource::folder_files(dir, table, config.source.batch_rows)?;

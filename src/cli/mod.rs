@@ -11,6 +11,7 @@ mod explain;
 mod generate;
 mod html;
 mod maintain;
+mod reconcile;
 mod replay;
 mod run;
 mod seed;
@@ -77,6 +78,10 @@ pub enum Command {
     /// `[maintenance]` thresholds), never while a cycle holds a mart; `--dry-run` says what
     /// and why.
     Maintain(maintain::MaintainArgs),
+    /// Delete the keys a mart holds inside a window that its source no longer has (rows
+    /// deleted in MySQL), in one transaction with a ledger row; more than `max_deletes`
+    /// deletes nothing and exits 8.
+    Reconcile(reconcile::ReconcileArgs),
     /// Show what `run` would do, without writing anything: per mart the watermark, the
     /// extraction query and every warehouse statement of the cycle.
     Explain(explain::ExplainArgs),
@@ -121,12 +126,15 @@ pub mod exit {
     pub const WAREHOUSE: u8 = 6;
     /// `compare` found more differences than `--fail-above` allows.
     pub const DIFFERENT: u8 = 7;
+    /// A reconcile would delete more keys than `max_deletes` allows: nothing was deleted.
+    pub const TOO_MANY_DELETES: u8 = 8;
 }
 
 /// The exit-code table shown by `--help`.
 const EXIT_CODES_HELP: &str = "Exit codes: 0 every mart committed; 1 other failure; \
     2 invalid config or arguments; 3 another run holds the lock; 4 source failed; \
-    5 stage failed; 6 warehouse failed; 7 compare found more differences than --fail-above.";
+    5 stage failed; 6 warehouse failed; 7 compare found more differences than --fail-above; \
+    8 reconcile refused: more keys missing from the source than max_deletes allows.";
 
 /// The exit code for an error.
 pub fn exit_code(error: &Error) -> u8 {
@@ -136,6 +144,7 @@ pub fn exit_code(error: &Error) -> u8 {
         Error::Source { .. } => exit::SOURCE,
         Error::Stage { .. } => exit::STAGE,
         Error::Warehouse { .. } | Error::RowCount { .. } => exit::WAREHOUSE,
+        Error::TooManyDeletes { .. } => exit::TOO_MANY_DELETES,
         Error::Rejected { .. } | Error::Dedup { .. } | Error::Batch { .. } | Error::Io { .. } => {
             exit::FAILED
         }
@@ -178,6 +187,7 @@ pub fn main() -> ExitCode {
             Command::Ddl(args) => ddl::execute(args).await,
             Command::Status(args) => status::execute(args).await,
             Command::Maintain(args) => maintain::execute(args).await,
+            Command::Reconcile(args) => reconcile::execute(args).await,
             Command::Explain(args) => explain::execute(args).await,
             Command::Config(command) => config_cmd::execute(command),
             Command::Completions(args) => completions::execute(args),

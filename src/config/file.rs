@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::{
     DEFAULT_ANALYZE_ABOVE, DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELETE_ABOVE,
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT,
-    DEFAULT_RETENTION, DEFAULT_SORT_ABOVE, DEFAULT_STAGE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT,
-    DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_MAX_DELETES, DEFAULT_PART_ROWS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_SORT_ABOVE, DEFAULT_STAGE_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -210,6 +210,16 @@ pub struct TableSection {
     /// The column retention is measured on. Default: the watermark column.
     #[schemars(example = &"add_time")]
     pub retention_column: Option<String>,
+    /// After each scheduled cycle, delete the mart's keys inside this window (by the watermark
+    /// column, back from now) that the source no longer has: `martsync reconcile --window`
+    /// on every run, with its ledger row and its `max_deletes` limit. Off by default.
+    #[schemars(example = &"7d")]
+    pub delete_missing: Option<String>,
+    /// The most keys one reconcile may delete: a count (`500`) or a share of the keys the
+    /// mart holds inside the window (`"1%"`). Past it nothing is deleted and martsync exits 8:
+    /// a broken or empty source cannot empty a mart.
+    #[schemars(extend("default" = DEFAULT_MAX_DELETES), example = &"500")]
+    pub max_deletes: Option<CountOrText>,
     /// Rows with a NULL key or version a cycle may reject (kept in the stage as
     /// `rejected.parquet`) before it fails.
     #[schemars(extend("default" = 0), example = 100)]
@@ -253,6 +263,23 @@ impl TargetSection {
         TargetSection {
             name: "stg_uni_tracking_info".into(),
             retention: Some("20d".into()),
+        }
+    }
+}
+
+/// A number, or a text such as `1%`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CountOrText {
+    Count(u64),
+    Text(String),
+}
+
+impl CountOrText {
+    pub(crate) fn into_text(self) -> String {
+        match self {
+            CountOrText::Count(n) => n.to_string(),
+            CountOrText::Text(t) => t,
         }
     }
 }

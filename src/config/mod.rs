@@ -273,6 +273,49 @@ pub struct TableConfig {
     pub sort_key: Vec<String>,
     /// Redshift's DISTKEY column, lower case.
     pub dist_key: String,
+    /// Reconcile this window after each scheduled cycle (`delete_missing`).
+    pub delete_missing: Option<Duration>,
+    /// The most keys one reconcile may delete.
+    pub max_deletes: MaxDeletes,
+}
+
+/// `max_deletes`: a count of keys, or a share (percent) of the keys inside the window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeletes {
+    Keys(u64),
+    Percent(f64),
+}
+
+impl MaxDeletes {
+    /// Parses `500` or `1%` (`0.5%`).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let text = text.trim();
+        let bad = || format!("`{text}` is not a count of keys (`500`) or a share (`1%`)");
+        match text.strip_suffix('%') {
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(MaxDeletes::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => text.parse().map(MaxDeletes::Keys).map_err(|_| bad()),
+        }
+    }
+
+    /// The keys allowed when the window holds `window_keys`.
+    pub fn limit(self, window_keys: u64) -> u64 {
+        match self {
+            MaxDeletes::Keys(n) => n,
+            MaxDeletes::Percent(p) => (window_keys as f64 * p / 100.0).floor() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxDeletes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxDeletes::Keys(n) => write!(f, "{n}"),
+            MaxDeletes::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// A validated `[[tables.targets]]` entry.
@@ -343,6 +386,7 @@ const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
 const DEFAULT_LOCK_TIMEOUT: &str = "5m";
 const DEFAULT_WARN_DELETE_AFTER: &str = "5m";
 const DEFAULT_SORT_ABOVE: f64 = 5.0;
+const DEFAULT_MAX_DELETES: &str = "10%";
 const DEFAULT_DELETE_ABOVE: f64 = 5.0;
 const DEFAULT_ANALYZE_ABOVE: f64 = 10.0;
 const DEFAULT_PART_ROWS: usize = 1_000_000;

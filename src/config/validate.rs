@@ -424,6 +424,15 @@ impl TableSection {
                 retention,
             });
         }
+        let delete_missing = self
+            .delete_missing
+            .as_deref()
+            .map(|text| parse_duration(text).map_err(|m| err("delete_missing", m)))
+            .transpose()?;
+        let max_deletes = self
+            .max_deletes
+            .map_or_else(|| DEFAULT_MAX_DELETES.to_string(), CountOrText::into_text);
+        let max_deletes = MaxDeletes::parse(&max_deletes).map_err(|m| err("max_deletes", m))?;
         Ok(TableConfig {
             name: self.name,
             schema,
@@ -442,6 +451,8 @@ impl TableSection {
             version_guard,
             sort_key,
             dist_key,
+            delete_missing,
+            max_deletes,
         })
     }
 }

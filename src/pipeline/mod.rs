@@ -4,6 +4,7 @@
 mod batches;
 pub mod explain;
 pub mod metrics;
+pub mod reconcile;
 pub mod report;
 
 use std::future::Future;
@@ -154,7 +155,16 @@ impl Pipeline {
                 .collect();
         }
         self.per_table(tables, |pipeline, table| async move {
-            pipeline.cycle(&table, Input::Watermark).await
+            let mut report = pipeline.cycle(&table, Input::Watermark).await?;
+            // `delete_missing`: the source's deletes in the window leave the mart too.
+            if let Some(length) = table.delete_missing {
+                let window = reconcile::Window::last(&table, length);
+                let reconciled = pipeline
+                    .reconcile(&table, &window, table.max_deletes, false)
+                    .await?;
+                report.rows_reconciled = Some(reconciled.deleted);
+            }
+            Ok(report)
         })
         .await
     }
@@ -270,7 +280,7 @@ impl Pipeline {
             Input::Table { name, .. } => (
                 None,
                 self.warehouse
-                    .export(&name, table, self.stage.as_ref())
+                    .export(&name, table, self.stage.as_ref(), None)
                     .await?,
             ),
             Input::Files { files, .. } => {
@@ -380,6 +390,7 @@ impl Pipeline {
                 stage: self.stage.as_ref(),
                 record,
                 min_version,
+                apply: warehouse::Apply::Rows,
             })
             .await;
         let merge_ms = merge_started.elapsed().as_millis() as u64;
@@ -431,6 +442,7 @@ impl Pipeline {
             merge_ms,
             total_ms: started.elapsed().as_millis() as u64,
             timings: merged.timings,
+            rows_reconciled: None,
             statements: merged.statements,
         };
         info!(

@@ -40,6 +40,9 @@ pub struct CycleReport {
     pub stage_ms: u64,
     pub merge_ms: u64,
     pub total_ms: u64,
+    /// Rows a `delete_missing` reconcile deleted after the cycle (none: not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_reconciled: Option<u64>,
     /// How long the merge's statements took (load, drop_stale, delete, insert, trim, targets).
     pub timings: crate::warehouse::Timings,
     /// The warehouse statements the merge ran, in order (what `explain` showed).

@@ -273,6 +273,7 @@ impl Warehouse for DuckDbWarehouse {
         name: &str,
         table: &TableConfig,
         _stage: &dyn crate::stage::Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream> {
         let path = std::env::temp_dir().join(format!(
             "martsync-export-{}-{}.parquet",
@@ -281,7 +282,7 @@ impl Warehouse for DuckDbWarehouse {
         ));
         let sql = format!(
             "COPY ({}) TO {} (FORMAT parquet)",
-            dialect::select_columns(Dialect::DuckDb, table, name),
+            dialect::select_columns_since(Dialect::DuckDb, table, name, since),
             dialect::literal(&path.to_string_lossy())
         );
         let ctx = self.context(&table.name, "-");
@@ -341,7 +342,7 @@ impl Warehouse for DuckDbWarehouse {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        let plan = dialect::merge_plan(Dialect::DuckDb, request.table, &Load::Files(files));
+        let plan = request.plan(Dialect::DuckDb, &Load::Files(files));
         executor::merge(self, &plan, &request).await
     }
 

@@ -512,6 +512,7 @@ mod tests {
                 ..RunRecord::default()
             },
             min_version: None,
+            apply: Default::default(),
         };
         let script = Script {
             log: Arc::default(),

@@ -107,6 +107,29 @@ pub struct MergeRequest<'a> {
     /// The least version among the staged rows (latest marts; µs for timestamps), which
     /// bounds the mart rows the stale-version drop compares.
     pub min_version: Option<i64>,
+    /// What the staged rows are for.
+    pub apply: Apply,
+}
+
+/// What a merge does with its staged rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Apply {
+    /// Rows to merge into the mart (a cycle, replay, seed, backfill, refresh).
+    #[default]
+    Rows,
+    /// Keys to delete from the mart and its targets (a reconcile); `table` has only the key
+    /// columns.
+    DeleteKeys,
+}
+
+impl MergeRequest<'_> {
+    /// The plan the warehouse runs for this request in `dialect`, loading as `load` says.
+    pub fn plan(&self, dialect: Dialect, load: &dialect::Load) -> plan::MergePlan {
+        match self.apply {
+            Apply::Rows => dialect::merge_plan(dialect, self.table, load),
+            Apply::DeleteKeys => dialect::delete_keys_plan(dialect, self.table, load),
+        }
+    }
 }
 
 /// What a merge changed.
@@ -227,12 +250,14 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Every row of the warehouse table `name` in `table`'s mart schema (its columns, by
     /// name), as a stream: what `seed` and `compare` read an existing table with. A
     /// warehouse that cannot stream a table to a client (Redshift) unloads it to `stage`
-    /// and reads it back from there.
+    /// and reads it back from there. With `since`, only rows whose watermark is at or above
+    /// it (the column's unit), selected by the warehouse.
     async fn export(
         &self,
         name: &str,
         table: &TableConfig,
         stage: &dyn Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream>;
 
     /// Labels of the batches already committed to a mart (replay skips them).

@@ -44,6 +44,8 @@ pub enum StepName {
     TargetInsertRows,
     TargetInsertNewRows,
     TargetRetentionTrim,
+    DeleteMissing,
+    TargetDeleteMissing,
     RecordRun,
     DropStageTable,
     Commit,
@@ -79,6 +81,8 @@ impl StepName {
             TargetInsertRows => "target_insert_rows",
             TargetInsertNewRows => "target_insert_new_rows",
             TargetRetentionTrim => "target_retention_trim",
+            DeleteMissing => "delete_missing",
+            TargetDeleteMissing => "target_delete_missing",
             RecordRun => "record_run",
             DropStageTable => "drop_stage_table",
             Commit => "commit",
@@ -145,12 +149,11 @@ impl StepName {
         Some(match self {
             CreateStageTable | LoadStage | LoadedRows => Timed::Load,
             DropNewKeys | DropStaleVersions | DropUnchangedRows => Timed::DropStale,
-            DeleteReplaced => Timed::Delete,
+            DeleteReplaced | DeleteMissing => Timed::Delete,
             InsertRows | InsertNewRows => Timed::Insert,
             RetentionTrim => Timed::Trim,
-            TargetDeleteReplaced | TargetInsertRows | TargetInsertNewRows | TargetRetentionTrim => {
-                Timed::Targets
-            }
+            TargetDeleteReplaced | TargetInsertRows | TargetInsertNewRows | TargetRetentionTrim
+            | TargetDeleteMissing => Timed::Targets,
             _ => return None,
         })
     }

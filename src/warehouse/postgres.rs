@@ -48,13 +48,14 @@ impl Flavor for Postgres {
         name: &str,
         table: &TableConfig,
         _stage: &dyn crate::stage::Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream> {
         let ctx = pool.context(&table.name, "-");
         let client = pool.client(&table.name).await?;
         let export_name = name.to_string();
         let sql = format!(
             "COPY ({}) TO STDOUT (FORMAT binary)",
-            dialect::select_columns(Dialect::Postgres, table, name)
+            dialect::select_columns_since(Dialect::Postgres, table, name, since)
         );
         let copy = client.copy_out(&sql).await.map_err(ctx.at("export"))?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(2);

@@ -59,6 +59,7 @@ impl Flavor for Redshift {
         name: &str,
         table: &TableConfig,
         stage: &dyn Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream> {
         let ctx = pool.context(&table.name, "-");
         let iam_role = self
@@ -71,7 +72,7 @@ impl Flavor for Redshift {
             crate::units::new_run_id()
         );
         let sql = dialect::unload(
-            &dialect::select_columns(Dialect::Redshift, table, name),
+            &dialect::select_columns_since(Dialect::Redshift, table, name, since),
             &format!("{}/{prefix}/part_", stage.url()),
             &iam_role,
         );

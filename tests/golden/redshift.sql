@@ -118,6 +118,45 @@ VACUUM SORT ONLY "mart_uni_tracking_info";
 -- mart_uni_tracking_info: maintain
 ANALYZE "mart_uni_tracking_info";
 
+-- mart_uni_tracking_info reconcile: begin
+BEGIN;
+
+-- mart_uni_tracking_info reconcile: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_info reconcile: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_info reconcile: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info reconcile: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_info" AS SELECT "order_id" FROM "mart_uni_tracking_info" WHERE 1 = 0;
+
+-- mart_uni_tracking_info reconcile: load_stage
+COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_info reconcile: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_info reconcile: delete_missing
+DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info reconcile: target_delete_missing
+DELETE FROM "stg_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "stg_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info reconcile: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+
+-- mart_uni_tracking_info reconcile: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info reconcile: commit
+COMMIT;
+
+-- mart_uni_tracking_info reconcile: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("tracking_no" AS VARCHAR(160)) AS "tracking_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("carrier_code" AS VARCHAR(64)) AS "carrier_code", CAST("status" AS SMALLINT) AS "status", CAST("last_code" AS SMALLINT) AS "last_code", CAST("last_event" AS VARCHAR(1020)) AS "last_event", CAST("last_location" AS VARCHAR(512)) AS "last_location", CAST("delivered_at" AS TIMESTAMP) AS "delivered_at", CAST("add_time" AS INTEGER) AS "add_time", CAST("update_time" AS INTEGER) AS "update_time" FROM "mart_uni_tracking_info" WHERE "update_time" >= 1767225600') TO 's3://bucket/prefix/mart_uni_tracking_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
+
 -- mart_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_info" (held_by VARCHAR(64));
 
@@ -198,6 +237,42 @@ VACUUM SORT ONLY "mart_ecs_order_info";
 
 -- mart_ecs_order_info: maintain
 ANALYZE "mart_ecs_order_info";
+
+-- mart_ecs_order_info reconcile: begin
+BEGIN;
+
+-- mart_ecs_order_info reconcile: lock_runs
+LOCK martsync_runs;
+
+-- mart_ecs_order_info reconcile: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_ecs_order_info reconcile: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info reconcile: create_stage_table
+CREATE TEMP TABLE "stage_mart_ecs_order_info" AS SELECT "order_id" FROM "mart_ecs_order_info" WHERE 1 = 0;
+
+-- mart_ecs_order_info reconcile: load_stage
+COPY "stage_mart_ecs_order_info" FROM 's3://bucket/prefix/mart_ecs_order_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_ecs_order_info reconcile: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_ecs_order_info reconcile: delete_missing
+DELETE FROM "mart_ecs_order_info" USING "stage_mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id";
+
+-- mart_ecs_order_info reconcile: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+
+-- mart_ecs_order_info reconcile: drop_stage_table
+DROP TABLE "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info reconcile: commit
+COMMIT;
+
+-- mart_ecs_order_info reconcile: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("order_no" AS VARCHAR(128)) AS "order_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("customer_ref" AS VARCHAR(256)) AS "customer_ref", CAST("dest_country" AS VARCHAR(8)) AS "dest_country", CAST("weight_g" AS INTEGER) AS "weight_g", CAST("declared_value" AS NUMERIC(12,2)) AS "declared_value", CAST("currency" AS VARCHAR(12)) AS "currency", CAST("add_time" AS INTEGER) AS "add_time" FROM "mart_ecs_order_info" WHERE "add_time" >= 1767225600') TO 's3://bucket/prefix/mart_ecs_order_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- mart_ecs_order_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_ecs_order_info" (held_by VARCHAR(64));
@@ -280,6 +355,42 @@ VACUUM SORT ONLY "mart_uni_tracking_spath";
 -- mart_uni_tracking_spath: maintain
 ANALYZE "mart_uni_tracking_spath";
 
+-- mart_uni_tracking_spath reconcile: begin
+BEGIN;
+
+-- mart_uni_tracking_spath reconcile: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_spath reconcile: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_spath reconcile: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath reconcile: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_spath" AS SELECT "order_id", "traceseq", "pathtime" FROM "mart_uni_tracking_spath" WHERE 1 = 0;
+
+-- mart_uni_tracking_spath reconcile: load_stage
+COPY "stage_mart_uni_tracking_spath" FROM 's3://bucket/prefix/mart_uni_tracking_spath/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_spath reconcile: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_spath reconcile: delete_missing
+DELETE FROM "mart_uni_tracking_spath" USING "stage_mart_uni_tracking_spath" WHERE "mart_uni_tracking_spath"."order_id" = "stage_mart_uni_tracking_spath"."order_id" AND "mart_uni_tracking_spath"."traceseq" = "stage_mart_uni_tracking_spath"."traceseq" AND "mart_uni_tracking_spath"."pathtime" = "stage_mart_uni_tracking_spath"."pathtime";
+
+-- mart_uni_tracking_spath reconcile: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+
+-- mart_uni_tracking_spath reconcile: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath reconcile: commit
+COMMIT;
+
+-- mart_uni_tracking_spath reconcile: export
+UNLOAD ('SELECT CAST("id" AS BIGINT) AS "id", CAST("order_id" AS BIGINT) AS "order_id", CAST("traceseq" AS INTEGER) AS "traceseq", CAST("pathtime" AS INTEGER) AS "pathtime", CAST("code" AS SMALLINT) AS "code", CAST("location" AS VARCHAR(512)) AS "location", CAST("description" AS VARCHAR(2048)) AS "description", CAST("is_updated" AS SMALLINT) AS "is_updated", CAST("time_modified" AS TIMESTAMPTZ) AS "time_modified" FROM "mart_uni_tracking_spath" WHERE "pathtime" >= 1767225600') TO 's3://bucket/prefix/mart_uni_tracking_spath/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
+
 -- mart_uni_tracking_spath: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_mart_uni_tracking_spath" (held_by VARCHAR(64));
 
@@ -342,6 +453,42 @@ VACUUM SORT ONLY "spath_latest_by_modified";
 
 -- spath_latest_by_modified: maintain
 ANALYZE "spath_latest_by_modified";
+
+-- spath_latest_by_modified reconcile: begin
+BEGIN;
+
+-- spath_latest_by_modified reconcile: lock_runs
+LOCK martsync_runs;
+
+-- spath_latest_by_modified reconcile: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- spath_latest_by_modified reconcile: create_stage_table
+DROP TABLE IF EXISTS "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified reconcile: create_stage_table
+CREATE TEMP TABLE "stage_spath_latest_by_modified" AS SELECT "order_id", "traceseq", "pathtime" FROM "spath_latest_by_modified" WHERE 1 = 0;
+
+-- spath_latest_by_modified reconcile: load_stage
+COPY "stage_spath_latest_by_modified" FROM 's3://bucket/prefix/spath_latest_by_modified/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- spath_latest_by_modified reconcile: loaded_rows
+SELECT pg_last_copy_count();
+
+-- spath_latest_by_modified reconcile: delete_missing
+DELETE FROM "spath_latest_by_modified" USING "stage_spath_latest_by_modified" WHERE "spath_latest_by_modified"."order_id" = "stage_spath_latest_by_modified"."order_id" AND "spath_latest_by_modified"."traceseq" = "stage_spath_latest_by_modified"."traceseq" AND "spath_latest_by_modified"."pathtime" = "stage_spath_latest_by_modified"."pathtime";
+
+-- spath_latest_by_modified reconcile: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+
+-- spath_latest_by_modified reconcile: drop_stage_table
+DROP TABLE "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified reconcile: commit
+COMMIT;
+
+-- spath_latest_by_modified reconcile: export
+UNLOAD ('SELECT CAST("id" AS BIGINT) AS "id", CAST("order_id" AS BIGINT) AS "order_id", CAST("traceseq" AS INTEGER) AS "traceseq", CAST("pathtime" AS INTEGER) AS "pathtime", CAST("code" AS SMALLINT) AS "code", CAST("location" AS VARCHAR(512)) AS "location", CAST("description" AS VARCHAR(2048)) AS "description", CAST("is_updated" AS SMALLINT) AS "is_updated", CAST("time_modified" AS TIMESTAMPTZ) AS "time_modified" FROM "spath_latest_by_modified" WHERE "time_modified" >= (TIMESTAMP \'epoch\' + CAST(1767225600 AS BIGINT) * INTERVAL \'1 microsecond\')') TO 's3://bucket/prefix/spath_latest_by_modified/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- spath_latest_by_modified: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_spath_latest_by_modified" (held_by VARCHAR(64));
@@ -417,6 +564,42 @@ VACUUM SORT ONLY "widened_uni_tracking_info";
 
 -- widened_uni_tracking_info: maintain
 ANALYZE "widened_uni_tracking_info";
+
+-- widened_uni_tracking_info reconcile: begin
+BEGIN;
+
+-- widened_uni_tracking_info reconcile: lock_runs
+LOCK martsync_runs;
+
+-- widened_uni_tracking_info reconcile: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- widened_uni_tracking_info reconcile: create_stage_table
+DROP TABLE IF EXISTS "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info reconcile: create_stage_table
+CREATE TEMP TABLE "stage_widened_uni_tracking_info" AS SELECT "order_id" FROM "widened_uni_tracking_info" WHERE 1 = 0;
+
+-- widened_uni_tracking_info reconcile: load_stage
+COPY "stage_widened_uni_tracking_info" FROM 's3://bucket/prefix/widened_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- widened_uni_tracking_info reconcile: loaded_rows
+SELECT pg_last_copy_count();
+
+-- widened_uni_tracking_info reconcile: delete_missing
+DELETE FROM "widened_uni_tracking_info" USING "stage_widened_uni_tracking_info" WHERE "widened_uni_tracking_info"."order_id" = "stage_widened_uni_tracking_info"."order_id";
+
+-- widened_uni_tracking_info reconcile: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+
+-- widened_uni_tracking_info reconcile: drop_stage_table
+DROP TABLE "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info reconcile: commit
+COMMIT;
+
+-- widened_uni_tracking_info reconcile: export
+UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("tracking_no" AS VARCHAR(160)) AS "tracking_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("carrier_code" AS VARCHAR(64)) AS "carrier_code", CAST("status" AS SMALLINT) AS "status", CAST("last_code" AS SMALLINT) AS "last_code", CAST("last_event" AS VARCHAR(1020)) AS "last_event", CAST("last_location" AS VARCHAR(512)) AS "last_location", CAST("delivered_at" AS TIMESTAMP) AS "delivered_at", CAST("add_time" AS INTEGER) AS "add_time", CAST("update_time" AS INTEGER) AS "update_time", CAST("sort_note" AS VARCHAR(160)) AS "sort_note" FROM "widened_uni_tracking_info" WHERE "update_time" >= 1767225600') TO 's3://bucket/prefix/widened_uni_tracking_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
 -- widened_uni_tracking_info: create_hold_table
 CREATE TABLE IF NOT EXISTS "martsync_hold_widened_uni_tracking_info" (held_by VARCHAR(64));

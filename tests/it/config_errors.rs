@@ -53,6 +53,26 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             &["tables[0].sort_key", "partner", "ecs_order_info"],
         ),
         (
+            "max_deletes that is neither a count nor a share",
+            with_table("name = \"mart_uni_tracking_info\"\nmax_deletes = \"lots\""),
+            &["tables[0].max_deletes", "`lots`", "1%"],
+        ),
+        (
+            "max_deletes share past 100%",
+            with_table("name = \"mart_uni_tracking_info\"\nmax_deletes = \"150%\""),
+            &["tables[0].max_deletes", "`150%`"],
+        ),
+        (
+            "delete_missing that is not a duration",
+            with_table("name = \"mart_uni_tracking_info\"\ndelete_missing = \"weekly\""),
+            &["tables[0].delete_missing", "weekly"],
+        ),
+        (
+            "maintenance threshold past 100",
+            format!("{valid}[maintenance]\nanalyze_above = 101\n"),
+            &["maintenance.analyze_above", "101"],
+        ),
+        (
             "empty sort key",
             with_table("name = \"mart_ecs_order_info\"\nsort_key = []"),
             &["tables[0].sort_key", "at least one"],

@@ -96,6 +96,24 @@ fn render_redshift() -> String {
         for step in dialect::redshift_upkeep(table, Some(worn), &limits).steps {
             add(&format!("{mart}: maintain"), &step.statement);
         }
+        // A reconcile's plan: the mart's keys the source lost, deleted with a ledger row.
+        let mut keys = table.clone();
+        keys.schema.columns.retain(|c| table.key.contains(&c.name));
+        let load = dialect::Load::Manifest {
+            url: format!("s3://bucket/prefix/{mart}/RUN/manifest.json"),
+            iam_role: "arn:aws:iam::123456789012:role/martsync-copy".into(),
+        };
+        for step in dialect::delete_keys_plan(d, &keys, &load).steps {
+            add(&format!("{mart} reconcile: {}", step.name), &step.sql);
+        }
+        add(
+            &format!("{mart} reconcile: export"),
+            &dialect::unload(
+                &dialect::select_columns_since(d, table, mart, Some(1_767_225_600)),
+                &format!("s3://bucket/prefix/{mart}/export-RUN/part_"),
+                "arn:aws:iam::123456789012:role/martsync",
+            ),
+        );
         // Redshift's LOCK blocks readers: the mart is not locked, runs take its hold.
         assert_eq!(dialect::lock_mart(d, table), None);
         add(
@@ -182,6 +200,18 @@ fn redshift_plans() -> Vec<(String, Vec<Statement>)> {
                     dialect::merge_plan(Dialect::Redshift, &table, &load).statements(state),
                 ));
             }
+        }
+        let mut keys = table.clone();
+        keys.schema.columns.retain(|c| table.key.contains(&c.name));
+        for staged_files in [true, false] {
+            let state = PlanState {
+                mart_empty: false,
+                staged_files,
+            };
+            plans.push((
+                format!("{} reconcile (files: {staged_files})", table.name),
+                dialect::delete_keys_plan(Dialect::Redshift, &keys, &load).statements(state),
+            ));
         }
     }
     plans

@@ -18,6 +18,7 @@ mod model;
 mod mysql_types;
 mod operator_cli;
 mod outages;
+mod reconcile;
 #[cfg(feature = "redshift-live")]
 mod redshift_live;
 mod regression;

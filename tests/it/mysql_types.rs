@@ -231,6 +231,8 @@ fn table_config(schema: TableSchema) -> TableConfig {
         version_guard: Default::default(),
         sort_key: vec!["id".into()],
         dist_key: "id".into(),
+        delete_missing: None,
+        max_deletes: martsync::config::MaxDeletes::Percent(10.0),
     }
 }
 

@@ -231,6 +231,32 @@ async fn redshift_live_cycles_match_the_source() {
             .await,
         5
     );
+
+    // Rows deleted in MySQL leave the mart by a reconcile (UNLOAD of the window's keys, the
+    // key diff, a COPY of the missing keys and DELETE … USING).
+    db.exec("DELETE FROM uni_tracking_info ORDER BY order_id LIMIT 3")
+        .await;
+    crate::common::martsync_ok(
+        dir.path(),
+        &[
+            "reconcile",
+            "--table",
+            "mart_uni_tracking_info",
+            "--window",
+            "3650d",
+            "--max-deletes",
+            "3",
+        ],
+    );
+    let source = db
+        .rows("SELECT CAST(count(*) AS CHAR) FROM uni_tracking_info")
+        .await;
+    assert_eq!(
+        live.count("SELECT count(*) FROM mart_uni_tracking_info")
+            .await
+            .to_string(),
+        source[0]
+    );
 }
 
 /// `maintain` on a cluster: `svv_table_info` is readable by the martsync user, the plan's

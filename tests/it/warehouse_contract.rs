@@ -70,6 +70,7 @@ async fn merge(
             record,
             // Every version here is positive: no bound on the stale-version drop.
             min_version: Some(0),
+            apply: Default::default(),
         })
         .await
 }

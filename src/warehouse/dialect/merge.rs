@@ -33,6 +33,12 @@ fn merge_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
     for target in &table.targets {
         steps.extend(apply_to(dialect, &table.as_target(target), &stage, true));
     }
+    steps.push(record_run_step(dialect));
+    steps
+}
+
+/// The run's ledger row, inserted inside the transaction it records.
+fn record_run_step(dialect: Dialect) -> Step {
     let values = RUNS_COLUMNS
         .iter()
         .enumerate()
@@ -46,18 +52,15 @@ fn merge_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    steps.push(
-        Step::execute(
-            StepName::RecordRun,
-            format!(
-                "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
-                RUNS_COLUMNS.join(", ")
-            ),
-            Reads::Nothing,
-        )
-        .bind(Bind::RunRecord),
-    );
-    steps
+    Step::execute(
+        StepName::RecordRun,
+        format!(
+            "INSERT INTO {RUNS_TABLE} ({}) VALUES ({values})",
+            RUNS_COLUMNS.join(", ")
+        ),
+        Reads::Nothing,
+    )
+    .bind(Bind::RunRecord)
 }
 
 /// Applies the rows of `stage` to `table` (a mart, or one of its targets): the stale-version
@@ -402,6 +405,88 @@ pub fn may_copy_direct(dialect: Dialect, table: &TableConfig) -> bool {
 /// The plan of one merge: every statement from `BEGIN` to `COMMIT` with what its result
 /// means. The executor runs it; `explain` prints it ([`MergePlan::statements`]).
 pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePlan {
+    let mut steps = opening_steps(dialect, table);
+    let direct = may_copy_direct(dialect, table);
+    if direct {
+        steps.push(Step::query(
+            StepName::CheckEmpty,
+            any_row(table),
+            Reads::MartRow,
+        ));
+    }
+    for sql in create_stage_table(dialect, table) {
+        steps.push(
+            Step::execute(StepName::CreateStageTable, sql, Reads::Nothing).when(When::ThroughStage),
+        );
+    }
+    steps.extend(load_steps(table, load, direct));
+    steps.extend(merge_steps(dialect, table));
+    steps.extend(closing_steps(dialect, table));
+    MergePlan { steps }
+}
+
+/// The plan of a reconcile run: its staged keys (keys the mart holds that the source no
+/// longer has) are deleted from the mart and each of its targets, in one transaction with
+/// the run's ledger row. `keys`: the mart with only its key columns, as the keys are staged.
+pub fn delete_keys_plan(dialect: Dialect, keys: &TableConfig, load: &Load) -> MergePlan {
+    let mut steps = opening_steps(dialect, keys);
+    let (mart, stage) = (quote(&keys.name), stage_table(keys));
+    let key_cols = quoted_columns(keys);
+    let create = match dialect {
+        Dialect::DuckDb => vec![
+            format!("DROP TABLE IF EXISTS temp.{stage}"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT {key_cols} FROM {mart} LIMIT 0"),
+        ],
+        Dialect::Postgres => vec![format!(
+            "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {key_cols} FROM {mart} LIMIT 0"
+        )],
+        // COPY fills the key columns by position ("COPY from columnar data formats").
+        Dialect::Redshift => vec![
+            format!("DROP TABLE IF EXISTS {stage}"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT {key_cols} FROM {mart} WHERE 1 = 0"),
+        ],
+    };
+    for sql in create {
+        steps.push(Step::execute(
+            StepName::CreateStageTable,
+            sql,
+            Reads::Nothing,
+        ));
+    }
+    steps.extend(load_steps(keys, load, false));
+    let key_match = |table: &str| {
+        keys.key
+            .iter()
+            .map(|k| format!("{table}.{k} = {stage}.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    steps.push(Step::execute(
+        StepName::DeleteMissing,
+        format!(
+            "DELETE FROM {mart} USING {stage} WHERE {}",
+            key_match(&mart)
+        ),
+        Reads::Deleted,
+    ));
+    for target in &keys.targets {
+        let target = quote(&target.name);
+        steps.push(Step::execute(
+            StepName::TargetDeleteMissing,
+            format!(
+                "DELETE FROM {target} USING {stage} WHERE {}",
+                key_match(&target)
+            ),
+            Reads::Nothing,
+        ));
+    }
+    steps.push(record_run_step(dialect));
+    steps.extend(closing_steps(dialect, keys));
+    MergePlan { steps }
+}
+
+/// `BEGIN`, the locks, and the run-id check every plan starts with.
+fn opening_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
     let mut steps = vec![Step::execute(StepName::Begin, "BEGIN", Reads::Nothing)];
     if let Some(sql) = lock_runs(dialect) {
         steps.push(Step::execute(StepName::LockRuns, sql, Reads::Nothing));
@@ -417,19 +502,12 @@ pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePl
         )
         .bind(Bind::RunId),
     );
-    let direct = may_copy_direct(dialect, table);
-    if direct {
-        steps.push(Step::query(
-            StepName::CheckEmpty,
-            any_row(table),
-            Reads::MartRow,
-        ));
-    }
-    for sql in create_stage_table(dialect, table) {
-        steps.push(
-            Step::execute(StepName::CreateStageTable, sql, Reads::Nothing).when(When::ThroughStage),
-        );
-    }
+    steps
+}
+
+/// Loading the run's staged files into the stage table (or, `direct`, into the empty mart).
+fn load_steps(table: &TableConfig, load: &Load, direct: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
     match load {
         Load::Files(files) => steps.push(
             Step::execute(
@@ -480,14 +558,19 @@ pub fn merge_plan(dialect: Dialect, table: &TableConfig, load: &Load) -> MergePl
             );
         }
     }
-    steps.extend(merge_steps(dialect, table));
+    steps
+}
+
+/// Dropping the stage table where the session keeps it, and `COMMIT`.
+fn closing_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
+    let mut steps = Vec::new();
     if let Some(sql) = drop_stage_table(dialect, table) {
         steps.push(
             Step::execute(StepName::DropStageTable, sql, Reads::Nothing).when(When::ThroughStage),
         );
     }
     steps.push(Step::execute(StepName::Commit, "COMMIT", Reads::Nothing));
-    MergePlan { steps }
+    steps
 }
 
 /// PostgreSQL: the binary COPY the staged rows are streamed into: the stage table, or the

@@ -4,7 +4,27 @@ use super::{Dialect, RUNS_TABLE, current_schema, max_as_i64, placeholder, quote}
 use crate::config::TableConfig;
 
 /// The rows `export` reads: the mart's columns of another table, each cast to the mart's
-/// type (a staging table may type them more loosely).
+/// type (a staging table may type them more loosely); with `since`, only the rows whose
+/// watermark is at or above it (the column's unit: seconds, or µs for timestamps).
+pub fn select_columns_since(
+    dialect: Dialect,
+    table: &TableConfig,
+    from: &str,
+    since: Option<i64>,
+) -> String {
+    let select = select_columns(dialect, table, from);
+    let Some(since) = since else {
+        return select;
+    };
+    let bound = if table.schema.is_timestamp(&table.watermark) {
+        super::epoch_us_to_timestamp(dialect, &since.to_string())
+    } else {
+        since.to_string()
+    };
+    format!("{select} WHERE {} >= {bound}", quote(&table.watermark))
+}
+
+/// [`select_columns_since`] without a bound.
 pub fn select_columns(dialect: Dialect, table: &TableConfig, from: &str) -> String {
     let columns = table
         .schema

@@ -34,6 +34,7 @@ pub trait Flavor: Send + Sync + 'static {
         name: &str,
         table: &TableConfig,
         stage: &dyn crate::stage::Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream>;
 }
 
@@ -258,8 +259,11 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         name: &str,
         table: &TableConfig,
         stage: &dyn crate::stage::Stage,
+        since: Option<i64>,
     ) -> Result<BatchStream> {
-        self.flavor.export(&self.pool, name, table, stage).await
+        self.flavor
+            .export(&self.pool, name, table, stage, since)
+            .await
     }
 
     async fn committed_batches(&self, mart: &str) -> Result<HashSet<String>> {
@@ -274,7 +278,7 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
 
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
         let load = self.flavor.load(&self.pool, &request)?;
-        let plan = dialect::merge_plan(self.flavor.dialect(), request.table, &load);
+        let plan = request.plan(self.flavor.dialect(), &load);
         executor::merge(self, &plan, &request).await
     }
 
