@@ -86,7 +86,7 @@ pub fn prometheus_text(run: &RunMetrics<'_>, now_s: f64) -> String {
     family(
         "martsync_cycle_rows",
         "gauge",
-        "Rows of the last committed cycle, by step.",
+        "Rows of the last committed cycle, by step (reconciled: deleted by delete_missing after it).",
         committed
             .iter()
             .flat_map(|(m, r)| {
@@ -99,6 +99,8 @@ pub fn prometheus_text(run: &RunMetrics<'_>, now_s: f64) -> String {
                     ("inserted", r.rows_inserted),
                     ("trimmed", r.rows_trimmed),
                 ]
+                .into_iter()
+                .chain(r.rows_reconciled.map(|n| ("reconciled", n)))
                 .map(|(step, n)| (format!("{},step=\"{step}\"", table(m)), n as f64))
             })
             .collect(),

@@ -201,8 +201,18 @@ async fn delete_missing_follows_source_deletes_and_an_emptied_source_changes_not
 
     db.exec("DELETE FROM uni_tracking_info WHERE order_id IN (60, 61)")
         .await;
-    let out = run(&dir, &["run", "--report-json", "r.json"]);
+    let out = run(
+        &dir,
+        &["run", "--report-json", "r.json", "--metrics-file", "m.prom"],
+    );
     assert!(out.status.success(), "{}", stderr_text(&out));
+    let metrics = std::fs::read_to_string(ws.path("m.prom")).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "martsync_cycle_rows{{command=\"run\",table=\"{MART}\",step=\"reconciled\"}} 2\n"
+        )),
+        "{metrics}"
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.path("r.json")).unwrap()).unwrap();
     assert_eq!(
