@@ -17,7 +17,7 @@ MUTATIONS=(
   "1|replays lose the version guard (an old re-sent file overwrites)|src/config/mod.rs|VersionGuard::Replays => !live,|VersionGuard::Replays => false,|late_old_versions_never_overwrite replay_keeps_the_newer_row latest_mart_equals_the_model"
   "2|live MySQL rows keep the version guard (a late commit is dropped)|src/config/mod.rs|VersionGuard::Replays => !live,|VersionGuard::Replays => true,|take_the_source_row_when_its_version_moves_backwards"
   "3|no transaction: each merge statement commits on its own (DuckDB: COMMIT and BEGIN after every statement)|src/warehouse/executor.rs|            _ => crate::fault::after_statement(step.name.as_str()).await,|            _ => {\n                let _ = session.execute(\"COMMIT\", &[]).await;\n                let _ = session.execute(\"BEGIN\", &[]).await;\n                crate::fault::after_statement(step.name.as_str()).await\n            }|duckdb_crash_between_merge_statements_changes_nothing"
-  "4|the ledger row commits before the merge, in its own transaction (a claim first, then the work)|src/warehouse/dialect/merge.rs|    steps.push(Step::execute(StepName::Commit, \"COMMIT\", Reads::Nothing));|    steps.push(Step::execute(StepName::Commit, \"COMMIT\", Reads::Nothing));\n    for name in [StepName::RecordRun, StepName::CheckRunId] { if let Some(i) = steps.iter().position(\|s\| s.name == name) { let s = steps.remove(i); steps.insert(0, s); } }|crash_at_every_step_converges replay_killed"
+  "4|the ledger row commits before the merge, in its own transaction (a claim first, then the work)|src/warehouse/dialect/merge.rs|    steps.extend(closing_steps(dialect, table));\n    MergePlan { steps }\n}\n\n/// The plan of a reconcile|    steps.extend(closing_steps(dialect, table));\n    for name in [StepName::RecordRun, StepName::CheckRunId] { if let Some(i) = steps.iter().position(\|s\| s.name == name) { let s = steps.remove(i); steps.insert(0, s); } }\n    MergePlan { steps }\n}\n\n/// The plan of a reconcile|crash_at_every_step_converges replay_killed"
   "5|a replay does not skip the files the ledger holds|src/warehouse/dialect/queries.rs|WHERE mart = {} AND batch IS NOT NULL|WHERE 1 = 0 AND mart = {} AND batch IS NOT NULL|replaying_twice_equals_one_clean_replay"
   "6|a warehouse failure exits 1 instead of 6|src/cli/mod.rs|Error::Warehouse { .. } \| Error::RowCount { .. } => exit::WAREHOUSE,|Error::Warehouse { .. } \| Error::RowCount { .. } => exit::FAILED,|postgres_down_mid_cycle"
   "7|lock_timeout is ignored (the 5-minute default always)|src/config/validate.rs|                    self.warehouse.lock_timeout,|                    None,|a_held_mart_lock_is_waited_for"
@@ -31,6 +31,8 @@ MUTATIONS=(
   "15|a module imports upward (units imports cli)|src/units/mod.rs|pub mod batch;|#[allow(unused_imports)]\nuse crate::cli as _;\npub mod batch;|layering"
   "16|identifiers are not quoted|src/warehouse/dialect/mod.rs|format!(\"\\\"{}\\\"\", name.to_ascii_lowercase())|name.to_ascii_lowercase()|reserved_and_mixed_case_names"
   "17|Option A targets are not written|src/warehouse/dialect/merge.rs|for target in &table.targets {|for target in table.targets.iter().take(0) {|latest_mart_equals_the_model append_mart_equals_the_model"
+  "18|a reconcile ignores max_deletes|src/pipeline/reconcile.rs|if report.missing > report.limit {|if false {|reconcile::"
+  "19|a reconcile leaves the deleted keys in the targets|src/warehouse/dialect/merge.rs|for target in &keys.targets {|for target in keys.targets.iter().take(0) {|reconcile::"
 )
 
 restore() { git checkout --quiet -- src; }
