@@ -310,7 +310,7 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                     let mut error = ctx.at("svv_table_info")(e);
                     if let Error::Warehouse { message, .. } = &mut error {
                         message.push_str(
-                            "; svv_table_info is visible to superusers only: GRANT SELECT ON                              svv_table_info TO the martsync user",
+                            "; svv_table_info is visible to superusers only: GRANT SELECT ON svv_table_info TO the martsync user",
                         );
                     }
                     error
