@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::status_report::{MartReport, RUN_COLUMNS, describe_lag, format_ms, run_cells};
+use super::status_report::{
+    MartReport, RUN_COLUMNS, describe_lag, describe_ms, format_ms, run_cells,
+};
 use crate::config::TableConfig;
 use crate::source::display_watermark;
 use crate::warehouse::RunSummary;
@@ -11,7 +13,7 @@ use crate::warehouse::RunSummary;
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:2em;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}\
-td:first-child,th:first-child{text-align:left}.facts span{margin-right:2em}\
+td:first-child,th:first-child{text-align:left}.facts span{margin-right:2em}.warning{color:#a40000;font-weight:bold}\
 svg.chart{display:block;margin:.5em 0}.bar{fill:#4e79a7}.line{fill:none;stroke:#e15759;stroke-width:2}\
 .dot{fill:#e15759}.axis{stroke:#888}.label{font-size:11px;fill:#555}";
 
@@ -53,6 +55,27 @@ pub fn status_page(warehouse: &str, tables: &[TableConfig], reports: &[MartRepor
             escape(&describe_lag(report)),
             s.runs
         );
+        if let Some(slowest) = &report.slowest_statement {
+            let _ = writeln!(
+                html,
+                "<p class=\"facts\"><span>slowest statement <b>{}</b> (median {} over {} runs)</span></p>",
+                slowest.statement,
+                escape(&describe_ms(slowest.median_ms)),
+                slowest.runs
+            );
+        }
+        if let Some(slow) = &report.slow_deletes {
+            let _ = writeln!(
+                html,
+                "<p class=\"warning\">The merge's DELETE took longer than warehouse.warn_delete_after = {} \
+                 in {} of the last {} runs (slowest {}): the seed's rule is to move this mart's heavy \
+                 reads to a target (Option A).</p>",
+                escape(&describe_ms(slow.warn_delete_after_ms)),
+                slow.runs,
+                slow.of_runs,
+                escape(&describe_ms(slow.max_ms))
+            );
+        }
         // Oldest first, left to right.
         let runs: Vec<&RunSummary> = s.recent_runs.iter().rev().collect();
         html += &chart(&s.mart, &runs);

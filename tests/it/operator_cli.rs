@@ -594,6 +594,20 @@ fn status_warns_of_a_delete_past_warn_delete_after() {
         .unwrap();
     assert!(block.starts_with("uni_tracking_info"), "{block}");
 
+    // The status page says it too, in the tracking mart's section only.
+    ok(martsync(
+        cwd.path(),
+        &["status", "--no-source", "--html", "status.html"],
+    ));
+    let page = std::fs::read_to_string(cwd.path().join("status.html")).unwrap();
+    assert_eq!(page.matches("<p class=\"warning\">").count(), 1, "{page}");
+    let section = page
+        .split("<section class=\"mart\" id=\"")
+        .find(|s| s.contains("class=\"warning\""))
+        .unwrap();
+    assert!(section.starts_with("mart_uni_tracking_info\""), "{section}");
+    assert_eq!(page.matches("slowest statement <b>").count(), MARTS.len());
+
     let out = ok(martsync(cwd.path(), &["status", "--no-source", "--json"]));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let slow: Vec<_> = json
