@@ -4,9 +4,10 @@
 //! deletes the missing ones from the mart and its targets in one transaction with a ledger
 //! row (`reconcile:<window>`), unless they are more than `max_deletes` allows.
 //!
-//! The window is `watermark >= since` on both sides: a source row's watermark only grows
-//! (update times, creation times), so a key the mart holds inside the window has its source
-//! row inside it too, unless the row is gone.
+//! The window is `watermark >= since` on the mart's side, and `since - lookback` on the
+//! source's: a source row's watermark grows, except that a transaction committing late can
+//! leave its row with an older one (the reason cycles re-read `lookback`); so a key the mart
+//! holds inside the window has its source row inside the wider one, unless the row is gone.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,7 +106,9 @@ impl Pipeline {
             .extract(
                 &projected,
                 Extract {
-                    above: Some(window.since - 1),
+                    above: Some(
+                        window.since - super::in_watermark_units(table, table.lookback) - 1,
+                    ),
                     ..Extract::default()
                 },
             )

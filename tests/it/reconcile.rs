@@ -138,6 +138,14 @@ async fn deletes_exactly_the_keys_the_source_lost(dir: &Path, db: &MyDb, marts: 
         "SELECT count(*) FROM martsync_runs WHERE batch = 'reconcile:7d' AND rows_deleted = 3";
     assert_eq!(marts.count(ledger).await, 1);
 
+    // A late commit leaves order 70's source row with an older watermark, just before the
+    // window (within the lookback): the row exists, and the mart keeps it.
+    db.exec(&format!(
+        "UPDATE uni_tracking_info SET update_time = {} WHERE order_id = 70",
+        now_s() - 7 * 86_400 - 60
+    ))
+    .await;
+
     // Again: nothing missing, nothing deleted.
     let out = run(
         dir,
@@ -146,6 +154,8 @@ async fn deletes_exactly_the_keys_the_source_lost(dir: &Path, db: &MyDb, marts: 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["deleted"], 0, "{report}");
     assert_eq!(marts.count(&mart_count).await, 97);
+    let kept = format!("SELECT count(*) FROM {MART} WHERE order_id = 70");
+    assert_eq!(marts.count(&kept).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
