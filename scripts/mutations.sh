@@ -33,6 +33,7 @@ MUTATIONS=(
   "17|Option A targets are not written|src/warehouse/dialect/merge.rs|for target in &table.targets {|for target in table.targets.iter().take(0) {|latest_mart_equals_the_model append_mart_equals_the_model"
   "18|a reconcile ignores max_deletes|src/pipeline/reconcile.rs|if report.missing > report.limit {|if false {|reconcile::"
   "19|a reconcile leaves the deleted keys in the targets|src/warehouse/dialect/merge.rs|for target in &keys.targets {|for target in keys.targets.iter().take(0) {|reconcile::"
+  "20|a reconcile reads the source's keys without the lookback (a late commit's older watermark looks deleted)|src/pipeline/reconcile.rs|window.since - super::in_watermark_units(table, table.lookback) - 1|window.since - 1|reconcile_deletes_exactly"
 )
 
 restore() { git checkout --quiet -- src; }
