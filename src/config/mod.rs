@@ -367,6 +367,17 @@ impl TableConfig {
         self.version_guard != VersionGuard::Never
     }
 
+    /// The mart with only its key columns, in key order: how a reconcile stages the keys
+    /// it deletes.
+    pub fn keys_only(&self) -> TableConfig {
+        let mut keys = self.clone();
+        keys.schema.columns.retain(|c| self.key.contains(&c.name));
+        keys.schema
+            .columns
+            .sort_by_key(|c| self.key.iter().position(|k| *k == c.name));
+        keys
+    }
+
     /// The mart, then each of its targets: every table a cycle of it writes.
     pub fn written_tables(&self) -> Vec<TableConfig> {
         std::iter::once(self.clone())

@@ -145,7 +145,6 @@ impl Pipeline {
             keys: diff.only_left.sample,
             ..ReconcileReport::default()
         };
-        report.keys.truncate(report.missing as usize);
         if report.missing > report.limit {
             return Err(Error::TooManyDeletes {
                 mart: table.name.clone(),
@@ -174,11 +173,7 @@ impl Pipeline {
         run_id: &str,
         report: &ReconcileReport,
     ) -> Result<u64> {
-        let mut keys = table.clone();
-        keys.schema.columns.retain(|c| table.key.contains(&c.name));
-        keys.schema
-            .columns
-            .sort_by_key(|c| table.key.iter().position(|k| *k == c.name));
+        let keys = table.keys_only();
         let schema = keys.schema.arrow_schema();
         let batches = if report.keys.is_empty() {
             Vec::new()

@@ -174,6 +174,13 @@ impl Context {
     }
 }
 
+/// The columns of table `name`, lower case.
+fn column_names(conn: &Connection, name: &str) -> duckdb::Result<HashSet<String>> {
+    conn.prepare(&dialect::mart_columns(Dialect::DuckDb))?
+        .query_map([name.to_ascii_lowercase()], |r| r.get(0))?
+        .collect()
+}
+
 fn table_exists(conn: &Connection, name: &str) -> duckdb::Result<bool> {
     conn.query_row(&dialect::table_exists(Dialect::DuckDb), [name], |row| {
         row.get::<_, i64>(0)
@@ -218,13 +225,7 @@ impl Warehouse for DuckDbWarehouse {
                 ..ctx.clone()
             };
             let error = error.at("upgrade_runs");
-            let have: HashSet<String> = conn
-                .prepare(&dialect::mart_columns(Dialect::DuckDb))
-                .map_err(&error)?
-                .query_map([RUNS_TABLE], |r| r.get(0))
-                .map_err(&error)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(&error)?;
+            let have = column_names(conn, RUNS_TABLE).map_err(&error)?;
             for sql in dialect::add_missing_runs_columns(&have) {
                 conn.execute_batch(&sql).map_err(&error)?;
             }
@@ -238,14 +239,7 @@ impl Warehouse for DuckDbWarehouse {
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| {
             let error = ctx.at("add_column");
-            let mut stmt = conn
-                .prepare(&dialect::mart_columns(Dialect::DuckDb))
-                .map_err(&error)?;
-            let have: HashSet<String> = stmt
-                .query_map([&table.name.to_ascii_lowercase()], |r| r.get(0))
-                .map_err(&error)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(&error)?;
+            let have = column_names(conn, &table.name).map_err(&error)?;
             let mut added = Vec::new();
             for (name, sql) in dialect::add_missing_columns(Dialect::DuckDb, &table, &have) {
                 conn.execute_batch(&sql).map_err(&error)?;
@@ -376,10 +370,7 @@ impl Warehouse for DuckDbWarehouse {
         let ctx = self.context(&table.name, "-");
         self.with_conn(move |conn| {
             if !table_exists(conn, &table.name).map_err(ctx.at("maintain"))? {
-                return Ok(dialect::UpkeepPlan {
-                    facts: "not created yet".into(),
-                    steps: Vec::new(),
-                });
+                return Ok(dialect::UpkeepPlan::not_created());
             }
             Ok(dialect::duckdb_upkeep(&table))
         })
@@ -463,13 +454,11 @@ impl Warehouse for DuckDbWarehouse {
                             dedup_ms: r.get(13)?,
                             stage_ms: r.get(14)?,
                             merge_ms: r.get(15)?,
-                            timings: {
-                                let mut timings = super::Timings::default();
-                                for (i, t) in super::Timed::ALL.into_iter().enumerate() {
-                                    timings.set(t, r.get(dialect::RECENT_RUNS_TIMINGS + i)?);
-                                }
-                                timings
-                            },
+                            timings: super::Timings::from_values(
+                                (0..super::Timed::ALL.len())
+                                    .map(|i| r.get(dialect::RECENT_RUNS_TIMINGS + i))
+                                    .collect::<duckdb::Result<Vec<_>>>()?,
+                            ),
                         })
                     })
                     .map_err(&error)?

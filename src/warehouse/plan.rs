@@ -178,8 +178,13 @@ impl Timings {
         self.0[Self::index(timed)]
     }
 
-    pub fn set(&mut self, timed: Timed, ms: Option<i64>) {
-        self.0[Self::index(timed)] = ms;
+    /// The timings as read from the ledger's columns, in [`Timed::ALL`] order.
+    pub fn from_values(values: impl IntoIterator<Item = Option<i64>>) -> Timings {
+        let mut timings = Timings::default();
+        for (slot, value) in timings.0.iter_mut().zip(values) {
+            *slot = value;
+        }
+        timings
     }
 
     /// The statements that ran, with their milliseconds.

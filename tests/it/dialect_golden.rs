@@ -97,8 +97,7 @@ fn render_redshift() -> String {
             add(&format!("{mart}: maintain"), &step.statement);
         }
         // A reconcile's plan: the mart's keys the source lost, deleted with a ledger row.
-        let mut keys = table.clone();
-        keys.schema.columns.retain(|c| table.key.contains(&c.name));
+        let keys = table.keys_only();
         let load = dialect::Load::Manifest {
             url: format!("s3://bucket/prefix/{mart}/RUN/manifest.json"),
             iam_role: "arn:aws:iam::123456789012:role/martsync-copy".into(),
@@ -201,8 +200,7 @@ fn redshift_plans() -> Vec<(String, Vec<Statement>)> {
                 ));
             }
         }
-        let mut keys = table.clone();
-        keys.schema.columns.retain(|c| table.key.contains(&c.name));
+        let keys = table.keys_only();
         for staged_files in [true, false] {
             let state = PlanState {
                 mart_empty: false,

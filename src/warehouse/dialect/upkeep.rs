@@ -20,6 +20,16 @@ pub struct UpkeepPlan {
     pub steps: Vec<Upkeep>,
 }
 
+impl UpkeepPlan {
+    /// A mart the first run has not created yet: nothing to keep up.
+    pub fn not_created() -> UpkeepPlan {
+        UpkeepPlan {
+            facts: "not created yet".into(),
+            steps: Vec::new(),
+        }
+    }
+}
+
 /// Redshift: the mart's row of `svv_table_info` (`$1`: its name, lower case). The view has
 /// no row for an empty table, and only superusers, or users granted SELECT on it, see it
 /// ("SVV_TABLE_INFO", <https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_TABLE_INFO.html>).
@@ -76,35 +86,39 @@ pub fn redshift_upkeep(
     let unsorted = info.unsorted.unwrap_or(0.0);
     let stats_off = info.stats_off.unwrap_or(0.0);
     let deleted = info.deleted_percent();
-    let mut steps = Vec::new();
-    if deleted > limits.delete_above {
-        steps.push(Upkeep {
-            statement: format!("VACUUM DELETE ONLY {mart}"),
-            why: format!(
-                "{deleted:.1}% of its stored rows are deleted and not reclaimed \
-                 (maintenance.delete_above = {})",
-                limits.delete_above
-            ),
-        });
-    }
-    if unsorted > limits.sort_above {
-        steps.push(Upkeep {
-            statement: format!("VACUUM SORT ONLY {mart}"),
-            why: format!(
-                "{unsorted:.1}% of its rows are unsorted (maintenance.sort_above = {})",
-                limits.sort_above
-            ),
-        });
-    }
-    if stats_off > limits.analyze_above {
-        steps.push(Upkeep {
-            statement: format!("ANALYZE {mart}"),
-            why: format!(
-                "its statistics are {stats_off:.1}% off (maintenance.analyze_above = {})",
-                limits.analyze_above
-            ),
-        });
-    }
+    // (share, its threshold and key, the statement, the share said), in run order.
+    type Says = fn(f64) -> String;
+    let checks: [(f64, f64, &str, &str, Says); 3] = [
+        (
+            deleted,
+            limits.delete_above,
+            "delete_above",
+            "VACUUM DELETE ONLY",
+            |s| format!("{s:.1}% of its stored rows are deleted and not reclaimed"),
+        ),
+        (
+            unsorted,
+            limits.sort_above,
+            "sort_above",
+            "VACUUM SORT ONLY",
+            |s| format!("{s:.1}% of its rows are unsorted"),
+        ),
+        (
+            stats_off,
+            limits.analyze_above,
+            "analyze_above",
+            "ANALYZE",
+            |s| format!("its statistics are {s:.1}% off"),
+        ),
+    ];
+    let steps = checks
+        .into_iter()
+        .filter(|(share, above, ..)| share > above)
+        .map(|(share, above, key, statement, says)| Upkeep {
+            statement: format!("{statement} {mart}"),
+            why: format!("{} (maintenance.{key} = {above})", says(share)),
+        })
+        .collect();
     UpkeepPlan {
         facts: format!(
             "{} rows stored, about {} visible: {deleted:.1}% deleted, {unsorted:.1}% unsorted, \

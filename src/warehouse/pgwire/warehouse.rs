@@ -13,6 +13,7 @@ use crate::warehouse::plan::StepName;
 use crate::warehouse::{
     MartGauges, MartHold, MartStatus, MergeOutcome, MergeRequest, RunSummary, Warehouse,
 };
+use tokio_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
 /// What a wire-protocol warehouse does its own way.
@@ -192,16 +193,9 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
     async fn add_columns(&self, table: &TableConfig) -> Result<Vec<String>> {
         let client = self.pool.client(&table.name).await?;
         let ctx = self.pool.context(&table.name, "-");
-        let have: HashSet<String> = client
-            .query(
-                &dialect::mart_columns(self.flavor.dialect()),
-                &[&table.name.to_ascii_lowercase()],
-            )
+        let have = column_names(&client, self.flavor.dialect(), &table.name)
             .await
-            .map_err(ctx.at("add_column"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map_err(ctx.at("add_column"))?;
         let mut added = Vec::new();
         for (name, sql) in dialect::add_missing_columns(self.flavor.dialect(), table, &have) {
             client
@@ -290,17 +284,11 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         let client = self.pool.client(&table.name).await?;
         let ctx = self.pool.context(&table.name, "-");
         let dialect = self.flavor.dialect();
-        let exists = client
-            .query_one(&dialect::table_exists(dialect), &[&table.name])
+        let exists = table_exists(&client, dialect, &table.name)
             .await
-            .map_err(ctx.at("maintain"))?
-            .get::<_, i64>(0)
-            > 0;
+            .map_err(ctx.at("maintain"))?;
         let plan = if !exists {
-            dialect::UpkeepPlan {
-                facts: "not created yet".into(),
-                steps: Vec::new(),
-            }
+            dialect::UpkeepPlan::not_created()
         } else if dialect == Dialect::Redshift {
             let name = table.name.to_ascii_lowercase();
             let row = client
@@ -354,17 +342,9 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         let ctx = self.pool.context(&table.name, "-");
         let error = ctx.at("gauges");
         let dialect = self.flavor.dialect();
-        let exists = |name: String| {
-            let (client, sql) = (&client, dialect::table_exists(dialect));
-            async move {
-                client
-                    .query_one(&sql, &[&name])
-                    .await
-                    .map(|r| r.get::<_, i64>(0) > 0)
-            }
-        };
+        let exists = |name| table_exists(&client, dialect, name);
         let mut gauges = MartGauges::default();
-        if exists(table.name.clone()).await.map_err(&error)? {
+        if exists(&table.name).await.map_err(&error)? {
             let sql = dialect::mart_rows(dialect, table);
             let row = if dialect == Dialect::Postgres {
                 client.query_one(&sql, &[&table.name]).await
@@ -373,7 +353,7 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
             };
             gauges.rows = row.map_err(&error)?.get(0);
         }
-        if exists(RUNS_TABLE.to_string()).await.map_err(&error)? {
+        if exists(RUNS_TABLE).await.map_err(&error)? {
             gauges.synced_at_ms = client
                 .query_one(&dialect::last_synced(dialect), &[&table.name])
                 .await
@@ -392,17 +372,8 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
             mart: table.name.clone(),
             ..MartStatus::default()
         };
-        let exists = |name: String| {
-            let client = &client;
-            let sql = dialect::table_exists(self.flavor.dialect());
-            async move {
-                client
-                    .query_one(&sql, &[&name])
-                    .await
-                    .map(|r| r.get::<_, i64>(0) > 0)
-            }
-        };
-        if !exists(table.name.clone()).await.map_err(&error)? {
+        let exists = |name| table_exists(&client, self.flavor.dialect(), name);
+        if !exists(&table.name).await.map_err(&error)? {
             self.pool.release(client);
             return Ok(status);
         }
@@ -412,7 +383,7 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
             .await
             .map_err(&error)?;
         (status.rows, status.max_watermark) = (row.get(0), row.get(1));
-        if exists(RUNS_TABLE.to_string()).await.map_err(&error)? {
+        if exists(RUNS_TABLE).await.map_err(&error)? {
             status.runs = client
                 .query_one(&dialect::count_runs(self.flavor.dialect()), &[&table.name])
                 .await
@@ -443,13 +414,10 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
                     dedup_ms: r.get(13),
                     stage_ms: r.get(14),
                     merge_ms: r.get(15),
-                    timings: {
-                        let mut timings = crate::warehouse::Timings::default();
-                        for (i, t) in crate::warehouse::Timed::ALL.into_iter().enumerate() {
-                            timings.set(t, r.get(dialect::RECENT_RUNS_TIMINGS + i));
-                        }
-                        timings
-                    },
+                    timings: crate::warehouse::Timings::from_values(
+                        (0..crate::warehouse::Timed::ALL.len())
+                            .map(|i| r.get(dialect::RECENT_RUNS_TIMINGS + i)),
+                    ),
                 })
                 .collect();
         }
@@ -463,11 +431,31 @@ async fn missing_runs_columns(
     tx: &tokio_postgres::Transaction<'_>,
     dialect: Dialect,
 ) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
-    let have: HashSet<String> = tx
-        .query(&dialect::mart_columns(dialect), &[&RUNS_TABLE])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let have = column_names(tx, dialect, RUNS_TABLE).await?;
     Ok(dialect::add_missing_runs_columns(&have))
+}
+
+/// The columns of table `name` in the current schema, lower case.
+async fn column_names(
+    client: &impl GenericClient,
+    dialect: Dialect,
+    name: &str,
+) -> std::result::Result<HashSet<String>, tokio_postgres::Error> {
+    let name = name.to_ascii_lowercase();
+    let rows = client
+        .query(&dialect::mart_columns(dialect), &[&name])
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether table `name` exists in the current schema.
+async fn table_exists(
+    client: &impl GenericClient,
+    dialect: Dialect,
+    name: &str,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(&dialect::table_exists(dialect), &[&name])
+        .await?;
+    Ok(row.get::<_, i64>(0) > 0)
 }
