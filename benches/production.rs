@@ -3,7 +3,7 @@
 //!     eval "$(scripts/services.sh)"
 //!     cargo bench --bench production
 //!
-//! Three measurements, each printed with the data size and the command's own figures:
+//! Four measurements, each printed with the data size and the command's own figures:
 //!
 //! 1. **extract**: read every row of a `uni_tracking_info` table of `MARTSYNC_BENCH_ROWS` rows
 //!    (default 10M) into Arrow batches through martsync's MySQL source, one connection (the
@@ -14,6 +14,9 @@
 //! 3. **15-minute cycle**: marts of 1M / 1M / 4M rows (uti / ecs / spath), then 50k uti
 //!    updates, 2k new orders and 20k spath events at the source, and one `run`: wall time per
 //!    phase and per mart.
+//! 4. **binlog**: `source.mode = "binlog"`, 400k row changes (updates, deletes, inserts over
+//!    the three tables) per run, applied from the binary log: changes per second, median of 3.
+//!    `MARTSYNC_BENCH_ONLY=binlog` runs this one alone.
 //!
 //! Source tables are filled with MariaDB's SEQUENCE engine and kept between runs (in the
 //! databases `martsync_bench_*`); marts go to a fresh PostgreSQL schema each run.
@@ -403,6 +406,98 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
         .unwrap();
 }
 
+/// `source.mode = "binlog"`: marts of 400k orders (snapshot), then three rounds of changes
+/// at the source — 100k uti updates, 50k uti deletes, 50k new orders (uti and ecs rows),
+/// 50k ecs updates and 100k new spath events: 400k row changes — each applied by one run
+/// reading the binary log. Changes per second over the run's wall time, median of 3.
+async fn bench_binlog(base: &str, pg: &str, s3: &str) {
+    let orders = 400_000i64;
+    let work = format!("martsync_bench_binlog_{}", std::process::id());
+    let mut conn = mysql_async::Conn::from_url(base).await.unwrap();
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {work}; CREATE DATABASE {work}"
+    ))
+    .await
+    .unwrap();
+    let url = with_db(base, &work);
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    for name in martsync::schema::builtin_source_names() {
+        let ddl = std::fs::read_to_string(format!(
+            "{}/sql/source/{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        conn.query_drop(ddl).await.unwrap();
+    }
+    conn.query_drop(uti_fill(1, orders, None)).await.unwrap();
+    conn.query_drop(ecs_fill(1, orders, None)).await.unwrap();
+    let (pipeline, _) = pipeline(&url, pg, s3, "").await;
+    let mut config = (*pipeline.config).clone();
+    config.source.mode = martsync::config::SourceMode::Binlog;
+    let pipeline = Pipeline {
+        config: std::sync::Arc::new(config),
+        ..pipeline
+    };
+    let (wall, reports) = run(&pipeline).await;
+    print_cycle("binlog mode: snapshot of 400k orders", wall, &reports);
+    let mut walls = Vec::new();
+    let mut next = orders + 1;
+    for round in 0..3i64 {
+        let now = START + 179 * DAY + 3600 + round * 900;
+        // Updates run before the round's deletes, which take orders from the top down.
+        let (lo, hi) = (round * 100_000, round * 100_000 + 100_000);
+        let changes = [
+            format!(
+                "UPDATE uni_tracking_info SET status = 4, last_event = 'delivered', update_time = {now} \
+                 WHERE order_id > {lo} AND order_id <= {hi}"
+            ),
+            format!(
+                "DELETE FROM uni_tracking_info WHERE order_id > {} AND order_id <= {}",
+                orders - (round + 1) * 50_000,
+                orders - round * 50_000
+            ),
+            uti_fill(next, next + 49_999, Some(now)),
+            ecs_fill(next, next + 49_999, Some(now)),
+            format!(
+                "UPDATE ecs_order_info SET weight_g = weight_g + 1 WHERE order_id > {lo} AND order_id <= {}",
+                lo + 50_000
+            ),
+            format!(
+                "INSERT INTO uni_tracking_spath (order_id, traceSeq, pathTime, code, location, \
+                 description, is_updated, time_modified) SELECT seq, {round}, {now}, 300, 'hub', \
+                 'moved', 0, FROM_UNIXTIME({now}) FROM seq_1_to_100000"
+            ),
+        ];
+        next += 50_000;
+        for sql in &changes {
+            conn.query_drop(sql).await.unwrap();
+        }
+        reset_peak_rss();
+        let (wall, reports) = run(&pipeline).await;
+        let applied: u64 = reports.iter().map(|r| r.rows_extracted).sum();
+        print_cycle(
+            &format!(
+                "binlog round {}: 400k row changes ({applied} change rows read; {:.0} changes/s, peak RSS {:.0} MiB)",
+                round + 1,
+                400_000.0 / wall.as_secs_f64(),
+                peak_rss_mib()
+            ),
+            wall,
+            &reports,
+        );
+        walls.push(wall);
+    }
+    let wall = median(walls);
+    println!(
+        "binlog mode, 400k row changes per run, median of 3: {:.2} s = {:.0} changes/s",
+        wall.as_secs_f64(),
+        400_000.0 / wall.as_secs_f64()
+    );
+    conn.query_drop(format!("DROP DATABASE {work}"))
+        .await
+        .unwrap();
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries with --bench absent: do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
@@ -432,6 +527,9 @@ fn main() {
         }
         if only.is_empty() || only == "cycle" {
             bench_cycle(&mysql, &pg, &s3).await;
+        }
+        if only.is_empty() || only == "binlog" {
+            bench_binlog(&mysql, &pg, &s3).await;
         }
     });
 }

@@ -62,13 +62,25 @@ install_debs() {
   fi
 }
 
+# The binary log in ROW format with whole row images: what `source.mode = "binlog"` reads
+# (tests/it/binlog.rs). A server already running without it is restarted with it.
+BINLOG_FLAGS=(--log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1)
+
+binlog_on() { # binlog_on CLIENT...: is the running server writing a binary log?
+  [ "$("$@" -NBe 'SELECT @@log_bin' 2>/dev/null)" = 1 ]
+}
+
 start_mariadb() {
   local client=(mariadb -uroot)
   if [ -n "$ROOT" ]; then
+    if mariadb-admin ping >/dev/null 2>&1 && ! binlog_on mariadb -uroot; then
+      log "restarting MariaDB with binary logging on"
+      mariadb-admin shutdown
+    fi
     if ! mariadb-admin ping >/dev/null 2>&1; then
       log "starting MariaDB"
       mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 >"$STATE/mariadb.log" 2>&1)
+      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 "${BINLOG_FLAGS[@]}" >"$STATE/mariadb.log" 2>&1)
       wait_for MariaDB mariadb-admin ping
     fi
   else
@@ -80,11 +92,16 @@ start_mariadb() {
       mariadb-install-db --no-defaults --datadir="$STATE/mariadb" \
         --auth-root-authentication-method=normal >"$STATE/mariadb-install.log" 2>&1
     fi
+    if mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1 \
+      && ! binlog_on "${client[@]}"; then
+      log "restarting MariaDB with binary logging on"
+      mariadb-admin --no-defaults -uroot --socket="$sock" shutdown
+    fi
     if ! mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1; then
       log "starting MariaDB on port $MYSQL_PORT"
       (daemon mariadbd --no-defaults --datadir="$STATE/mariadb" --socket="$sock" \
         --port="$MYSQL_PORT" --bind-address=127.0.0.1 --pid-file="$STATE/mysqld.pid" \
-        --log-error="$STATE/mariadb.log")
+        --log-error="$STATE/mariadb.log" "${BINLOG_FLAGS[@]}")
       wait_for MariaDB mariadb-admin --no-defaults -uroot --socket="$sock" ping
     fi
   fi

@@ -27,6 +27,12 @@ pub const POINTS: &[&str] = &[
     "after_commit",
 ];
 
+/// The points only a `binlog`-mode cycle passes.
+pub const BINLOG_POINTS: &[&str] = &[
+    // The binary log's end position is read; nothing is extracted yet.
+    "after_position",
+];
+
 /// Marks a point of the cycle; see the module docs.
 #[inline]
 pub async fn point(name: &str) {
@@ -50,7 +56,8 @@ async fn inject(name: &str) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     static HITS: AtomicUsize = AtomicUsize::new(0);
     static PAUSED: AtomicBool = AtomicBool::new(false);
-    let known = |at: &str| POINTS.contains(&at) || at.starts_with("after:");
+    let known =
+        |at: &str| POINTS.contains(&at) || BINLOG_POINTS.contains(&at) || at.starts_with("after:");
     if let Ok(spec) = std::env::var("MARTSYNC_FAIL_AT") {
         // `<point>:<n>`; a point may hold a colon itself (`after:<statement>`).
         let (at, nth) = spec

@@ -133,6 +133,8 @@ pub fn resolved(config: &Config) -> Value {
             "unsigned_bigint": config.source.unsigned_bigint,
             "connect_timeout": duration(config.source.connect_timeout),
             "read_timeout": duration(config.source.read_timeout),
+            "mode": config.source.mode,
+            "binlog_server_id": config.source.binlog_server_id,
         },
         "stage": stage,
         "warehouse": warehouse,

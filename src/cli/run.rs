@@ -26,6 +26,12 @@ pub struct RunArgs {
     /// Print what the cycles would do (as `martsync explain`) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// `binlog` mode: read every row of the source table again, whatever the mart holds, and
+    /// go on from the binary log's position now (after the mart's position was purged from
+    /// the server's logs, or the table was altered). Rows deleted meanwhile stay until a
+    /// `martsync reconcile`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub resnapshot: bool,
 }
 
 pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
@@ -57,7 +63,19 @@ pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
             return Err(e);
         }
     };
-    let results = pipeline.run(&tables).await;
+    if args.resnapshot && pipeline.config.source.mode != crate::config::SourceMode::Binlog {
+        return Err(crate::Error::config(
+            &pipeline.config.origin,
+            "--resnapshot",
+            "only `binlog` mode keeps a position to re-snapshot from (source.mode is `watermark`)",
+        ));
+    }
+    let input = if args.resnapshot {
+        crate::pipeline::Input::Snapshot
+    } else {
+        crate::pipeline::Input::Watermark
+    };
+    let results = pipeline.run_with(&tables, input).await;
     print_reports(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
     if let Some(path) = &args.metrics_file {
         let marts: Vec<_> = results

@@ -7,10 +7,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    DEFAULT_ANALYZE_ABOVE, DEFAULT_BATCH_ROWS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELETE_ABOVE,
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_MAX_DELETES, DEFAULT_PART_ROWS,
-    DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_SORT_ABOVE, DEFAULT_STAGE_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, Strategy, VersionGuard,
+    DEFAULT_ANALYZE_ABOVE, DEFAULT_BATCH_ROWS, DEFAULT_BINLOG_SERVER_ID, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DELETE_ABOVE, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_MAX_DELETES,
+    DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_SORT_ABOVE,
+    DEFAULT_STAGE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, SourceMode,
+    Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -87,6 +88,17 @@ pub struct SourceSection {
     /// must not hang the scheduler).
     #[schemars(extend("default" = DEFAULT_READ_TIMEOUT), example = &"30m")]
     pub read_timeout: Option<String>,
+    /// MySQL: how changes are found. `watermark` re-reads the rows whose watermark column
+    /// moved (deletes and changes that leave the watermark are not seen); `binlog` reads the
+    /// server's binary log (inserts, updates and deletes in commit order; needs `log_bin`
+    /// on, `binlog_format = ROW`, `binlog_row_image = FULL` and the grants `REPLICATION
+    /// SLAVE` and `BINLOG MONITOR` (`REPLICATION CLIENT`)).
+    #[serde(default)]
+    pub mode: SourceMode,
+    /// `binlog` mode: the replica id the first mart's reader registers with (the next marts
+    /// take the following ids). Pick ids no real replica of the server uses.
+    #[schemars(extend("default" = DEFAULT_BINLOG_SERVER_ID), range(min = 1), example = 4242)]
+    pub binlog_server_id: Option<u32>,
 }
 
 /// `[stage]`: where Parquet files are staged between dedup and the warehouse load.

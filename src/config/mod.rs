@@ -36,6 +36,10 @@ pub use validate::validate_identifier;
 use crate::error::{Error, Result};
 use crate::schema::{self, TableSchema, UnsignedBigint};
 
+/// The column after the mart's own that marks a staged change as a deleted key (1) or a
+/// row to insert (0), in `binlog` mode.
+pub const CHANGE_MARKER: &str = "martsync_deleted";
+
 /// Environment variables that override the config's URLs.
 pub const SOURCE_URL_ENV: &str = "MARTSYNC_SOURCE_URL";
 pub const STAGE_URL_ENV: &str = "MARTSYNC_STAGE_URL";
@@ -43,6 +47,19 @@ pub const WAREHOUSE_URL_ENV: &str = "MARTSYNC_WAREHOUSE_URL";
 
 /// The config file read when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "martsync.toml";
+
+/// How a MySQL source's changes are found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceMode {
+    /// Rows whose watermark column moved since the mart's last cycle (minus the lookback).
+    #[default]
+    Watermark,
+    /// The server's binary log: every insert, update and delete of the tables since the
+    /// position the mart's last cycle committed (the first cycle snapshots through the
+    /// watermark and hands over at a recorded position).
+    Binlog,
+}
 
 /// How a mart absorbs a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
@@ -140,6 +157,10 @@ pub struct SourceConfig {
     pub unsigned_bigint: UnsignedBigint,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    pub mode: SourceMode,
+    /// The replica id the binlog reader of the first configured mart registers with; the
+    /// others take the following ids (two readers with one id would cut each other off).
+    pub binlog_server_id: u32,
 }
 
 /// Where rows come from.
@@ -378,6 +399,37 @@ impl TableConfig {
         keys
     }
 
+    /// The mart with [`CHANGE_MARKER`] after its columns: how a `binlog`-mode cycle stages
+    /// its changes, one row per key the changes touched (the last image of a deleted key,
+    /// marked 1; the row to insert, marked 0).
+    pub fn with_change_marker(&self) -> TableConfig {
+        let mut changes = self.clone();
+        changes.schema.columns.push(schema::Column {
+            name: CHANGE_MARKER.to_string(),
+            mysql_type: "tinyint".to_string(),
+            mapped: schema::map_mysql_type("tinyint", UnsignedBigint::Int64).expect("tinyint maps"),
+            nullable: false,
+        });
+        changes
+    }
+
+    /// Whether the table is a [`TableConfig::with_change_marker`] one.
+    pub fn has_change_marker(&self) -> bool {
+        self.schema
+            .columns
+            .last()
+            .is_some_and(|c| c.name == CHANGE_MARKER)
+    }
+
+    /// The mart of a [`TableConfig::with_change_marker`] table.
+    pub fn without_change_marker(&self) -> TableConfig {
+        let mut mart = self.clone();
+        if mart.has_change_marker() {
+            mart.schema.columns.pop();
+        }
+        mart
+    }
+
     /// The mart, then each of its targets: every table a cycle of it writes.
     pub fn written_tables(&self) -> Vec<TableConfig> {
         std::iter::once(self.clone())
@@ -392,6 +444,8 @@ const DEFAULT_RETENTION: &str = "180d";
 const DEFAULT_BATCH_ROWS: usize = 65_536;
 const DEFAULT_CONNECT_TIMEOUT: &str = "30s";
 const DEFAULT_READ_TIMEOUT: &str = "10m";
+/// A replica id far from the small numbers servers are usually given.
+const DEFAULT_BINLOG_SERVER_ID: u32 = 1_796_000;
 const DEFAULT_STAGE_TIMEOUT: &str = "5m";
 const DEFAULT_STATEMENT_TIMEOUT: &str = "30m";
 const DEFAULT_LOCK_TIMEOUT: &str = "5m";

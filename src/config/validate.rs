@@ -88,7 +88,21 @@ impl RawConfig {
                 origin,
                 "source.read_timeout",
             )?,
+            mode: self.source.mode,
+            binlog_server_id: positive(
+                self.source.binlog_server_id.map(|id| id as usize),
+                DEFAULT_BINLOG_SERVER_ID as usize,
+                origin,
+                "source.binlog_server_id",
+            )? as u32,
         };
+        if source.mode == SourceMode::Binlog && !matches!(source.url, SourceUrl::MySql(_)) {
+            return Err(Error::config(
+                origin,
+                "source.mode",
+                "`binlog` reads a MySQL server's binary log: it needs a `mysql://` source.url",
+            ));
+        }
         if let Some(sse) = self.stage.sse.as_deref()
             && !matches!(sse, "AES256" | "aws:kms")
         {

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::extraction_start;
-use crate::config::{Config, TableConfig, WarehouseUrl};
+use crate::config::{Config, SourceMode, TableConfig, WarehouseUrl};
 use crate::source;
 use crate::warehouse::dialect::{self, Dialect, Load};
 use crate::warehouse::plan::{PlanState, Statement, StepName};
@@ -50,6 +50,12 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
             None => MartStatus::default(),
         };
         let above = extraction_start(table, status.max_watermark);
+        // `binlog` mode: a mart with a committed position reads the binary log from it.
+        let binlog = config.source.mode == SourceMode::Binlog;
+        let position = match &warehouse {
+            Some(w) if binlog && status.exists => w.last_source_position(&table.name).await?,
+            _ => None,
+        };
         let run = format!("{}/<run_id>", table.name);
         let load = Load::placeholder(
             dialect,
@@ -89,16 +95,40 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
                 sql,
             });
         }
-        statements.push(Statement {
-            name: StepName::MaxWatermark,
-            sql: dialect::max_watermark(dialect, table),
-        });
         // The plan the executor runs, for this mart's state, assuming the run stages rows.
         let state = PlanState {
             mart_empty: status.rows == 0,
             staged_files: true,
         };
-        statements.extend(dialect::merge_plan(dialect, table, &load).statements(state));
+        let extraction = match &position {
+            Some(from) => {
+                let changes = table.with_change_marker();
+                statements
+                    .extend(dialect::changes_plan(dialect, &changes, &load).statements(state));
+                format!(
+                    "the binary log's inserts, updates and deletes of `{}` from {from} to where \
+                     SHOW MASTER STATUS puts its end when the cycle starts; each key's last \
+                     change is staged",
+                    table.schema.name
+                )
+            }
+            None => {
+                statements.push(Statement {
+                    name: StepName::MaxWatermark,
+                    sql: dialect::max_watermark(dialect, table),
+                });
+                statements.extend(dialect::merge_plan(dialect, table, &load).statements(state));
+                let extraction = source.explain_extraction(table, above);
+                if binlog {
+                    format!(
+                        "{extraction}\n  (binlog mode, no position yet: this snapshot hands over to \
+                         the binary log at SHOW MASTER STATUS's position read before it)"
+                    )
+                } else {
+                    extraction
+                }
+            }
+        };
         let kept = if config.stage.keep {
             "kept after COMMIT"
         } else {
@@ -111,7 +141,7 @@ pub async fn explain(config: &Config, tables: &[TableConfig]) -> crate::Result<V
             mart_exists: status.exists,
             mart_max_watermark: status.max_watermark,
             extract_above: above,
-            extraction: source.explain_extraction(table, above),
+            extraction,
             stage: format!(
                 "{}/{run}/part-NNNNN.parquet ({} rows each) and manifest.json, {kept}",
                 config.stage.url, config.stage.part_rows

@@ -21,11 +21,11 @@ use tracing::{info, warn};
 pub use batches::batch_label;
 pub use report::{BatchSummary, BatchUnit, CycleReport, Outcome};
 
-use crate::config::{Config, TableConfig};
+use crate::config::{Config, SourceMode, TableConfig};
 use crate::dedup::{self, Deduped};
 use crate::error::{Error, Result};
 use crate::source::files::FilesSource;
-use crate::source::{self, Extract, ExtractCounters, Source};
+use crate::source::{self, BinlogPosition, Extract, ExtractCounters, Source};
 use crate::stage::{self, Stage};
 use crate::units::{BatchStream, column_as_i64};
 use crate::warehouse::{self, MergeRequest, RunRecord, Warehouse};
@@ -53,6 +53,10 @@ pub enum Input {
     /// Every row of the warehouse table `name` (an old staging table), as the batch
     /// labelled `label`: `seed`.
     Table { label: String, name: String },
+    /// `binlog` mode: every row of the source table, whatever the mart holds, handing over
+    /// to the binary log at the position read before it (`run --resnapshot`, after the
+    /// mart's position was purged from the server's logs).
+    Snapshot,
 }
 
 /// The label of a kept staged run re-applied (`replay --from-stage`).
@@ -77,6 +81,7 @@ impl Input {
     pub fn label(&self) -> &str {
         match self {
             Input::Watermark => "run",
+            Input::Snapshot => "snapshot",
             Input::Files { label, .. }
             | Input::Keys { label, .. }
             | Input::Range { label, .. }
@@ -132,6 +137,16 @@ impl Pipeline {
     /// One cycle per table, tables in parallel. Each result stands alone: one mart's
     /// failure does not stop the others.
     pub async fn run(&self, tables: &[TableConfig]) -> Vec<(String, Result<CycleReport>)> {
+        self.run_with(tables, Input::Watermark).await
+    }
+
+    /// [`Pipeline::run`] with each mart's cycle reading `input` (the scheduled cycle's
+    /// [`Input::Watermark`], or a re-snapshot's [`Input::Snapshot`]).
+    pub async fn run_with(
+        &self,
+        tables: &[TableConfig],
+        input: Input,
+    ) -> Vec<(String, Result<CycleReport>)> {
         // One check up front: a source that is down fails every mart with the same clear
         // error, instead of each cycle timing out on its own.
         if let Err(e) = self.source.health_check().await {
@@ -154,17 +169,20 @@ impl Pipeline {
                 })
                 .collect();
         }
-        self.per_table(tables, |pipeline, table| async move {
-            let mut report = pipeline.cycle(&table, Input::Watermark).await?;
-            // `delete_missing`: the source's deletes in the window leave the mart too.
-            if let Some(length) = table.delete_missing {
-                let window = reconcile::Window::last(&table, length);
-                let reconciled = pipeline
-                    .reconcile(&table, &window, table.max_deletes, false)
-                    .await?;
-                report.rows_reconciled = Some(reconciled.deleted);
+        self.per_table(tables, |pipeline, table| {
+            let input = input.clone();
+            async move {
+                let mut report = pipeline.cycle(&table, input).await?;
+                // `delete_missing`: the source's deletes in the window leave the mart too.
+                if let Some(length) = table.delete_missing {
+                    let window = reconcile::Window::last(&table, length);
+                    let reconciled = pipeline
+                        .reconcile(&table, &window, table.max_deletes, false)
+                        .await?;
+                    report.rows_reconciled = Some(reconciled.deleted);
+                }
+                Ok(report)
             }
-            Ok(report)
         })
         .await
     }
@@ -210,7 +228,7 @@ impl Pipeline {
         let live = self.config.source.url.reads_current_rows()
             && matches!(
                 input,
-                Input::Watermark | Input::Keys { .. } | Input::Range { .. }
+                Input::Watermark | Input::Snapshot | Input::Keys { .. } | Input::Range { .. }
             );
         let table = &table.for_input(live);
         // A source table that gained columns: with allow_new_columns the mart gains them too
@@ -218,9 +236,10 @@ impl Pipeline {
         let resolved;
         // Only a scheduled cycle refreshes other marts: a replayed file is history, and the
         // sources' current rows are not that history's.
-        let refreshes_others = matches!(input, Input::Watermark);
+        let binlog_mode = self.config.source.mode == SourceMode::Binlog;
+        let refreshes_others = matches!(input, Input::Watermark) && !binlog_mode;
         let table = match input {
-            Input::Watermark | Input::Keys { .. } | Input::Range { .. } => {
+            Input::Watermark | Input::Snapshot | Input::Keys { .. } | Input::Range { .. } => {
                 resolved = self.source.resolve_table(table).await?;
                 if resolved.schema.columns.len() > table.schema.columns.len() {
                     for written in resolved.written_tables() {
@@ -238,23 +257,70 @@ impl Pipeline {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let run_id = new_run_id();
+        // `binlog` mode: where this cycle's changes end, read before anything else, and where
+        // they start (the position the mart's last cycle committed; none: a snapshot through
+        // the watermark path, which hands over at the end position).
+        let binlog = match input {
+            Input::Watermark | Input::Snapshot if binlog_mode => {
+                let to = self.source.binlog_position().await?;
+                let from = match input {
+                    Input::Snapshot => None,
+                    _ => self.last_binlog_position(table).await?,
+                };
+                crate::fault::point("after_position").await;
+                Some((from, to))
+            }
+            _ => None,
+        };
+        // Every binlog-mode cycle, its snapshot too, replaces each key it read with the
+        // source's row (or deletes it): an append mart's rows change in this mode as well.
+        let mart = table;
+        let changes;
+        let (table, apply, spec) = match &binlog {
+            Some(_) => {
+                changes = table.with_change_marker();
+                // The binary log's order is the source's: a key's last change wins.
+                let spec = dedup::DedupSpec {
+                    keep: dedup::Keep::Latest,
+                    version: None,
+                    ..dedup::spec_for(&changes)
+                };
+                (&changes, warehouse::Apply::Changes, spec)
+            }
+            _ => (table, warehouse::Apply::Rows, dedup::spec_for(table)),
+        };
         let schema = table.schema.arrow_schema();
 
         let counters = Arc::new(ExtractCounters::default());
         let batch = input.label().to_string();
         let reapplied = input.is_reapply();
         let (watermark_from, stream) = match input {
-            Input::Watermark => {
-                let max = self.warehouse.max_watermark(table).await?;
-                let from = extraction_start(table, max);
+            Input::Watermark | Input::Snapshot if matches!(binlog, Some((Some(_), _))) => {
+                let Some((Some(from), to)) = &binlog else {
+                    unreachable!("matched above")
+                };
+                let reader = self.binlog_reader_id(table);
+                info!(table = %table.name, from = %from, to = %to, "Reading the binary log.");
+                (None, self.source.changes(table, from, to, reader).await?)
+            }
+            Input::Watermark | Input::Snapshot => {
+                let max = match input {
+                    Input::Snapshot => None,
+                    _ => self.warehouse.max_watermark(mart).await?,
+                };
+                let from = extraction_start(mart, max);
                 let extract = Extract {
                     above: from,
                     below: None,
                     keys: None,
                     counters: Arc::clone(&counters),
                 };
-                let stream = self.source.extract(table, extract).await?;
-                (from, stream)
+                let stream = self.source.extract(mart, extract).await?;
+                if binlog.is_some() {
+                    (from, marked_current(stream, Arc::clone(&schema), &mart.name))
+                } else {
+                    (from, stream)
+                }
             }
             Input::Keys { keys, .. } => {
                 let extract = Extract {
@@ -294,13 +360,7 @@ impl Pipeline {
             batches,
             rejected,
             stats,
-        } = dedup::dedup(
-            &table.name,
-            Arc::clone(&schema),
-            stream,
-            dedup::spec_for(table),
-        )
-        .await?;
+        } = dedup::dedup(&table.name, Arc::clone(&schema), stream, spec).await?;
         let extract_ms = source_wait
             .lock()
             .map(|d| d.as_millis() as u64)
@@ -381,6 +441,7 @@ impl Pipeline {
             extract_ms,
             dedup_ms,
             stage_ms,
+            source_position: binlog.as_ref().map(|(_, to)| to.to_string()),
         };
         let merged = self
             .warehouse
@@ -390,7 +451,7 @@ impl Pipeline {
                 stage: self.stage.as_ref(),
                 record,
                 min_version,
-                apply: warehouse::Apply::Rows,
+                apply,
             })
             .await;
         let merge_ms = merge_started.elapsed().as_millis() as u64;
@@ -476,6 +537,36 @@ impl Pipeline {
             SystemTime::now(),
         )
         .await
+    }
+
+    /// The binlog position the mart's last `binlog`-mode cycle committed, if any.
+    async fn last_binlog_position(&self, table: &TableConfig) -> Result<Option<BinlogPosition>> {
+        let Some(text) = self.warehouse.last_source_position(&table.name).await? else {
+            return Ok(None);
+        };
+        BinlogPosition::parse(&text)
+            .map(Some)
+            .map_err(|message| Error::Warehouse {
+                warehouse: self.warehouse.describe(),
+                mart: table.name.clone(),
+                run_id: "-".into(),
+                statement: "last_source_position".into(),
+                message: format!(
+                    "{message}: the ledger's last source_position is not one martsync wrote"
+                ),
+            })
+    }
+
+    /// The replica id a mart's binlog reads register with: one per mart, so that the marts'
+    /// reads at once do not cut each other off.
+    fn binlog_reader_id(&self, table: &TableConfig) -> u32 {
+        let index = self
+            .config
+            .tables
+            .iter()
+            .position(|t| t.name == table.name)
+            .unwrap_or(0);
+        self.config.source.binlog_server_id + index as u32
     }
 
     fn part_format(&self, rows: usize) -> stage::PartFormat {
@@ -629,6 +720,22 @@ fn watermark_and_version_bounds(
         Some(v) => column_range(table, v, batches)?.0,
     };
     Ok((watermark_max, min_version))
+}
+
+/// A snapshot's rows as `binlog`-mode changes: each marked as a row the source holds.
+fn marked_current(
+    stream: BatchStream,
+    schema: arrow::datatypes::SchemaRef,
+    mart: &str,
+) -> BatchStream {
+    let mart = mart.to_string();
+    Box::pin(stream.map(move |batch| {
+        let batch = batch?;
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(arrow::array::Int16Array::from(vec![0; batch.num_rows()])));
+        RecordBatch::try_new(Arc::clone(&schema), columns)
+            .map_err(|e| Error::batch(&mart, "marking the snapshot's rows", e))
+    }))
 }
 
 /// Wraps a stream to add up the time spent waiting for it.

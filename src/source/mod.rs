@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod mysql;
+pub mod position;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use arrow::util::display::FormatOptions;
 use crate::config::{SourceConfig, SourceUrl, TableConfig};
 use crate::error::{Error, Result};
 pub use crate::units::{BatchStream, column_as_i64, receiver_stream};
+pub use position::BinlogPosition;
 
 /// Which rows of a table to extract.
 #[derive(Debug, Clone, Default)]
@@ -80,8 +82,40 @@ pub trait Source: Send + Sync + 'static {
         Ok(table.clone())
     }
 
+    /// `binlog` mode: checks that the server logs what the mode needs (binary logging on,
+    /// ROW format, FULL row images, the replication grants), naming what is missing, and
+    /// returns where its binary log ends now (a transaction boundary).
+    async fn binlog_position(&self) -> Result<BinlogPosition> {
+        Err(not_a_binlog_source())
+    }
+
+    /// `binlog` mode: the changes of `table` committed after `from` up to `to`, in commit
+    /// order, as batches of [`TableConfig::with_change_marker`] rows: the image after each
+    /// insert and update (marked 0); the image before each delete, and before an update that
+    /// moved the row to another key (marked 1). `reader` is the replica id the read
+    /// registers with. A `from` the server no longer has, a table altered or truncated in
+    /// between, or a server that stopped logging what the mode needs is an error naming it.
+    async fn changes(
+        &self,
+        table: &TableConfig,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        reader: u32,
+    ) -> Result<BatchStream> {
+        let _ = (table, from, to, reader);
+        Err(not_a_binlog_source())
+    }
+
     /// What [`Source::extract`] would read for `extract.above`, in words or SQL (`explain`).
     fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String;
+}
+
+fn not_a_binlog_source() -> Error {
+    Error::Source {
+        table: "-".into(),
+        location: "source.mode".into(),
+        message: "`binlog` mode reads a MySQL server's binary log: use a `mysql://` source".into(),
+    }
 }
 
 /// Opens the configured source.

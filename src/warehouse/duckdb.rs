@@ -226,7 +226,7 @@ impl Warehouse for DuckDbWarehouse {
             };
             let error = error.at("upgrade_runs");
             let have = column_names(conn, RUNS_TABLE).map_err(&error)?;
-            for sql in dialect::add_missing_runs_columns(&have) {
+            for sql in dialect::add_missing_runs_columns(Dialect::DuckDb, &have) {
                 conn.execute_batch(&sql).map_err(&error)?;
             }
             Ok(())
@@ -314,6 +314,14 @@ impl Warehouse for DuckDbWarehouse {
             dialect::committed_runs(Dialect::DuckDb),
         )
         .await
+    }
+
+    async fn last_source_position(&self, mart: &str) -> Result<Option<String>> {
+        let sql = dialect::last_source_position(Dialect::DuckDb);
+        let found = self
+            .strings_of_mart(mart, "last_source_position", sql)
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
@@ -479,6 +487,8 @@ fn values(params: &[RunValue]) -> Vec<Value> {
             RunValue::Text(t) => Value::Text(t.clone()),
             RunValue::Int(Some(i)) => Value::BigInt(*i),
             RunValue::Int(None) => Value::Null,
+            RunValue::MaybeText(Some(t)) => Value::Text(t.clone()),
+            RunValue::MaybeText(None) => Value::Null,
         })
         .collect()
 }

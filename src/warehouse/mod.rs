@@ -55,6 +55,9 @@ pub struct RunRecord {
     pub extract_ms: u64,
     pub dedup_ms: u64,
     pub stage_ms: u64,
+    /// `binlog` mode: the binary-log position (`file:offset`) up to which this run applied
+    /// the source's changes; the next cycle reads on from it.
+    pub source_position: Option<String>,
 }
 
 /// One value of the run record's insert.
@@ -62,6 +65,8 @@ pub struct RunRecord {
 pub enum RunValue {
     Text(String),
     Int(Option<i64>),
+    /// A text that may be NULL.
+    MaybeText(Option<String>),
 }
 
 impl RunRecord {
@@ -94,6 +99,7 @@ impl RunRecord {
         ]
         .into_iter()
         .chain(Timed::ALL.map(|t| RunValue::Int(outcome.timings.get(t))))
+        .chain([RunValue::MaybeText(self.source_position.clone())])
         .collect()
     }
 }
@@ -120,6 +126,9 @@ pub enum Apply {
     /// Keys to delete from the mart and its targets (a reconcile); `table` has only the key
     /// columns.
     DeleteKeys,
+    /// A `binlog`-mode run: one row per touched key, deleted or current; `table` has the
+    /// mart's columns and the change marker ([`TableConfig::with_change_marker`]).
+    Changes,
 }
 
 impl MergeRequest<'_> {
@@ -128,6 +137,7 @@ impl MergeRequest<'_> {
         match self.apply {
             Apply::Rows => dialect::merge_plan(dialect, self.table, load),
             Apply::DeleteKeys => dialect::delete_keys_plan(dialect, self.table, load),
+            Apply::Changes => dialect::changes_plan(dialect, self.table, load),
         }
     }
 }
@@ -265,6 +275,10 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// The run ids committed to a mart (what staged-file cleanup keeps or expires).
     async fn committed_runs(&self, mart: &str) -> Result<HashSet<String>>;
+
+    /// The binlog position (`file:offset`) of the mart's last committed `binlog`-mode cycle;
+    /// `None` before the first (whose snapshot then records one).
+    async fn last_source_position(&self, mart: &str) -> Result<Option<String>>;
 
     /// Holds `mart` for one run, waiting up to the warehouse's lock timeout for another run
     /// of it to finish ([`crate::error::Error::Locked`] past it). Runs of a mart are

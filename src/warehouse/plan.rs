@@ -46,6 +46,9 @@ pub enum StepName {
     TargetRetentionTrim,
     DeleteMissing,
     TargetDeleteMissing,
+    DeleteChanged,
+    TargetDeleteChanged,
+    DropDeletedRows,
     RecordRun,
     DropStageTable,
     Commit,
@@ -83,6 +86,9 @@ impl StepName {
             TargetRetentionTrim => "target_retention_trim",
             DeleteMissing => "delete_missing",
             TargetDeleteMissing => "target_delete_missing",
+            DeleteChanged => "delete_changed",
+            TargetDeleteChanged => "target_delete_changed",
+            DropDeletedRows => "drop_deleted_rows",
             RecordRun => "record_run",
             DropStageTable => "drop_stage_table",
             Commit => "commit",
@@ -148,12 +154,14 @@ impl StepName {
         use StepName::*;
         Some(match self {
             CreateStageTable | LoadStage | LoadedRows => Timed::Load,
-            DropNewKeys | DropStaleVersions | DropUnchangedRows => Timed::DropStale,
-            DeleteReplaced | DeleteMissing => Timed::Delete,
+            DropNewKeys | DropStaleVersions | DropUnchangedRows | DropDeletedRows => {
+                Timed::DropStale
+            }
+            DeleteReplaced | DeleteMissing | DeleteChanged => Timed::Delete,
             InsertRows | InsertNewRows => Timed::Insert,
             RetentionTrim => Timed::Trim,
             TargetDeleteReplaced | TargetInsertRows | TargetInsertNewRows | TargetRetentionTrim
-            | TargetDeleteMissing => Timed::Targets,
+            | TargetDeleteMissing | TargetDeleteChanged => Timed::Targets,
             _ => return None,
         })
     }

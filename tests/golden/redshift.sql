@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS martsync_runs (
   delete_ms BIGINT,
   insert_ms BIGINT,
   trim_ms BIGINT,
-  targets_ms BIGINT
+  targets_ms BIGINT,
+  source_position VARCHAR(1024)
 );
 
 -- check_run_id
@@ -74,8 +75,14 @@ ALTER TABLE martsync_runs ADD COLUMN trim_ms BIGINT;
 -- martsync_runs: upgrade
 ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT;
 
+-- martsync_runs: upgrade
+ALTER TABLE martsync_runs ADD COLUMN source_position VARCHAR(1024);
+
 -- last_synced
 SELECT DATEDIFF(millisecond, TIMESTAMP '1970-01-01 00:00:00', max(started_at)) FROM martsync_runs WHERE mart = $1 AND batch = 'run';
+
+-- last_source_position
+SELECT source_position FROM martsync_runs WHERE mart = $1 AND source_position IS NOT NULL ORDER BY committed_at DESC, run_id DESC LIMIT 1;
 
 -- maintain: svv_table_info
 SELECT CAST(unsorted AS FLOAT8), CAST(stats_off AS FLOAT8), CAST(tbl_rows AS BIGINT), CAST(estimated_visible_rows AS BIGINT) FROM svv_table_info WHERE "schema" = current_schema() AND "table" = $1;
@@ -146,12 +153,63 @@ DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE 
 DELETE FROM "stg_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "stg_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
 
 -- mart_uni_tracking_info reconcile: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_uni_tracking_info reconcile: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_info";
 
 -- mart_uni_tracking_info reconcile: commit
+COMMIT;
+
+-- mart_uni_tracking_info binlog: begin
+BEGIN;
+
+-- mart_uni_tracking_info binlog: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_info binlog: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_info binlog: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info binlog: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", CAST(0 AS SMALLINT) AS "martsync_deleted" FROM "mart_uni_tracking_info" WHERE 1 = 0;
+
+-- mart_uni_tracking_info binlog: load_stage
+COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_info binlog: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_info binlog: delete_changed
+DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info binlog: target_delete_changed
+DELETE FROM "stg_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "stg_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info binlog: drop_deleted_rows
+DELETE FROM "stage_mart_uni_tracking_info" WHERE "martsync_deleted" = 1;
+
+-- mart_uni_tracking_info binlog: insert_rows
+INSERT INTO "mart_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info binlog: retention_trim
+DELETE FROM "mart_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "mart_uni_tracking_info") - 15552000;
+
+-- mart_uni_tracking_info binlog: target_insert_rows
+INSERT INTO "stg_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info binlog: target_retention_trim
+DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "stg_uni_tracking_info") - 1728000;
+
+-- mart_uni_tracking_info binlog: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_uni_tracking_info binlog: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info binlog: commit
 COMMIT;
 
 -- mart_uni_tracking_info reconcile: export
@@ -194,7 +252,7 @@ INSERT INTO "stg_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "c
 DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "stg_uni_tracking_info") - 1728000;
 
 -- mart_uni_tracking_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_uni_tracking_info replay: drop_stale_versions
 DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND length("mart_uni_tracking_info"."tracking_no") = length("stage_mart_uni_tracking_info"."tracking_no")) AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND (("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" AND length("mart_uni_tracking_info"."carrier_code") = length("stage_mart_uni_tracking_info"."carrier_code")) OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND (("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" AND length("mart_uni_tracking_info"."last_event") = length("stage_mart_uni_tracking_info"."last_event")) OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND (("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" AND length("mart_uni_tracking_info"."last_location") = length("stage_mart_uni_tracking_info"."last_location")) OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
@@ -263,12 +321,54 @@ SELECT pg_last_copy_count();
 DELETE FROM "mart_ecs_order_info" USING "stage_mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id";
 
 -- mart_ecs_order_info reconcile: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_ecs_order_info reconcile: drop_stage_table
 DROP TABLE "stage_mart_ecs_order_info";
 
 -- mart_ecs_order_info reconcile: commit
+COMMIT;
+
+-- mart_ecs_order_info binlog: begin
+BEGIN;
+
+-- mart_ecs_order_info binlog: lock_runs
+LOCK martsync_runs;
+
+-- mart_ecs_order_info binlog: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_ecs_order_info binlog: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info binlog: create_stage_table
+CREATE TEMP TABLE "stage_mart_ecs_order_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time", CAST(0 AS SMALLINT) AS "martsync_deleted" FROM "mart_ecs_order_info" WHERE 1 = 0;
+
+-- mart_ecs_order_info binlog: load_stage
+COPY "stage_mart_ecs_order_info" FROM 's3://bucket/prefix/mart_ecs_order_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_ecs_order_info binlog: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_ecs_order_info binlog: delete_changed
+DELETE FROM "mart_ecs_order_info" USING "stage_mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id";
+
+-- mart_ecs_order_info binlog: drop_deleted_rows
+DELETE FROM "stage_mart_ecs_order_info" WHERE "martsync_deleted" = 1;
+
+-- mart_ecs_order_info binlog: insert_rows
+INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time") SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time" FROM "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info binlog: retention_trim
+DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
+
+-- mart_ecs_order_info binlog: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_ecs_order_info binlog: drop_stage_table
+DROP TABLE "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info binlog: commit
 COMMIT;
 
 -- mart_ecs_order_info reconcile: export
@@ -296,7 +396,7 @@ INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "custom
 DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
 
 -- mart_ecs_order_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_ecs_order_info refresh: drop_new_keys
 DELETE FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
@@ -314,7 +414,7 @@ INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "custom
 DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
 
 -- mart_ecs_order_info refresh: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_ecs_order_info: drop_stage_table
 DROP TABLE "stage_mart_ecs_order_info";
@@ -380,12 +480,54 @@ SELECT pg_last_copy_count();
 DELETE FROM "mart_uni_tracking_spath" USING "stage_mart_uni_tracking_spath" WHERE "mart_uni_tracking_spath"."order_id" = "stage_mart_uni_tracking_spath"."order_id" AND "mart_uni_tracking_spath"."traceseq" = "stage_mart_uni_tracking_spath"."traceseq" AND "mart_uni_tracking_spath"."pathtime" = "stage_mart_uni_tracking_spath"."pathtime";
 
 -- mart_uni_tracking_spath reconcile: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_uni_tracking_spath reconcile: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_spath";
 
 -- mart_uni_tracking_spath reconcile: commit
+COMMIT;
+
+-- mart_uni_tracking_spath binlog: begin
+BEGIN;
+
+-- mart_uni_tracking_spath binlog: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_spath binlog: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_spath binlog: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath binlog: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_spath" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified", CAST(0 AS SMALLINT) AS "martsync_deleted" FROM "mart_uni_tracking_spath" WHERE 1 = 0;
+
+-- mart_uni_tracking_spath binlog: load_stage
+COPY "stage_mart_uni_tracking_spath" FROM 's3://bucket/prefix/mart_uni_tracking_spath/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_spath binlog: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_spath binlog: delete_changed
+DELETE FROM "mart_uni_tracking_spath" USING "stage_mart_uni_tracking_spath" WHERE "mart_uni_tracking_spath"."order_id" = "stage_mart_uni_tracking_spath"."order_id" AND "mart_uni_tracking_spath"."traceseq" = "stage_mart_uni_tracking_spath"."traceseq" AND "mart_uni_tracking_spath"."pathtime" = "stage_mart_uni_tracking_spath"."pathtime";
+
+-- mart_uni_tracking_spath binlog: drop_deleted_rows
+DELETE FROM "stage_mart_uni_tracking_spath" WHERE "martsync_deleted" = 1;
+
+-- mart_uni_tracking_spath binlog: insert_rows
+INSERT INTO "mart_uni_tracking_spath" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath binlog: retention_trim
+DELETE FROM "mart_uni_tracking_spath" WHERE "pathtime" < (SELECT max("pathtime") FROM "mart_uni_tracking_spath") - 15552000;
+
+-- mart_uni_tracking_spath binlog: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_uni_tracking_spath binlog: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath binlog: commit
 COMMIT;
 
 -- mart_uni_tracking_spath reconcile: export
@@ -413,7 +555,7 @@ INSERT INTO "mart_uni_tracking_spath" ("id", "order_id", "traceseq", "pathtime",
 DELETE FROM "mart_uni_tracking_spath" WHERE "pathtime" < (SELECT max("pathtime") FROM "mart_uni_tracking_spath") - 15552000;
 
 -- mart_uni_tracking_spath: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- mart_uni_tracking_spath: drop_stage_table
 DROP TABLE "stage_mart_uni_tracking_spath";
@@ -479,12 +621,54 @@ SELECT pg_last_copy_count();
 DELETE FROM "spath_latest_by_modified" USING "stage_spath_latest_by_modified" WHERE "spath_latest_by_modified"."order_id" = "stage_spath_latest_by_modified"."order_id" AND "spath_latest_by_modified"."traceseq" = "stage_spath_latest_by_modified"."traceseq" AND "spath_latest_by_modified"."pathtime" = "stage_spath_latest_by_modified"."pathtime";
 
 -- spath_latest_by_modified reconcile: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- spath_latest_by_modified reconcile: drop_stage_table
 DROP TABLE "stage_spath_latest_by_modified";
 
 -- spath_latest_by_modified reconcile: commit
+COMMIT;
+
+-- spath_latest_by_modified binlog: begin
+BEGIN;
+
+-- spath_latest_by_modified binlog: lock_runs
+LOCK martsync_runs;
+
+-- spath_latest_by_modified binlog: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- spath_latest_by_modified binlog: create_stage_table
+DROP TABLE IF EXISTS "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified binlog: create_stage_table
+CREATE TEMP TABLE "stage_spath_latest_by_modified" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified", CAST(0 AS SMALLINT) AS "martsync_deleted" FROM "spath_latest_by_modified" WHERE 1 = 0;
+
+-- spath_latest_by_modified binlog: load_stage
+COPY "stage_spath_latest_by_modified" FROM 's3://bucket/prefix/spath_latest_by_modified/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- spath_latest_by_modified binlog: loaded_rows
+SELECT pg_last_copy_count();
+
+-- spath_latest_by_modified binlog: delete_changed
+DELETE FROM "spath_latest_by_modified" USING "stage_spath_latest_by_modified" WHERE "spath_latest_by_modified"."order_id" = "stage_spath_latest_by_modified"."order_id" AND "spath_latest_by_modified"."traceseq" = "stage_spath_latest_by_modified"."traceseq" AND "spath_latest_by_modified"."pathtime" = "stage_spath_latest_by_modified"."pathtime";
+
+-- spath_latest_by_modified binlog: drop_deleted_rows
+DELETE FROM "stage_spath_latest_by_modified" WHERE "martsync_deleted" = 1;
+
+-- spath_latest_by_modified binlog: insert_rows
+INSERT INTO "spath_latest_by_modified" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified binlog: retention_trim
+DELETE FROM "spath_latest_by_modified" WHERE "time_modified" < (SELECT max("time_modified") FROM "spath_latest_by_modified") - INTERVAL '15552000 seconds';
+
+-- spath_latest_by_modified binlog: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- spath_latest_by_modified binlog: drop_stage_table
+DROP TABLE "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified binlog: commit
 COMMIT;
 
 -- spath_latest_by_modified reconcile: export
@@ -518,7 +702,7 @@ INSERT INTO "spath_latest_by_modified" ("id", "order_id", "traceseq", "pathtime"
 DELETE FROM "spath_latest_by_modified" WHERE "time_modified" < (SELECT max("time_modified") FROM "spath_latest_by_modified") - INTERVAL '15552000 seconds';
 
 -- spath_latest_by_modified: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- spath_latest_by_modified replay: drop_stale_versions
 DELETE FROM "stage_spath_latest_by_modified" USING "spath_latest_by_modified" WHERE "stage_spath_latest_by_modified"."order_id" = "spath_latest_by_modified"."order_id" AND "stage_spath_latest_by_modified"."traceseq" = "spath_latest_by_modified"."traceseq" AND "stage_spath_latest_by_modified"."pathtime" = "spath_latest_by_modified"."pathtime" AND "spath_latest_by_modified"."time_modified" >= (TIMESTAMP 'epoch' + CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND ("spath_latest_by_modified"."time_modified" > "stage_spath_latest_by_modified"."time_modified" OR ("spath_latest_by_modified"."id" = "stage_spath_latest_by_modified"."id" AND "spath_latest_by_modified"."code" = "stage_spath_latest_by_modified"."code" AND (("spath_latest_by_modified"."location" = "stage_spath_latest_by_modified"."location" AND length("spath_latest_by_modified"."location") = length("stage_spath_latest_by_modified"."location")) OR ("spath_latest_by_modified"."location" IS NULL AND "stage_spath_latest_by_modified"."location" IS NULL)) AND (("spath_latest_by_modified"."description" = "stage_spath_latest_by_modified"."description" AND length("spath_latest_by_modified"."description") = length("stage_spath_latest_by_modified"."description")) OR ("spath_latest_by_modified"."description" IS NULL AND "stage_spath_latest_by_modified"."description" IS NULL)) AND "spath_latest_by_modified"."is_updated" = "stage_spath_latest_by_modified"."is_updated" AND "spath_latest_by_modified"."time_modified" = "stage_spath_latest_by_modified"."time_modified"));
@@ -590,12 +774,54 @@ SELECT pg_last_copy_count();
 DELETE FROM "widened_uni_tracking_info" USING "stage_widened_uni_tracking_info" WHERE "widened_uni_tracking_info"."order_id" = "stage_widened_uni_tracking_info"."order_id";
 
 -- widened_uni_tracking_info reconcile: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- widened_uni_tracking_info reconcile: drop_stage_table
 DROP TABLE "stage_widened_uni_tracking_info";
 
 -- widened_uni_tracking_info reconcile: commit
+COMMIT;
+
+-- widened_uni_tracking_info binlog: begin
+BEGIN;
+
+-- widened_uni_tracking_info binlog: lock_runs
+LOCK martsync_runs;
+
+-- widened_uni_tracking_info binlog: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- widened_uni_tracking_info binlog: create_stage_table
+DROP TABLE IF EXISTS "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info binlog: create_stage_table
+CREATE TEMP TABLE "stage_widened_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note", CAST(0 AS SMALLINT) AS "martsync_deleted" FROM "widened_uni_tracking_info" WHERE 1 = 0;
+
+-- widened_uni_tracking_info binlog: load_stage
+COPY "stage_widened_uni_tracking_info" FROM 's3://bucket/prefix/widened_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- widened_uni_tracking_info binlog: loaded_rows
+SELECT pg_last_copy_count();
+
+-- widened_uni_tracking_info binlog: delete_changed
+DELETE FROM "widened_uni_tracking_info" USING "stage_widened_uni_tracking_info" WHERE "widened_uni_tracking_info"."order_id" = "stage_widened_uni_tracking_info"."order_id";
+
+-- widened_uni_tracking_info binlog: drop_deleted_rows
+DELETE FROM "stage_widened_uni_tracking_info" WHERE "martsync_deleted" = 1;
+
+-- widened_uni_tracking_info binlog: insert_rows
+INSERT INTO "widened_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note" FROM "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info binlog: retention_trim
+DELETE FROM "widened_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "widened_uni_tracking_info") - 15552000;
+
+-- widened_uni_tracking_info binlog: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- widened_uni_tracking_info binlog: drop_stage_table
+DROP TABLE "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info binlog: commit
 COMMIT;
 
 -- widened_uni_tracking_info reconcile: export
@@ -629,7 +855,7 @@ INSERT INTO "widened_uni_tracking_info" ("order_id", "tracking_no", "partner_id"
 DELETE FROM "widened_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "widened_uni_tracking_info") - 15552000;
 
 -- widened_uni_tracking_info: record_run
-INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
 
 -- widened_uni_tracking_info replay: drop_stale_versions
 DELETE FROM "stage_widened_uni_tracking_info" USING "widened_uni_tracking_info" WHERE "stage_widened_uni_tracking_info"."order_id" = "widened_uni_tracking_info"."order_id" AND "widened_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("widened_uni_tracking_info"."update_time" > "stage_widened_uni_tracking_info"."update_time" OR (("widened_uni_tracking_info"."tracking_no" = "stage_widened_uni_tracking_info"."tracking_no" AND length("widened_uni_tracking_info"."tracking_no") = length("stage_widened_uni_tracking_info"."tracking_no")) AND "widened_uni_tracking_info"."partner_id" = "stage_widened_uni_tracking_info"."partner_id" AND (("widened_uni_tracking_info"."carrier_code" = "stage_widened_uni_tracking_info"."carrier_code" AND length("widened_uni_tracking_info"."carrier_code") = length("stage_widened_uni_tracking_info"."carrier_code")) OR ("widened_uni_tracking_info"."carrier_code" IS NULL AND "stage_widened_uni_tracking_info"."carrier_code" IS NULL)) AND "widened_uni_tracking_info"."status" = "stage_widened_uni_tracking_info"."status" AND ("widened_uni_tracking_info"."last_code" = "stage_widened_uni_tracking_info"."last_code" OR ("widened_uni_tracking_info"."last_code" IS NULL AND "stage_widened_uni_tracking_info"."last_code" IS NULL)) AND (("widened_uni_tracking_info"."last_event" = "stage_widened_uni_tracking_info"."last_event" AND length("widened_uni_tracking_info"."last_event") = length("stage_widened_uni_tracking_info"."last_event")) OR ("widened_uni_tracking_info"."last_event" IS NULL AND "stage_widened_uni_tracking_info"."last_event" IS NULL)) AND (("widened_uni_tracking_info"."last_location" = "stage_widened_uni_tracking_info"."last_location" AND length("widened_uni_tracking_info"."last_location") = length("stage_widened_uni_tracking_info"."last_location")) OR ("widened_uni_tracking_info"."last_location" IS NULL AND "stage_widened_uni_tracking_info"."last_location" IS NULL)) AND ("widened_uni_tracking_info"."delivered_at" = "stage_widened_uni_tracking_info"."delivered_at" OR ("widened_uni_tracking_info"."delivered_at" IS NULL AND "stage_widened_uni_tracking_info"."delivered_at" IS NULL)) AND "widened_uni_tracking_info"."add_time" = "stage_widened_uni_tracking_info"."add_time" AND "widened_uni_tracking_info"."update_time" = "stage_widened_uni_tracking_info"."update_time" AND (("widened_uni_tracking_info"."sort_note" = "stage_widened_uni_tracking_info"."sort_note" AND length("widened_uni_tracking_info"."sort_note") = length("stage_widened_uni_tracking_info"."sort_note")) OR ("widened_uni_tracking_info"."sort_note" IS NULL AND "stage_widened_uni_tracking_info"."sort_note" IS NULL))));

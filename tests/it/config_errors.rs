@@ -33,6 +33,16 @@ fn invalid_configs_name_file_and_key_and_change_nothing() {
             &["stage.keep_for", "a week"],
         ),
         (
+            "binlog mode on a files source",
+            valid.replacen("[source]\n", "[source]\nmode = \"binlog\"\n", 1),
+            &["source.mode", "mysql://"],
+        ),
+        (
+            "unknown source mode",
+            valid.replacen("[source]\n", "[source]\nmode = \"cdc\"\n", 1),
+            &["cdc", "binlog"],
+        ),
+        (
             "unknown strategy",
             with_table("name = \"mart_uni_tracking_info\"\nstrategy = \"lastest\""),
             &["lastest", "strategy"],

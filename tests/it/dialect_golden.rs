@@ -55,10 +55,11 @@ fn render_redshift() -> String {
     add("load_errors", dialect::LOAD_ERRORS);
     add("lock_runs", &dialect::lock_runs(d).unwrap());
     // A ledger from before the statement timings gains them in place, under lock_runs.
-    for sql in dialect::add_missing_runs_columns(&Default::default()) {
+    for sql in dialect::add_missing_runs_columns(d, &Default::default()) {
         add("martsync_runs: upgrade", &sql);
     }
     add("last_synced", &dialect::last_synced(d));
+    add("last_source_position", &dialect::last_source_position(d));
     add("maintain: svv_table_info", dialect::REDSHIFT_TABLE_INFO);
     for table in &redshift_tables() {
         let mart = &table.name;
@@ -104,6 +105,10 @@ fn render_redshift() -> String {
         };
         for step in dialect::delete_keys_plan(d, &keys, &load).steps {
             add(&format!("{mart} reconcile: {}", step.name), &step.sql);
+        }
+        // A binlog-mode cycle: every touched key deleted, the current rows inserted.
+        for step in dialect::changes_plan(d, &table.with_change_marker(), &load).steps {
+            add(&format!("{mart} binlog: {}", step.name), &step.sql);
         }
         add(
             &format!("{mart} reconcile: export"),
@@ -201,6 +206,7 @@ fn redshift_plans() -> Vec<(String, Vec<Statement>)> {
             }
         }
         let keys = table.keys_only();
+        let changes = table.with_change_marker();
         for staged_files in [true, false] {
             let state = PlanState {
                 mart_empty: false,
@@ -209,6 +215,10 @@ fn redshift_plans() -> Vec<(String, Vec<Statement>)> {
             plans.push((
                 format!("{} reconcile (files: {staged_files})", table.name),
                 dialect::delete_keys_plan(Dialect::Redshift, &keys, &load).statements(state),
+            ));
+            plans.push((
+                format!("{} binlog (files: {staged_files})", table.name),
+                dialect::changes_plan(Dialect::Redshift, &changes, &load).statements(state),
             ));
         }
     }
@@ -261,7 +271,11 @@ fn every_redshift_merge_locks_the_ledger_before_reading_it() {
 /// staged columns, in order, also when the mart has more (widened by `allow_new_columns`).
 #[test]
 fn a_redshift_copy_loads_exactly_the_staged_columns() {
-    for table in redshift_tables() {
+    let changes: Vec<TableConfig> = redshift_tables()
+        .iter()
+        .map(|t| t.with_change_marker())
+        .collect();
+    for table in redshift_tables().into_iter().chain(changes) {
         let staged: Vec<String> = table
             .schema
             .columns
@@ -273,7 +287,14 @@ fn a_redshift_copy_loads_exactly_the_staged_columns() {
             .find(|s| s.starts_with("CREATE TEMP TABLE"))
             .unwrap();
         let select = create.split(" AS SELECT ").nth(1).unwrap();
-        let columns: Vec<&str> = select.split(" FROM ").next().unwrap().split(", ").collect();
+        // The change marker is a constant named `AS "martsync_deleted"`.
+        let columns: Vec<&str> = select
+            .split(" FROM ")
+            .next()
+            .unwrap()
+            .split(", ")
+            .map(|c| c.rsplit(" AS ").next().unwrap())
+            .collect();
         assert_eq!(columns, staged, "{}: {create}", table.name);
         assert!(!create.contains("LIKE"), "{create}");
     }

@@ -3,6 +3,7 @@
 mod backfill;
 mod bad_input;
 mod bench_harness;
+mod binlog;
 mod common;
 mod compare;
 mod config_errors;

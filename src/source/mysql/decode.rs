@@ -94,14 +94,26 @@ impl RowDecoder {
     }
 
     pub(super) fn push(&mut self, row: &Row) -> std::result::Result<(), String> {
+        self.push_with(|i| row.as_ref(i).unwrap_or(&Value::NULL))
+    }
+
+    /// Appends one row given as values in the mart's column order (a binlog row image).
+    pub(super) fn push_values(&mut self, row: &[Value]) -> std::result::Result<(), String> {
+        self.push_with(|i| row.get(i).unwrap_or(&Value::NULL))
+    }
+
+    /// Appends the row whose `i`th mart column holds `value(i)`.
+    fn push_with<'v>(
+        &mut self,
+        value_of: impl Fn(usize) -> &'v Value,
+    ) -> std::result::Result<(), String> {
         for i in 0..self.builders.len() {
-            let value = row.as_ref(i).unwrap_or(&Value::NULL);
+            let value = value_of(i);
             let column = &self.columns[i];
             let zero = push_value(&mut self.builders[i], value, column).map_err(|message| {
                 let key = self
                     .key
-                    .and_then(|k| row.as_ref(k))
-                    .map_or("?".to_string(), |v| v.as_sql(true));
+                    .map_or("?".to_string(), |k| value_of(k).as_sql(true));
                 let key_name = self.key.map_or("key", |k| self.columns[k].name.as_str());
                 format!(
                     "column `{}`, row with {key_name} = {key}: {message}",

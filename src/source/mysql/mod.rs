@@ -29,11 +29,12 @@ use mysql_async::{Opts, OptsBuilder, Pool, Row, SslOpts, Value};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+mod binlog;
 mod connect;
 mod decode;
 mod query;
 
-use super::{BatchStream, Extract, ExtractCounters, Source};
+use super::{BatchStream, BinlogPosition, Extract, ExtractCounters, Source};
 use crate::config::{TableConfig, format_duration, redact_url};
 use crate::error::{Error, Result};
 use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
@@ -48,6 +49,11 @@ const CHANNEL_BATCHES: usize = 2;
 /// A MySQL (or MariaDB) database.
 pub struct MySqlSource {
     pool: Pool,
+    /// The pool's options: a binlog read takes a connection of its own (it becomes a
+    /// replica's stream and is never reused).
+    opts: Opts,
+    /// The URL's database, the one whose tables are read.
+    database: String,
     /// The URL without its password, for errors.
     url: String,
     batch_rows: usize,
@@ -102,11 +108,15 @@ impl MySqlSource {
         let bad_url = |message: String| Error::config("source.url", redacted.clone(), message);
         let (url_without_tls, ssl) = tls_options(url).map_err(&bad_url)?;
         let opts = Opts::from_url(&url_without_tls).map_err(|e| bad_url(e.to_string()))?;
-        let opts = OptsBuilder::from_opts(opts)
+        let database = opts.db_name().unwrap_or_default().to_string();
+        let opts: Opts = OptsBuilder::from_opts(opts)
             .ssl_opts(ssl)
-            .setup(vec!["SET time_zone = '+00:00'"]);
+            .setup(vec!["SET time_zone = '+00:00'"])
+            .into();
         Ok(MySqlSource {
-            pool: Pool::new(opts),
+            pool: Pool::new(opts.clone()),
+            opts,
+            database,
             url: redacted,
             batch_rows,
             unsigned_bigint,
@@ -276,6 +286,20 @@ impl Source for MySqlSource {
             .await
             .map_err(|e| self.error(name, &sql, e))?;
         Ok(max.flatten())
+    }
+
+    async fn binlog_position(&self) -> Result<BinlogPosition> {
+        self.current_position().await
+    }
+
+    async fn changes(
+        &self,
+        table: &TableConfig,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        reader: u32,
+    ) -> Result<BatchStream> {
+        self.read_changes(table, from, to, reader).await
     }
 
     fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {

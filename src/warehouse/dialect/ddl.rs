@@ -53,13 +53,32 @@ pub fn create_runs(dialect: Dialect) -> String {
          rows_deduped BIGINT NOT NULL,\n  rows_rejected BIGINT NOT NULL,\n  rows_deleted BIGINT NOT NULL,\n  \
          rows_inserted BIGINT NOT NULL,\n  rows_trimmed BIGINT NOT NULL,\n  bytes_staged BIGINT NOT NULL,\n  \
          extract_ms BIGINT NOT NULL,\n  dedup_ms BIGINT NOT NULL,\n  stage_ms BIGINT NOT NULL,\n  merge_ms BIGINT NOT NULL,\n{}\n)",
-        timing_columns()
+        later_runs_columns(dialect)
             .iter()
-            .map(|c| format!("  {c} BIGINT"))
+            .map(|(c, t)| format!("  {c} {t}"))
             .collect::<Vec<_>>()
             .join(",\n")
     )
 }
+
+/// The ledger's columns added after its first release, with their types: the per-statement
+/// timings, then the binlog position a `binlog`-mode cycle committed
+/// ([`SOURCE_POSITION_COLUMN`]). All nullable: older rows have none.
+fn later_runs_columns(dialect: Dialect) -> Vec<(&'static str, &'static str)> {
+    let text = match dialect {
+        Dialect::Redshift => "VARCHAR(1024)",
+        _ => "VARCHAR",
+    };
+    timing_columns()
+        .into_iter()
+        .map(|c| (c, "BIGINT"))
+        .chain([(SOURCE_POSITION_COLUMN, text)])
+        .collect()
+}
+
+/// Where a `binlog`-mode cycle's changes end in the server's binary log (`file:offset`),
+/// recorded with the merge that applied them: the next cycle reads on from there.
+pub const SOURCE_POSITION_COLUMN: &str = "source_position";
 
 /// The ledger's per-statement timing columns ([`Timed::column`]): nullable, since a merge
 /// runs only some of the statements and ledgers from before them have none.
@@ -69,11 +88,14 @@ pub fn timing_columns() -> Vec<&'static str> {
 
 /// The `ALTER TABLE … ADD COLUMN` of each timing column a ledger from an older martsync
 /// lacks (`have`: its columns, lower case): the ledger is upgraded in place, its rows kept.
-pub fn add_missing_runs_columns(have: &std::collections::HashSet<String>) -> Vec<String> {
-    timing_columns()
+pub fn add_missing_runs_columns(
+    dialect: Dialect,
+    have: &std::collections::HashSet<String>,
+) -> Vec<String> {
+    later_runs_columns(dialect)
         .into_iter()
-        .filter(|c| !have.contains(*c))
-        .map(|c| format!("ALTER TABLE {RUNS_TABLE} ADD COLUMN {c} BIGINT"))
+        .filter(|(c, _)| !have.contains(*c))
+        .map(|(c, t)| format!("ALTER TABLE {RUNS_TABLE} ADD COLUMN {c} {t}"))
         .collect()
 }
 
@@ -104,6 +126,7 @@ pub const RUNS_COLUMNS: &[&str] = &[
     "insert_ms",
     "trim_ms",
     "targets_ms",
+    SOURCE_POSITION_COLUMN,
 ];
 
 /// An index of a mart: its name (unquoted) and its `CREATE INDEX`.

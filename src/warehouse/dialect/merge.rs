@@ -6,7 +6,7 @@ use super::{
     Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, epoch_us_to_timestamp, literal,
     placeholder, quote, quoted_columns,
 };
-use crate::config::{StageUrl, Strategy, TableConfig};
+use crate::config::{CHANGE_MARKER, StageUrl, Strategy, TableConfig};
 use crate::schema::WarehouseType;
 use crate::warehouse::plan::{Bind, MergePlan, Reads, Run, Statement, Step, StepName, When};
 
@@ -220,39 +220,47 @@ fn apply_to(dialect: Dialect, table: &TableConfig, stage: &str, target: bool) ->
             ));
         }
     }
-    if let Some(retention) = table.retention {
-        let col = quote(&table.retention_column);
-        let secs = retention.as_secs();
-        let condition = match (table.schema.is_timestamp(&table.retention_column), dialect) {
-            // DuckDB without its ICU extension (not bundled) has no TIMESTAMPTZ - INTERVAL:
-            // the trim compares microseconds since the epoch instead.
-            (true, Dialect::DuckDb) => format!(
-                "epoch_us({col}) < (SELECT epoch_us(max({col})) FROM {mart}) - {}",
-                u128::from(secs) * 1_000_000
-            ),
-            (true, _) => {
-                format!("{col} < (SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
-            }
-            (false, _) => format!("{col} < (SELECT max({col}) FROM {mart}) - {secs}"),
-        };
-        let trim = Step::execute(
-            name(StepName::RetentionTrim, StepName::TargetRetentionTrim),
-            format!("DELETE FROM {mart} WHERE {condition}"),
-            if target {
-                Reads::Nothing
-            } else {
-                Reads::Trimmed
-            },
-        );
-        // The mart's own trim runs on the direct copy too; a target's needs the temp table's
-        // branch (a mart with targets never copies directly).
-        steps.push(if target {
-            trim.when(When::ThroughStage)
-        } else {
-            trim
-        });
-    }
+    steps.extend(retention_trim(dialect, table, target));
     steps
+}
+
+/// The retention trim of `table` (a mart, or one of its targets), relative to its newest row.
+fn retention_trim(dialect: Dialect, table: &TableConfig, target: bool) -> Option<Step> {
+    let mart = quote(&table.name);
+    let name = |mart_name: StepName, target_name: StepName| {
+        if target { target_name } else { mart_name }
+    };
+    let retention = table.retention?;
+    let col = quote(&table.retention_column);
+    let secs = retention.as_secs();
+    let condition = match (table.schema.is_timestamp(&table.retention_column), dialect) {
+        // DuckDB without its ICU extension (not bundled) has no TIMESTAMPTZ - INTERVAL:
+        // the trim compares microseconds since the epoch instead.
+        (true, Dialect::DuckDb) => format!(
+            "epoch_us({col}) < (SELECT epoch_us(max({col})) FROM {mart}) - {}",
+            u128::from(secs) * 1_000_000
+        ),
+        (true, _) => {
+            format!("{col} < (SELECT max({col}) FROM {mart}) - INTERVAL '{secs} seconds'")
+        }
+        (false, _) => format!("{col} < (SELECT max({col}) FROM {mart}) - {secs}"),
+    };
+    let trim = Step::execute(
+        name(StepName::RetentionTrim, StepName::TargetRetentionTrim),
+        format!("DELETE FROM {mart} WHERE {condition}"),
+        if target {
+            Reads::Nothing
+        } else {
+            Reads::Trimmed
+        },
+    );
+    // The mart's own trim runs on the direct copy too; a target's needs the temp table's
+    // branch (a mart with targets never copies directly).
+    Some(if target {
+        trim.when(When::ThroughStage)
+    } else {
+        trim
+    })
 }
 
 /// Serializes merges into one mart (and its targets) while letting readers read, on
@@ -308,14 +316,27 @@ pub fn check_run_id(dialect: Dialect) -> String {
 /// Parquet fills columns by position and needs the table and the files to have the same
 /// number of columns ("COPY from columnar data formats"), and a mart widened by
 /// `allow_new_columns` has more columns than a replay, seed or backfill stages.
+///
+/// A `binlog`-mode run's table ([`TableConfig::with_change_marker`]) gets the marker column
+/// after the mart's, as its staged files have it.
 pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> {
     let mart = quote(&table.name);
     let stage = stage_table(table);
+    let marker = table.has_change_marker();
+    let marker_as = if marker {
+        format!(", CAST(0 AS SMALLINT) AS {}", quote(CHANGE_MARKER))
+    } else {
+        String::new()
+    };
     match dialect {
         Dialect::DuckDb => vec![
             format!("DROP TABLE IF EXISTS temp.{stage}"),
-            format!("CREATE TEMP TABLE {stage} AS SELECT * FROM {mart} LIMIT 0"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT *{marker_as} FROM {mart} LIMIT 0"),
         ],
+        Dialect::Postgres if marker => vec![format!(
+            "CREATE TEMP TABLE {stage} (LIKE {mart}, {} SMALLINT NOT NULL) ON COMMIT DROP",
+            quote(CHANGE_MARKER)
+        )],
         Dialect::Postgres => vec![format!(
             "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
         )],
@@ -324,10 +345,10 @@ pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> 
             vec![
                 format!("DROP TABLE IF EXISTS {stage}"),
                 format!(
-                    "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {} FROM {mart} WHERE 1 = 0",
+                    "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {}{marker_as} FROM {mart} WHERE 1 = 0",
                     quote(&table.dist_key),
                     keys.join(", "),
-                    quoted_columns(table)
+                    quoted_columns(&table.without_change_marker())
                 ),
             ]
         }
@@ -485,6 +506,65 @@ pub fn delete_keys_plan(dialect: Dialect, keys: &TableConfig, load: &Load) -> Me
     MergePlan { steps }
 }
 
+/// The plan of a `binlog`-mode run. Its staged rows (`changes`, the mart with
+/// [`CHANGE_MARKER`]) are one per key the source's changes touched, in the state the source
+/// left it: deleted (marked 1, its last image) or the row it holds now (marked 0). Every
+/// touched key is deleted from the mart and each target, the deleted ones are dropped from
+/// the temp table, and the rest inserted: the binary log's last image of a key is the
+/// source's row, whatever its version or the strategy (an append mart's row that the source
+/// updated is replaced too: Gap 1 and Gap 2 need no refresh). Then the trims and the run
+/// record, whose binlog position commits with the rows.
+pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> MergePlan {
+    let mart = changes.without_change_marker();
+    let mut steps = opening_steps(dialect, &mart);
+    for sql in create_stage_table(dialect, changes) {
+        steps.push(Step::execute(
+            StepName::CreateStageTable,
+            sql,
+            Reads::Nothing,
+        ));
+    }
+    steps.extend(load_steps(changes, load, false));
+    let stage = stage_table(changes);
+    let written = mart.written_tables();
+    for (i, table) in written.iter().enumerate() {
+        let name = quote(&table.name);
+        let keys = table
+            .key
+            .iter()
+            .map(|k| format!("{name}.{k} = {stage}.{k}", k = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!("DELETE FROM {name} USING {stage} WHERE {keys}");
+        steps.push(if i == 0 {
+            Step::execute(StepName::DeleteChanged, sql, Reads::Deleted)
+        } else {
+            Step::execute(StepName::TargetDeleteChanged, sql, Reads::Nothing)
+        });
+    }
+    steps.push(Step::execute(
+        StepName::DropDeletedRows,
+        format!("DELETE FROM {stage} WHERE {} = 1", quote(CHANGE_MARKER)),
+        Reads::Nothing,
+    ));
+    for (i, table) in written.iter().enumerate() {
+        let cols = quoted_columns(table);
+        let sql = format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage}",
+            quote(&table.name)
+        );
+        steps.push(if i == 0 {
+            Step::execute(StepName::InsertRows, sql, Reads::Inserted)
+        } else {
+            Step::execute(StepName::TargetInsertRows, sql, Reads::Nothing)
+        });
+        steps.extend(retention_trim(dialect, table, i > 0));
+    }
+    steps.push(record_run_step(dialect));
+    steps.extend(closing_steps(dialect, changes));
+    MergePlan { steps }
+}
+
 /// `BEGIN`, the locks, and the run-id check every plan starts with.
 fn opening_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
     let mut steps = vec![Step::execute(StepName::Begin, "BEGIN", Reads::Nothing)];
@@ -632,7 +712,7 @@ mod tests {
         use crate::warehouse::dialect::{add_missing_runs_columns, create_runs, timing_columns};
         let n = RUNS_COLUMNS.len();
         assert_eq!(
-            RUNS_COLUMNS[n - timing_columns().len()..],
+            RUNS_COLUMNS[n - 1 - timing_columns().len()..n - 1],
             timing_columns()[..]
         );
         for dialect in [Dialect::DuckDb, Dialect::Postgres, Dialect::Redshift] {
@@ -641,15 +721,16 @@ mod tests {
                 assert!(ddl.contains(&format!("  {c} ")), "{c} not in {ddl}");
             }
         }
-        let have: std::collections::HashSet<String> = RUNS_COLUMNS[..n - 2]
+        let have: std::collections::HashSet<String> = RUNS_COLUMNS[..n - 3]
             .iter()
             .map(|c| c.to_string())
             .collect();
         assert_eq!(
-            add_missing_runs_columns(&have),
+            add_missing_runs_columns(Dialect::Redshift, &have),
             [
                 "ALTER TABLE martsync_runs ADD COLUMN trim_ms BIGINT",
-                "ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT"
+                "ALTER TABLE martsync_runs ADD COLUMN targets_ms BIGINT",
+                "ALTER TABLE martsync_runs ADD COLUMN source_position VARCHAR(1024)"
             ]
         );
     }

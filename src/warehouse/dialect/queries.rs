@@ -58,6 +58,17 @@ pub fn committed_runs(dialect: Dialect) -> String {
     )
 }
 
+/// The binlog position of the mart's last committed `binlog`-mode cycle (`$1`: the mart):
+/// the one row with the latest commit, as a set of at most one.
+pub fn last_source_position(dialect: Dialect) -> String {
+    format!(
+        "SELECT {c} FROM {RUNS_TABLE} WHERE mart = {} AND {c} IS NOT NULL \
+         ORDER BY committed_at DESC, run_id DESC LIMIT 1",
+        placeholder(dialect, 1),
+        c = super::SOURCE_POSITION_COLUMN,
+    )
+}
+
 /// Whether a table exists in the connection's current schema (1 or 0).
 pub fn table_exists(dialect: Dialect) -> String {
     format!(

@@ -225,6 +225,7 @@ fn to_sql(params: &[RunValue]) -> Vec<&(dyn ToSql + Sync)> {
             match v {
                 RunValue::Text(t) => t,
                 RunValue::Int(i) => i,
+                RunValue::MaybeText(t) => t,
             }
         })
         .collect()

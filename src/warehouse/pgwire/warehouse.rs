@@ -270,6 +270,14 @@ impl<F: Flavor> Warehouse for WireWarehouse<F> {
         self.strings_of_mart(mart, "committed_runs", &sql).await
     }
 
+    async fn last_source_position(&self, mart: &str) -> Result<Option<String>> {
+        let sql = dialect::last_source_position(self.flavor.dialect());
+        let found = self
+            .strings_of_mart(mart, "last_source_position", &sql)
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
     async fn merge(&self, request: MergeRequest<'_>) -> Result<MergeOutcome> {
         let load = self.flavor.load(&self.pool, &request)?;
         let plan = request.plan(self.flavor.dialect(), &load);
@@ -432,7 +440,7 @@ async fn missing_runs_columns(
     dialect: Dialect,
 ) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
     let have = column_names(tx, dialect, RUNS_TABLE).await?;
-    Ok(dialect::add_missing_runs_columns(&have))
+    Ok(dialect::add_missing_runs_columns(dialect, &have))
 }
 
 /// The columns of table `name` in the current schema, lower case.

@@ -1,0 +1,720 @@
+//! `source.mode = "binlog"`: a mart's changes read from the server's binary log.
+//!
+//! Each read registers as a replica (`COM_REGISTER_SLAVE`) and asks for the log from a
+//! position with `BINLOG_DUMP_NON_BLOCK`, so the server ends the stream when it has sent
+//! everything instead of waiting for more; the read also stops by itself at the end position
+//! the cycle took before it started, so a busy server cannot keep a scheduled run going.
+//! Row events of the configured table become Arrow rows ([`RowDecoder`], the extraction's
+//! decoder) with the change marker after the mart's columns; everything else is skipped
+//! after its header. A statement that changes the table's rows or columns without row
+//! events (ALTER, TRUNCATE, DROP, RENAME) stops the read: the mart cannot follow it.
+//!
+//! Values in row events are not quite the query protocol's: signedness is not logged
+//! (MariaDB's `binlog_row_metadata` is off by default), TIMESTAMP is seconds since the
+//! epoch, ENUM an index and SET a bit mask. [`from_binlog`] turns them into what an
+//! extraction of the same row reads, by the column's declared type.
+
+use futures::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::{BinlogStreamRequest, Conn};
+
+use super::decode::civil_from_days;
+use super::*;
+use crate::source::BinlogPosition;
+
+/// What the mode needs the server to log, checked before each cycle.
+pub(super) struct ServerLogging {
+    pub log_bin: bool,
+    pub format: String,
+    pub row_image: String,
+    /// `SHOW GRANTS` of the session, each row's text.
+    pub grants: Vec<String>,
+}
+
+impl ServerLogging {
+    /// What is missing for `binlog` mode, in words naming the server variable or grant; none
+    /// when everything is there.
+    pub fn missing(&self) -> Option<String> {
+        if !self.log_bin {
+            return Some(
+                "binary logging is off (@@log_bin = 0): start the server with --log-bin \
+                 --binlog-format=ROW --binlog-row-image=FULL and a --server-id, or use \
+                 source.mode = \"watermark\""
+                    .into(),
+            );
+        }
+        if !self.format.eq_ignore_ascii_case("ROW") {
+            return Some(format!(
+                "@@binlog_format = {}: row events are needed; SET GLOBAL binlog_format = 'ROW' \
+                 (and binlog_format = ROW in the server's config)",
+                self.format
+            ));
+        }
+        if !self.row_image.eq_ignore_ascii_case("FULL") {
+            return Some(format!(
+                "@@binlog_row_image = {}: whole rows are needed; SET GLOBAL binlog_row_image = \
+                 'FULL' (and in the server's config)",
+                self.row_image
+            ));
+        }
+        let grants = self.grants.join("\n").to_ascii_uppercase();
+        let all = grants.contains("GRANT ALL PRIVILEGES ON *.*");
+        let has = |names: &[&str]| all || names.iter().any(|n| grants.contains(n));
+        if !has(&["REPLICATION SLAVE", "REPLICATION REPLICA"]) {
+            return Some(
+                "the user lacks the grant REPLICATION SLAVE (needed to read the binary log): \
+                 GRANT REPLICATION SLAVE ON *.* TO the source user"
+                    .into(),
+            );
+        }
+        if !has(&["BINLOG MONITOR", "REPLICATION CLIENT", "SUPER"]) {
+            return Some(
+                "the user lacks the grant BINLOG MONITOR (REPLICATION CLIENT before MariaDB \
+                 10.5; needed for SHOW MASTER STATUS): GRANT BINLOG MONITOR ON *.* TO the \
+                 source user"
+                    .into(),
+            );
+        }
+        None
+    }
+}
+
+impl MySqlSource {
+    /// The server's logging settings and the session's grants.
+    async fn server_logging(&self) -> Result<ServerLogging> {
+        let mut conn = self.conn("-").await?;
+        let sql = "SELECT @@log_bin, @@binlog_format, @@binlog_row_image";
+        let row: Option<(i64, String, String)> = conn
+            .query_first(sql)
+            .await
+            .map_err(|e| self.error("-", sql, e))?;
+        let (log_bin, format, row_image) = row.unwrap_or_default();
+        let grants: Vec<String> = conn
+            .query("SHOW GRANTS")
+            .await
+            .map_err(|e| self.error("-", "SHOW GRANTS", e))?;
+        Ok(ServerLogging {
+            log_bin: log_bin == 1,
+            format,
+            row_image,
+            grants,
+        })
+    }
+
+    /// Checks the server, then reads where its binary log ends.
+    pub(super) async fn current_position(&self) -> Result<BinlogPosition> {
+        if let Some(missing) = self.server_logging().await?.missing() {
+            return Err(self.error("-", "binlog mode", missing));
+        }
+        let mut conn = self.conn("-").await?;
+        let sql = "SHOW MASTER STATUS";
+        let row: Option<Row> = conn
+            .query_first(sql)
+            .await
+            .map_err(|e| self.error("-", sql, e))?;
+        let position = row.and_then(|row| {
+            let file: Option<String> = row.get(0);
+            let offset: Option<u64> = row.get(1);
+            Some(BinlogPosition {
+                file: file?,
+                offset: offset?,
+            })
+        });
+        position.ok_or_else(|| self.error("-", sql, "the server reports no binary log"))
+    }
+
+    /// The binary-log files the server still has.
+    async fn log_files(&self, table: &str) -> Result<Vec<String>> {
+        let mut conn = self.conn(table).await?;
+        let rows: Vec<Row> = conn
+            .query("SHOW BINARY LOGS")
+            .await
+            .map_err(|e| self.error(table, "SHOW BINARY LOGS", e))?;
+        Ok(rows.iter().filter_map(|r| r.get(0)).collect())
+    }
+
+    /// See [`Source::changes`].
+    pub(super) async fn read_changes(
+        &self,
+        table: &TableConfig,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        reader: u32,
+    ) -> Result<BatchStream> {
+        let name = table.schema.name.clone();
+        // The mart's columns, whether or not `table` carries the marker already.
+        let table = &table.without_change_marker();
+        let changes = table.with_change_marker();
+        let schema = changes.schema.arrow_schema();
+        if from >= to {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let files = self.log_files(&name).await?;
+        if !files.contains(&from.file) {
+            return Err(self.error(
+                &name,
+                &format!("binary log from {from}"),
+                format!(
+                    "the server no longer has {} (it has {}): the changes after the mart's last \
+                     cycle were purged. Re-snapshot: `martsync run --table {} --resnapshot` \
+                     re-reads the whole table and records a new position; then `martsync \
+                     reconcile --table {} --since 1970-01-01` removes the rows deleted \
+                     meanwhile. Keep binary logs longer than the longest pause between cycles \
+                     (expire_logs_days / binlog_expire_logs_seconds)",
+                    from.file,
+                    files.first().map_or("none", String::as_str),
+                    table.name,
+                    table.name
+                ),
+            ));
+        }
+        let actual = self.describe_table(&name).await?;
+        self.check_columns(table, &actual)?;
+        let columns: Vec<usize> = table
+            .schema
+            .columns
+            .iter()
+            .map(|c| {
+                actual
+                    .columns
+                    .iter()
+                    .position(|a| a.name == c.name)
+                    .expect("checked columns")
+            })
+            .collect();
+        let database = self.database.clone();
+        let conn = tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone()))
+            .await
+            .map_err(|_| self.error(&name, "connect", "no answer within source.connect_timeout"))?
+            .map_err(|e| self.error(&name, "connect", e))?;
+        let decoder = RowDecoder::new(
+            &changes,
+            &schema,
+            self.batch_rows,
+            Arc::new(ExtractCounters::default()),
+        );
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
+        let read = ChangeRead {
+            table: table.clone(),
+            source_columns: actual.columns.len(),
+            columns,
+            database,
+            from: from.clone(),
+            to: to.clone(),
+            reader,
+            url: self.url.clone(),
+            read_timeout: self.read_timeout,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = read.run(conn, decoder, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(super::super::receiver_stream(rx))
+    }
+}
+
+/// One read of the binary log for one table.
+struct ChangeRead {
+    table: TableConfig,
+    /// Columns of the source table (a row event with another count means it was altered).
+    source_columns: usize,
+    /// For each mart column, its position in the source table's rows.
+    columns: Vec<usize>,
+    database: String,
+    from: BinlogPosition,
+    to: BinlogPosition,
+    reader: u32,
+    url: String,
+    read_timeout: Duration,
+}
+
+impl ChangeRead {
+    fn error(&self, at: &BinlogPosition, message: impl std::fmt::Display) -> Error {
+        Error::Source {
+            table: self.table.schema.name.clone(),
+            location: format!("{} (binary log at {at})", self.url),
+            message: message.to_string(),
+        }
+    }
+
+    async fn run(
+        &self,
+        conn: Conn,
+        mut decoder: RowDecoder,
+        tx: &mpsc::Sender<Result<RecordBatch>>,
+    ) -> Result<()> {
+        let request = BinlogStreamRequest::new(self.reader)
+            .with_filename(self.from.file.as_bytes())
+            .with_pos(self.from.offset)
+            .with_non_blocking();
+        let mut stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| self.error(&self.from, e))?;
+        let mut at = self.from.clone();
+        let hung = || {
+            format!(
+                "no event within source.read_timeout = {}; the server stopped answering",
+                format_duration(self.read_timeout)
+            )
+        };
+        let key: Vec<usize> = self
+            .table
+            .key
+            .iter()
+            .map(|k| self.table.schema.index_of(k).expect("validated key"))
+            .collect();
+        let marker = |deleted: bool| Value::Int(deleted as i64);
+        let mut row: Vec<Value> = Vec::with_capacity(self.columns.len() + 1);
+        let (mut events, mut changes) = (0u64, 0u64);
+        let mut described = false;
+        while at < self.to {
+            events += 1;
+            let Some(event) = tokio::time::timeout(self.read_timeout, stream.next())
+                .await
+                .map_err(|_| self.error(&at, hung()))?
+            else {
+                // The server sent all it has (non-blocking) before the end position: the
+                // position was read from it, so this only happens if it lost its log.
+                return Err(self.error(
+                    &at,
+                    format!(
+                        "the binary log ended before {}, where the server said it ended when \
+                         the cycle began",
+                        self.to
+                    ),
+                ));
+            };
+            let event = event.map_err(|e| self.error(&at, e))?;
+            let next = event.header().log_pos() as u64;
+            let data = event
+                .read_data()
+                .map_err(|e| self.error(&at, format!("undecodable event: {e}")))?;
+            match data {
+                // The dump starts with a rotate to where it was asked to start, sent before the
+                // format description that says events carry checksums: its name would hold the
+                // checksum's bytes, and it says nothing new, so it is skipped.
+                Some(EventData::RotateEvent(rotate)) if described => {
+                    at = BinlogPosition {
+                        file: rotate.name().into_owned(),
+                        offset: rotate.position(),
+                    };
+                    continue;
+                }
+                Some(EventData::RotateEvent(_)) => continue,
+                Some(EventData::FormatDescriptionEvent(_)) => described = true,
+                Some(EventData::QueryEvent(query)) => {
+                    let default_db = query.schema();
+                    if let Some(verb) = changes_table(
+                        &query.query(),
+                        &default_db,
+                        &self.database,
+                        &self.table.schema.name,
+                    ) {
+                        return Err(self.error(
+                            &at,
+                            format!(
+                                "a {verb} statement changed table {} in the binary log without \
+                                 row events (DDL, or DML a session logged with binlog_format = \
+                                 STATEMENT), which the mart cannot follow. Nothing of this cycle \
+                                 was merged: fix the cause (the mart's config if columns \
+                                 changed; ROW format for every session), then re-snapshot with \
+                                 `martsync run --table {} --resnapshot`",
+                                self.table.schema.name, self.table.name
+                            ),
+                        ));
+                    }
+                }
+                Some(EventData::RowsEvent(rows)) => {
+                    let Some(tme) = stream.get_tme(rows.table_id()) else {
+                        return Err(self.error(&at, "a row event without its table map"));
+                    };
+                    let ours = tme.database_name().eq_ignore_ascii_case(&self.database)
+                        && tme
+                            .table_name()
+                            .eq_ignore_ascii_case(&self.table.schema.name);
+                    if ours {
+                        changes += 1;
+                        if tme.columns_count() as usize != self.source_columns {
+                            return Err(self.error(
+                                &at,
+                                format!(
+                                    "a row event of {} has {} columns where the table has {} now: \
+                                     the table was altered after this position. Re-snapshot with \
+                                     `martsync run --table {} --resnapshot`",
+                                    self.table.schema.name,
+                                    tme.columns_count(),
+                                    self.source_columns,
+                                    self.table.name
+                                ),
+                            ));
+                        }
+                        let deletes = matches!(
+                            rows,
+                            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_)
+                        );
+                        for pair in rows.rows(tme) {
+                            let (before, after) =
+                                pair.map_err(|e| self.error(&at, format!("undecodable row: {e}")))?;
+                            let before = before.map(|r| self.mart_values(r)).transpose();
+                            let after = after.map(|r| self.mart_values(r)).transpose();
+                            let (before, after) = (
+                                before.map_err(|m| self.error(&at, m))?,
+                                after.map_err(|m| self.error(&at, m))?,
+                            );
+                            // A deleted row, or an updated row that moved to another key:
+                            // its old key leaves the mart (unless a later change brings it back).
+                            let moved = |b: &Vec<Value>, a: &Option<Vec<Value>>| {
+                                a.as_ref().is_none_or(|a| key.iter().any(|&k| a[k] != b[k]))
+                            };
+                            if let Some(b) = before.as_ref().filter(|b| deletes || moved(b, &after))
+                            {
+                                row.clear();
+                                row.extend(b.iter().cloned());
+                                row.push(marker(true));
+                                decoder.push_values(&row).map_err(|m| self.error(&at, m))?;
+                            }
+                            if let Some(mut a) = after {
+                                a.push(marker(false));
+                                decoder.push_values(&a).map_err(|m| self.error(&at, m))?;
+                            }
+                        }
+                    }
+                }
+                // Commits end transactions: a batch is handed over only there, so a read never
+                // sends half of a transaction (the stream always ends on a boundary anyway).
+                Some(EventData::XidEvent(_)) if decoder.full() => {
+                    if tx.send(Ok(decoder.finish())).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            // The fake rotate and format description a dump starts with carry 0.
+            if next > 0 {
+                at.offset = next;
+            }
+        }
+        let _ = stream.close().await;
+        debug!(table = %self.table.schema.name, from = %self.from, to = %self.to, events, changes, "Read the binary log.");
+        if decoder.rows > 0 {
+            let _ = tx.send(Ok(decoder.finish())).await;
+        }
+        Ok(())
+    }
+
+    /// The mart's columns of one row image, converted to what an extraction reads.
+    fn mart_values(
+        &self,
+        row: mysql_async::binlog::row::BinlogRow,
+    ) -> std::result::Result<Vec<Value>, String> {
+        let mut values: Vec<Option<BinlogValue<'static>>> =
+            row.unwrap().into_iter().map(Some).collect();
+        self.columns
+            .iter()
+            .zip(&self.table.schema.columns)
+            .map(|(&i, column)| {
+                let value = values.get_mut(i).and_then(Option::take);
+                from_binlog(column, value).map_err(|m| format!("column `{}`: {m}", column.name))
+            })
+            .collect()
+    }
+}
+
+/// Whether `query` (run with default database `default_db`) is a statement that changes
+/// `table` of `database` without row events: DDL, or DML a session logged in statement
+/// format (`SET SESSION binlog_format = 'STATEMENT'` gets past the server-wide check). Its
+/// verb, if so.
+fn changes_table(query: &str, default_db: &str, database: &str, table: &str) -> Option<String> {
+    let lower = query.to_ascii_lowercase();
+    let verb = lower.split_whitespace().next()?;
+    if !matches!(
+        verb,
+        "alter"
+            | "truncate"
+            | "drop"
+            | "rename"
+            | "insert"
+            | "update"
+            | "delete"
+            | "replace"
+            | "load"
+    ) {
+        return None;
+    }
+    let (table, database) = (table.to_ascii_lowercase(), database.to_ascii_lowercase());
+    // Identifiers with their qualifier: `db`.`t`, db.t, t.
+    let cleaned = lower.replace('`', "");
+    let mentions = cleaned
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$'))
+        .any(|word| match word.rsplit_once('.') {
+            Some((db, name)) => name == table && db == database,
+            None => word == table && default_db.eq_ignore_ascii_case(&database),
+        });
+    mentions.then(|| verb.to_ascii_uppercase())
+}
+
+/// A row event's value as the query protocol would give it for `column`.
+pub(super) fn from_binlog(
+    column: &Column,
+    value: Option<BinlogValue<'static>>,
+) -> std::result::Result<Value, String> {
+    let value = match value {
+        None => return Ok(Value::NULL),
+        Some(BinlogValue::Value(v)) => v,
+        Some(BinlogValue::JsonDiff(_)) => {
+            return Err(
+                "a partial JSON update (binlog_row_value_options = PARTIAL_JSON) \
+                        cannot be applied: turn that option off"
+                    .into(),
+            );
+        }
+        Some(json @ BinlogValue::Jsonb(_)) => {
+            return Value::try_from(json).map_err(|e| e.to_string());
+        }
+    };
+    let lower = column.mysql_type.to_ascii_lowercase();
+    let base = lower
+        .split(|c: char| c == '(' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    Ok(match (base, value) {
+        (_, Value::NULL) => Value::NULL,
+        ("timestamp", Value::Bytes(text)) => {
+            let text = String::from_utf8_lossy(&text);
+            let (secs, micros) = text.split_once('.').unwrap_or((&text, "0"));
+            let secs: i64 = secs
+                .parse()
+                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
+            let micros: u32 = micros
+                .parse()
+                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
+            epoch_to_date(secs, micros)
+        }
+        ("timestamp", Value::Int(secs)) => epoch_to_date(secs, 0),
+        ("enum", Value::Int(index)) => {
+            let labels = type_labels(&column.mysql_type);
+            match index {
+                0 => Value::Bytes(Vec::new()),
+                i => Value::Bytes(
+                    labels
+                        .get(i as usize - 1)
+                        .ok_or_else(|| format!("ENUM index {i} is past the type's labels"))?
+                        .clone()
+                        .into_bytes(),
+                ),
+            }
+        }
+        ("set", Value::Bytes(mask)) => {
+            let labels = type_labels(&column.mysql_type);
+            let bits = mask
+                .iter()
+                .rev()
+                .fold(0u64, |acc, byte| (acc << 8) | *byte as u64);
+            let chosen: Vec<&str> = labels
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, l)| l.as_str())
+                .collect();
+            Value::Bytes(chosen.join(",").into_bytes())
+        }
+        ("year", Value::Bytes(text)) => Value::Int(
+            String::from_utf8_lossy(&text)
+                .parse()
+                .map_err(|_| "bad YEAR".to_string())?,
+        ),
+        (_, Value::Int(i)) if i < 0 && lower.contains("unsigned") => {
+            let bits = match base {
+                "tinyint" => 8,
+                "smallint" => 16,
+                "mediumint" => 24,
+                "int" | "integer" => 32,
+                _ => 64,
+            };
+            let unsigned = if bits == 64 {
+                i as u64
+            } else {
+                (i as u64) & ((1u64 << bits) - 1)
+            };
+            Value::UInt(unsigned)
+        }
+        (_, other) => other,
+    })
+}
+
+/// Seconds and microseconds since the epoch as a UTC date-time value.
+fn epoch_to_date(secs: i64, micros: u32) -> Value {
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    Value::Date(
+        y as u16,
+        m as u8,
+        d as u8,
+        (rest / 3600) as u8,
+        (rest % 3600 / 60) as u8,
+        (rest % 60) as u8,
+        micros,
+    )
+}
+
+/// The labels of an `enum('a','b')` or `set(…)` type, in order (quotes doubled inside).
+fn type_labels(mysql_type: &str) -> Vec<String> {
+    let Some(open) = mysql_type.find('(') else {
+        return Vec::new();
+    };
+    let mut labels = Vec::new();
+    let mut chars = mysql_type[open + 1..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    label.push('\'');
+                }
+                '\'' => break,
+                '\\' => label.extend(chars.next()),
+                c => label.push(c),
+            }
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::map_mysql_type;
+
+    fn column(mysql_type: &str) -> Column {
+        Column {
+            name: "c".into(),
+            mysql_type: mysql_type.into(),
+            mapped: map_mysql_type(mysql_type, UnsignedBigint::Int64).unwrap(),
+            nullable: true,
+        }
+    }
+
+    fn convert(mysql_type: &str, value: Value) -> Value {
+        from_binlog(&column(mysql_type), Some(BinlogValue::Value(value))).unwrap()
+    }
+
+    #[test]
+    fn row_event_values_read_as_the_query_protocol_gives_them() {
+        // Signedness is not logged: an unsigned column's large values arrive negative.
+        assert_eq!(
+            convert("int unsigned", Value::Int(-1)),
+            Value::UInt(4_294_967_295)
+        );
+        assert_eq!(
+            convert("tinyint unsigned", Value::Int(-56)),
+            Value::UInt(200)
+        );
+        assert_eq!(
+            convert("bigint unsigned", Value::Int(-1)),
+            Value::UInt(u64::MAX)
+        );
+        assert_eq!(convert("int", Value::Int(-1)), Value::Int(-1));
+        // TIMESTAMP(3) arrives as seconds since the epoch, with its fraction.
+        assert_eq!(
+            convert("timestamp(3)", Value::Bytes(b"1700000000.123000".to_vec())),
+            Value::Date(2023, 11, 14, 22, 13, 20, 123_000)
+        );
+        assert_eq!(
+            convert("timestamp", Value::Bytes(b"0".to_vec())),
+            Value::Date(1970, 1, 1, 0, 0, 0, 0)
+        );
+        assert_eq!(
+            convert("enum('new','it''s')", Value::Int(2)),
+            Value::Bytes(b"it's".to_vec())
+        );
+        assert_eq!(
+            convert("set('a','b','c')", Value::Bytes(vec![0b101])),
+            Value::Bytes(b"a,c".to_vec())
+        );
+        assert_eq!(
+            convert("year", Value::Bytes(b"2024".to_vec())),
+            Value::Int(2024)
+        );
+        assert_eq!(
+            convert("varchar(40)", Value::Bytes(b"TN1".to_vec())),
+            Value::Bytes(b"TN1".to_vec())
+        );
+        assert_eq!(from_binlog(&column("int"), None).unwrap(), Value::NULL);
+    }
+
+    #[test]
+    fn statements_that_change_the_table_without_row_events_are_recognised() {
+        let hit = |q: &str, default_db: &str| changes_table(q, default_db, "shop", "orders");
+        assert_eq!(
+            hit("ALTER TABLE orders ADD COLUMN x INT", "shop").as_deref(),
+            Some("ALTER")
+        );
+        assert_eq!(
+            hit("truncate table `shop`.`orders`", "other").as_deref(),
+            Some("TRUNCATE")
+        );
+        assert_eq!(
+            hit("DROP TABLE IF EXISTS orders", "shop").as_deref(),
+            Some("DROP")
+        );
+        // Another database's table of the same name, another table, DML: not ours.
+        assert_eq!(hit("ALTER TABLE other.orders ADD x INT", "shop"), None);
+        assert_eq!(hit("ALTER TABLE orders ADD x INT", "other"), None);
+        assert_eq!(hit("ALTER TABLE orders_old ADD x INT", "shop"), None);
+        assert_eq!(hit("BEGIN", "shop"), None);
+        // DML in statement format carries no row events: the mart cannot follow it.
+        assert_eq!(
+            hit("UPDATE orders SET x = 1", "shop").as_deref(),
+            Some("UPDATE")
+        );
+        assert_eq!(hit("INSERT INTO orders_log VALUES (1)", "shop"), None);
+    }
+
+    #[test]
+    fn missing_server_settings_and_grants_are_named() {
+        let ok = ServerLogging {
+            log_bin: true,
+            format: "ROW".into(),
+            row_image: "FULL".into(),
+            grants: vec![
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `m`@`%`".into(),
+                "GRANT SELECT ON `shop`.* TO `m`@`%`".into(),
+            ],
+        };
+        assert_eq!(ok.missing(), None);
+        let with = |f: &dyn Fn(&mut ServerLogging)| {
+            let mut s = ServerLogging {
+                grants: ok.grants.clone(),
+                format: ok.format.clone(),
+                row_image: ok.row_image.clone(),
+                ..ok
+            };
+            f(&mut s);
+            s.missing().unwrap_or_default()
+        };
+        assert!(with(&|s| s.log_bin = false).contains("@@log_bin"));
+        assert!(with(&|s| s.format = "STATEMENT".into()).contains("@@binlog_format = STATEMENT"));
+        assert!(with(&|s| s.format = "MIXED".into()).contains("binlog_format"));
+        assert!(with(&|s| s.row_image = "MINIMAL".into()).contains("@@binlog_row_image = MINIMAL"));
+        assert!(
+            with(&|s| s.grants = vec!["GRANT SELECT ON `shop`.* TO `m`@`%`".into()])
+                .contains("REPLICATION SLAVE")
+        );
+        assert!(
+            with(&|s| s.grants = vec!["GRANT REPLICATION SLAVE ON *.* TO `m`@`%`".into()])
+                .contains("BINLOG MONITOR")
+        );
+        assert_eq!(
+            with(&|s| s.grants = vec!["GRANT ALL PRIVILEGES ON *.* TO `m`@`%`".into()]),
+            ""
+        );
+    }
+}
