@@ -257,18 +257,9 @@ impl Pipeline {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let run_id = new_run_id();
-        // `binlog` mode: where this cycle's changes end, read before anything else, and where
-        // they start (the position the mart's last cycle committed; none: a snapshot through
-        // the watermark path, which hands over at the end position).
         let binlog = match input {
             Input::Watermark | Input::Snapshot if binlog_mode => {
-                let to = self.source.binlog_position().await?;
-                let from = match input {
-                    Input::Snapshot => None,
-                    _ => self.last_binlog_position(table).await?,
-                };
-                crate::fault::point("after_position").await;
-                Some((from, to))
+                Some(self.binlog_span(table, &input).await?)
             }
             _ => None,
         };
@@ -537,6 +528,24 @@ impl Pipeline {
             SystemTime::now(),
         )
         .await
+    }
+
+    /// `binlog` mode: where this cycle's changes end, read before anything else, and where
+    /// they start: the position the mart's last cycle committed, or none for a snapshot
+    /// through the watermark path (the first cycle, or `--resnapshot`), which then hands over
+    /// at the end position.
+    async fn binlog_span(
+        &self,
+        table: &TableConfig,
+        input: &Input,
+    ) -> Result<(Option<BinlogPosition>, BinlogPosition)> {
+        let to = self.source.binlog_position().await?;
+        let from = match input {
+            Input::Snapshot => None,
+            _ => self.last_binlog_position(table).await?,
+        };
+        crate::fault::point("after_position").await;
+        Ok((from, to))
     }
 
     /// The binlog position the mart's last `binlog`-mode cycle committed, if any.

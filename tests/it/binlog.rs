@@ -366,6 +366,18 @@ async fn binlog_carries_ecs_changes_and_spath_corrections_to_the_append_marts() 
     };
     setup.seed(3).await;
     setup.run_ok(&[]);
+    // What the next cycle does, as explain shows it: the binary log from the committed
+    // position, and the changes plan.
+    let out = martsync(setup.dir.path(), &["explain", "--table", "mart_ecs_order_info"]);
+    let plan = crate::common::stdout_text(&out);
+    assert!(
+        out.status.success()
+            && plan.contains("binary log's inserts, updates and deletes")
+            && plan.contains("delete_changed")
+            && plan.contains("drop_deleted_rows"),
+        "{plan}{}",
+        stderr_text(&out)
+    );
     setup
         .db
         .exec(

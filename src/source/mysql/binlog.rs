@@ -306,6 +306,13 @@ impl ChangeRead {
                 Some(EventData::RotateEvent(_)) => continue,
                 Some(EventData::FormatDescriptionEvent(_)) => described = true,
                 Some(EventData::QueryEvent(query)) => {
+                    // Tables without transactions (MyISAM, Aria) end theirs with a COMMIT query.
+                    if query.query().eq_ignore_ascii_case("COMMIT")
+                        && decoder.full()
+                        && tx.send(Ok(decoder.finish())).await.is_err()
+                    {
+                        return Ok(());
+                    }
                     let default_db = query.schema();
                     if let Some(verb) = changes_table(
                         &query.query(),
