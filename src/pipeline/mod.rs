@@ -308,7 +308,10 @@ impl Pipeline {
                 };
                 let stream = self.source.extract(mart, extract).await?;
                 if binlog.is_some() {
-                    (from, marked_current(stream, Arc::clone(&schema), &mart.name))
+                    (
+                        from,
+                        marked_current(stream, Arc::clone(&schema), &mart.name),
+                    )
                 } else {
                     (from, stream)
                 }
@@ -741,7 +744,12 @@ fn marked_current(
     Box::pin(stream.map(move |batch| {
         let batch = batch?;
         let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(arrow::array::Int16Array::from(vec![0; batch.num_rows()])));
+        columns.push(Arc::new(arrow::array::Int16Array::from(vec![
+            0;
+            batch
+                .num_rows(
+                )
+        ])));
         RecordBatch::try_new(Arc::clone(&schema), columns)
             .map_err(|e| Error::batch(&mart, "marking the snapshot's rows", e))
     }))

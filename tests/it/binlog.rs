@@ -368,7 +368,10 @@ async fn binlog_carries_ecs_changes_and_spath_corrections_to_the_append_marts() 
     setup.run_ok(&[]);
     // What the next cycle does, as explain shows it: the binary log from the committed
     // position, and the changes plan.
-    let out = martsync(setup.dir.path(), &["explain", "--table", "mart_ecs_order_info"]);
+    let out = martsync(
+        setup.dir.path(),
+        &["explain", "--table", "mart_ecs_order_info"],
+    );
     let plan = crate::common::stdout_text(&out);
     assert!(
         out.status.success()
@@ -612,12 +615,12 @@ async fn binlog_bad_cases_fail_clearly_and_change_nothing() {
             .db
             .exec(&format!("PURGE BINARY LOGS TO '{last}'"))
             .await;
-        if log_files(&setup.db).await == [last.clone()] {
+        if log_files(&setup.db).await == std::slice::from_ref(&last) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(log_files(&setup.db).await, [last.clone()], "the purge left files");
+    assert_eq!(log_files(&setup.db).await, [last], "the purge left files");
     let error = fails_changing_nothing(&setup, &[], "purged position").await;
     assert!(
         error.contains("no longer has") && error.contains("--resnapshot"),
@@ -674,7 +677,9 @@ async fn log_files(db: &MyDb) -> Vec<String> {
     use mysql_async::prelude::Queryable;
     let mut conn = db.pool.get_conn().await.unwrap();
     let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.unwrap();
-    rows.iter().map(|r| r.get::<String, _>(0).unwrap()).collect()
+    rows.iter()
+        .map(|r| r.get::<String, _>(0).unwrap())
+        .collect()
 }
 
 /// The newest file of the server's binary log.

@@ -392,10 +392,10 @@ impl ChangeRead {
                 }
                 // Commits end transactions: a batch is handed over only there, so a read never
                 // sends half of a transaction (the stream always ends on a boundary anyway).
-                Some(EventData::XidEvent(_)) if decoder.full() => {
-                    if tx.send(Ok(decoder.finish())).await.is_err() {
-                        return Ok(());
-                    }
+                Some(EventData::XidEvent(_))
+                    if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() =>
+                {
+                    return Ok(());
                 }
                 _ => {}
             }
