@@ -487,11 +487,15 @@ async fn bench_binlog(base: &str, pg: &str, s3: &str) {
         );
         walls.push(wall);
     }
+    let rate = |d: &Duration| 400_000.0 / d.as_secs_f64();
+    let (slowest, fastest) = (walls.iter().max().unwrap(), walls.iter().min().unwrap());
+    let (slow_rate, fast_rate) = (rate(slowest), rate(fastest));
     let wall = median(walls);
     println!(
-        "binlog mode, 400k row changes per run, median of 3: {:.2} s = {:.0} changes/s",
+        "binlog mode, 400k row changes per run, median of 3: {:.2} s = {:.0} changes/s \
+         (min–max {slow_rate:.0}–{fast_rate:.0})",
         wall.as_secs_f64(),
-        400_000.0 / wall.as_secs_f64()
+        rate(&wall)
     );
     conn.query_drop(format!("DROP DATABASE {work}"))
         .await

@@ -13,6 +13,7 @@
 //!
 //! The tests take turns on [`SERVER`]: some change server-wide settings or purge logs.
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -685,4 +686,108 @@ async fn log_files(db: &MyDb) -> Vec<String> {
 /// The newest file of the server's binary log.
 async fn last_log_file(db: &MyDb) -> String {
     log_files(db).await.pop().unwrap()
+}
+
+/// Binary logging cannot be turned off at run time, so this test starts a MariaDB of its
+/// own without it (its data in a temp folder, on a free port) and points binlog mode at it:
+/// the run fails naming `@@log_bin` and how to turn it on, and no mart gets a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binlog_mode_on_a_server_without_binary_logging_names_log_bin() {
+    if service_url("MARTSYNC_TEST_MYSQL_URL").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("mysqld.sock");
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let installed = Command::new("mariadb-install-db")
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--user={user}"))
+        .arg("--auth-root-authentication-method=normal")
+        .output()
+        .expect("mariadb-install-db (installed with mariadb-server) runs");
+    assert!(installed.status.success(), "{}", stderr_text(&installed));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("mariadbd")
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--user={user}"))
+        .arg("--skip-log-bin")
+        .arg(format!(
+            "--log-error={}",
+            dir.path().join("error.log").display()
+        ))
+        .spawn()
+        .expect("mariadbd starts");
+    let client = |sql: &str| {
+        Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg("-uroot")
+            .arg(format!("--socket={}", socket.display()))
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .unwrap()
+    };
+    let mut up = false;
+    for _ in 0..300 {
+        if client("SELECT 1").status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up, "the test's own MariaDB did not start");
+    let ddl: Vec<String> = martsync::schema::builtin_source_names()
+        .map(|name| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("sql/source/{name}.sql")),
+            )
+            .unwrap()
+        })
+        .collect();
+    let setup = client(&format!(
+        "CREATE DATABASE shop; CREATE USER 'm'@'127.0.0.1' IDENTIFIED BY 'm'; \
+         GRANT ALL PRIVILEGES ON *.* TO 'm'@'127.0.0.1'; USE shop; {}",
+        ddl.join("\n")
+    ));
+    assert!(setup.status.success(), "{}", stderr_text(&setup));
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("martsync.toml"),
+        format!(
+            "[source]\nurl = \"mysql://m:m@127.0.0.1:{port}/shop\"\nmode = \"binlog\"\n\
+             [stage]\nurl = \"file://{}\"\n[warehouse]\nurl = \"duckdb://{}\"\n",
+            work.path().join("stage").display(),
+            work.path().join("w.duckdb").display()
+        ),
+    )
+    .unwrap();
+    let out = martsync(work.path(), &["run"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        !out.status.success(),
+        "binlog mode ran without a binary log"
+    );
+    let error = stderr_text(&out);
+    assert!(
+        error.contains("binary logging is off (@@log_bin = 0)") && error.contains("--log-bin"),
+        "{error}"
+    );
+    for mart in crate::common::DESIGN_MARTS {
+        let rows = crate::common::duckdb_strings(
+            &work.path().join("w.duckdb"),
+            &format!("SELECT CAST(count(*) AS VARCHAR) FROM {mart}"),
+        );
+        assert_eq!(rows, ["0"], "{mart}");
+    }
 }
