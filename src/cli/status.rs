@@ -48,9 +48,23 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             Err(e) => Err(e.to_string()),
         }),
     };
+    // Binlog mode: where the server's log ends, once for all marts.
+    let binlog = config.source.mode == crate::config::SourceMode::Binlog;
+    let binlog_end = match &source {
+        Some(Ok(source)) if binlog => Some(match source.binlog_position().await {
+            Ok(end) => end.to_string(),
+            Err(e) => format!("unknown: {e}"),
+        }),
+        _ => None,
+    };
     let mut reports = Vec::new();
     for table in &config.tables {
         let status = warehouse.status(table, args.runs).await?;
+        let binlog_applied = if binlog && status.exists {
+            warehouse.last_source_position(&table.name).await?
+        } else {
+            None
+        };
         let (source_max, source_error) = match &source {
             None => (None, None),
             Some(Err(down)) => (None, Some(down.clone())),
@@ -71,6 +85,8 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             source_max_watermark: source_max,
             source_error,
             targets,
+            binlog_end: binlog_end.clone().filter(|_| binlog_applied.is_some()),
+            binlog_applied,
         });
     }
     if let Some(path) = &args.html {
@@ -103,6 +119,12 @@ pub async fn execute(args: StatusArgs) -> crate::Result<ExitCode> {
             describe_lag(r),
             s.runs
         );
+        if let Some(applied) = &r.binlog_applied {
+            println!(
+                "  binary log: applied up to {applied}; the server's log ends at {}",
+                r.binlog_end.as_deref().unwrap_or("- (source not asked)")
+            );
+        }
         if let Some(slowest) = &r.slowest_statement {
             println!(
                 "  slowest statement: {} (median {} over {} runs)",

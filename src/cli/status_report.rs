@@ -26,6 +26,13 @@ pub struct MartReport {
     pub slowest_statement: Option<SlowestStatement>,
     /// The recent runs whose DELETE took longer than `warehouse.warn_delete_after`.
     pub slow_deletes: Option<SlowDeletes>,
+    /// `binlog` mode: the binary-log position (`file:offset`) the mart's last cycle applied
+    /// the source's changes up to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binlog_applied: Option<String>,
+    /// `binlog` mode: where the server's binary log ends now (or why it could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binlog_end: Option<String>,
 }
 
 /// A merge statement's typical time.

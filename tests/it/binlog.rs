@@ -404,6 +404,34 @@ async fn binlog_carries_ecs_changes_and_spath_corrections_to_the_append_marts() 
     setup
         .assert_marts_equal_the_source("after the updates")
         .await;
+    // `status` shows how far each mart applied the log, and where the log ends.
+    let out = martsync(setup.dir.path(), &["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let reports: serde_json::Value =
+        serde_json::from_str(&crate::common::stdout_text(&out)).unwrap();
+    let ecs = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["mart"] == "mart_ecs_order_info")
+        .unwrap();
+    let position = |v: &serde_json::Value| {
+        martsync::source::BinlogPosition::parse(v.as_str().unwrap_or_default()).unwrap()
+    };
+    let applied = position(&ecs["binlog_applied"]);
+    let committed = setup.positions("mart_ecs_order_info").await;
+    let last = committed
+        .iter()
+        .map(|p| martsync::source::BinlogPosition::parse(p).unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(applied, last);
+    assert!(position(&ecs["binlog_end"]) >= applied);
+    let text = crate::common::stdout_text(&martsync(setup.dir.path(), &["status"]));
+    assert!(
+        text.contains(&format!("binary log: applied up to {applied}")),
+        "{text}"
+    );
 }
 
 /// The snapshot reads the source after the position it hands over at: changes made in
