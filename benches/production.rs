@@ -105,6 +105,27 @@ fn spath_fill(from: i64, to: i64, orders: i64) -> String {
     )
 }
 
+/// Database `db` made anew with the three source tables, empty: its URL and a connection.
+async fn empty_source_db(base: &str, db: &str) -> (String, mysql_async::Conn) {
+    let mut conn = mysql_async::Conn::from_url(base).await.unwrap();
+    conn.query_drop(format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
+    ))
+    .await
+    .unwrap();
+    let url = with_db(base, db);
+    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    for name in martsync::schema::builtin_source_names() {
+        let ddl = std::fs::read_to_string(format!(
+            "{}/sql/source/{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        conn.query_drop(ddl).await.unwrap();
+    }
+    (url, conn)
+}
+
 /// Creates database `db` with the three source tables filled to the given sizes, unless it
 /// already holds them.
 async fn source_db(base: &str, db: &str, uti: i64, ecs: i64, spath: i64) -> String {
@@ -121,20 +142,7 @@ async fn source_db(base: &str, db: &str, uti: i64, ecs: i64, spath: i64) -> Stri
         return url;
     }
     eprintln!("filling {db}: {uti} uti, {ecs} ecs, {spath} spath rows (kept for later runs)");
-    conn.query_drop(format!(
-        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
-    ))
-    .await
-    .unwrap();
-    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
-    for name in martsync::schema::builtin_source_names() {
-        let ddl = std::fs::read_to_string(format!(
-            "{}/sql/source/{name}.sql",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        conn.query_drop(ddl).await.unwrap();
-    }
+    let (_, mut conn) = empty_source_db(base, db).await;
     let chunk = 1_000_000;
     for (count, fill) in [
         (uti, &uti_fill as &dyn Fn(i64, i64, Option<i64>) -> String),
@@ -413,22 +421,7 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
 async fn bench_binlog(base: &str, pg: &str, s3: &str) {
     let orders = 400_000i64;
     let work = format!("martsync_bench_binlog_{}", std::process::id());
-    let mut conn = mysql_async::Conn::from_url(base).await.unwrap();
-    conn.query_drop(format!(
-        "DROP DATABASE IF EXISTS {work}; CREATE DATABASE {work}"
-    ))
-    .await
-    .unwrap();
-    let url = with_db(base, &work);
-    let mut conn = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
-    for name in martsync::schema::builtin_source_names() {
-        let ddl = std::fs::read_to_string(format!(
-            "{}/sql/source/{name}.sql",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        conn.query_drop(ddl).await.unwrap();
-    }
+    let (url, mut conn) = empty_source_db(base, &work).await;
     conn.query_drop(uti_fill(1, orders, None)).await.unwrap();
     conn.query_drop(ecs_fill(1, orders, None)).await.unwrap();
     let (pipeline, _) = pipeline(&url, pg, s3, "").await;

@@ -111,6 +111,25 @@ impl Setup {
         );
     }
 
+    /// What the errors of a lost log position say to do: a re-snapshot of every mart, then
+    /// a reconcile over everything for the rows deleted while the log was lost.
+    fn resnapshot_and_reconcile(&self) {
+        self.run_ok(&["--resnapshot"]);
+        for mart in crate::common::DESIGN_MARTS {
+            let args = [
+                "reconcile",
+                "--table",
+                mart,
+                "--since",
+                "1970-01-01",
+                "--max-deletes",
+                "100%",
+            ];
+            let out = martsync(self.dir.path(), &args);
+            assert!(out.status.success(), "{}", stderr_text(&out));
+        }
+    }
+
     /// Every written table's rows, in the canonical text form.
     async fn marts(&self) -> Vec<Vec<String>> {
         let config = parse_config(TABLES);
@@ -655,27 +674,26 @@ async fn binlog_bad_cases_fail_clearly_and_change_nothing() {
         error.contains("no longer has") && error.contains("--resnapshot"),
         "{error}"
     );
-    setup.run_ok(&["--resnapshot"]);
-    // Rows deleted while the log was lost leave by a reconcile over everything.
-    for mart in crate::common::DESIGN_MARTS {
-        let out = martsync(
-            setup.dir.path(),
-            &[
-                "reconcile",
-                "--table",
-                mart,
-                "--since",
-                "1970-01-01",
-                "--max-deletes",
-                "100%",
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr_text(&out));
-    }
+    setup.resnapshot_and_reconcile();
     setup.random_changes(&mut rng).await;
     setup.run_ok(&[]);
     setup
         .assert_marts_equal_the_source("after the purge and a re-snapshot")
+        .await;
+
+    // The server's logs reset: its end is before the mart's position.
+    setup.random_changes(&mut rng).await;
+    setup.db.exec("RESET MASTER").await;
+    let error = fails_changing_nothing(&setup, &[], "reset logs").await;
+    assert!(
+        error.contains("RESET MASTER") && error.contains("--resnapshot"),
+        "{error}"
+    );
+    setup.resnapshot_and_reconcile();
+    setup.random_changes(&mut rng).await;
+    setup.run_ok(&[]);
+    setup
+        .assert_marts_equal_the_source("after a reset and a re-snapshot")
         .await;
 
     // A user without the replication grants.

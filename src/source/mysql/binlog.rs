@@ -147,8 +147,25 @@ impl MySqlSource {
         let table = &table.without_change_marker();
         let changes = table.with_change_marker();
         let schema = changes.schema.arrow_schema();
-        if from >= to {
+        if from == to {
             return Ok(Box::pin(futures::stream::empty()));
+        }
+        let resnapshot = format!(
+            "Re-snapshot: `martsync run --table {} --resnapshot` re-reads the whole table and \
+             records a new position; then `martsync reconcile --table {} --since 1970-01-01` \
+             removes the rows deleted meanwhile",
+            table.name, table.name
+        );
+        if from > to {
+            return Err(self.error(
+                &name,
+                &format!("binary log from {from}"),
+                format!(
+                    "the server's binary log ends at {to}, before the mart's position: its logs \
+                     were reset (RESET MASTER) or this is another server, and the changes in \
+                     between are unknown. {resnapshot}"
+                ),
+            ));
         }
         let files = self.log_files(&name).await?;
         if !files.contains(&from.file) {
@@ -156,16 +173,12 @@ impl MySqlSource {
                 &name,
                 &format!("binary log from {from}"),
                 format!(
-                    "the server no longer has {} (it has {}): the changes after the mart's last \
-                     cycle were purged. Re-snapshot: `martsync run --table {} --resnapshot` \
-                     re-reads the whole table and records a new position; then `martsync \
-                     reconcile --table {} --since 1970-01-01` removes the rows deleted \
-                     meanwhile. Keep binary logs longer than the longest pause between cycles \
-                     (expire_logs_days / binlog_expire_logs_seconds)",
+                    "the server no longer has {} (its oldest is {}): the changes after the \
+                     mart's last cycle were purged. {resnapshot}. Keep binary logs longer than \
+                     the longest pause between cycles (expire_logs_days / \
+                     binlog_expire_logs_seconds)",
                     from.file,
                     files.first().map_or("none", String::as_str),
-                    table.name,
-                    table.name
                 ),
             ));
         }
