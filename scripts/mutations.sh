@@ -35,8 +35,8 @@ MUTATIONS=(
   "19|a reconcile leaves the deleted keys in the targets|src/warehouse/dialect/merge.rs|for target in &keys.targets {|for target in keys.targets.iter().take(0) {|reconcile::"
   "20|a reconcile reads the source's keys without the lookback (a late commit's older watermark looks deleted)|src/pipeline/reconcile.rs|window.since - super::in_watermark_units(table, table.lookback) - 1|window.since - 1|reconcile_deletes_exactly"
   "21|binlog mode: a key the source deleted is inserted again from its last image|src/warehouse/dialect/merge.rs|\"DELETE FROM {stage} WHERE {} = 1\"|\"DELETE FROM {stage} WHERE {} = 2\"|binlog_marts_equal_the_source"
-  "22|binlog mode: an update that moves a row to another key leaves the old key in the mart|src/source/mysql/binlog.rs|.filter(\|b\| deletes \|\| moved(b, &after))|.filter(\|_\| deletes)|binlog_marts_equal_the_source"
-  "23|binlog mode: DML a session logged in statement format is skipped silently|src/source/mysql/binlog.rs|            \| \"update\"\n            \| \"delete\"|            \| \"delete\"|binlog_bad_cases"
+  "22|binlog mode: an update that moves a row to another key leaves the old key in the mart|src/source/mysql/binlog/mod.rs|.filter(\|b\| deletes \|\| moved(b, &after))|.filter(\|_\| deletes)|binlog_marts_equal_the_source"
+  "23|binlog mode: DML a session logged in statement format is skipped silently|src/source/mysql/binlog/mod.rs|            \| \"update\"\n            \| \"delete\"|            \| \"delete\"|binlog_bad_cases"
 )
 
 restore() { git checkout --quiet -- src; }

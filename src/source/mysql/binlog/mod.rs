@@ -11,74 +11,24 @@
 //!
 //! Values in row events are not quite the query protocol's: signedness is not logged
 //! (MariaDB's `binlog_row_metadata` is off by default), TIMESTAMP is seconds since the
-//! epoch, ENUM an index and SET a bit mask. [`from_binlog`] turns them into what an
+//! epoch, ENUM an index and SET a bit mask. [`values::from_binlog`] turns them into what an
 //! extraction of the same row reads, by the column's declared type.
+//!
+//! The files: [`server`] (what the server must log, and the grants), [`values`] (row-event
+//! values as the query protocol gives them); this one reads the log.
+
+mod server;
+mod values;
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::{BinlogStreamRequest, Conn};
 
-use super::decode::civil_from_days;
 use super::*;
 use crate::source::BinlogPosition;
-
-/// What the mode needs the server to log, checked before each cycle.
-pub(super) struct ServerLogging {
-    pub log_bin: bool,
-    pub format: String,
-    pub row_image: String,
-    /// `SHOW GRANTS` of the session, each row's text.
-    pub grants: Vec<String>,
-}
-
-impl ServerLogging {
-    /// What is missing for `binlog` mode, in words naming the server variable or grant; none
-    /// when everything is there.
-    pub fn missing(&self) -> Option<String> {
-        if !self.log_bin {
-            return Some(
-                "binary logging is off (@@log_bin = 0): start the server with --log-bin \
-                 --binlog-format=ROW --binlog-row-image=FULL and a --server-id, or use \
-                 source.mode = \"watermark\""
-                    .into(),
-            );
-        }
-        if !self.format.eq_ignore_ascii_case("ROW") {
-            return Some(format!(
-                "@@binlog_format = {}: row events are needed; SET GLOBAL binlog_format = 'ROW' \
-                 (and binlog_format = ROW in the server's config)",
-                self.format
-            ));
-        }
-        if !self.row_image.eq_ignore_ascii_case("FULL") {
-            return Some(format!(
-                "@@binlog_row_image = {}: whole rows are needed; SET GLOBAL binlog_row_image = \
-                 'FULL' (and in the server's config)",
-                self.row_image
-            ));
-        }
-        let grants = self.grants.join("\n").to_ascii_uppercase();
-        let all = grants.contains("GRANT ALL PRIVILEGES ON *.*");
-        let has = |names: &[&str]| all || names.iter().any(|n| grants.contains(n));
-        if !has(&["REPLICATION SLAVE", "REPLICATION REPLICA"]) {
-            return Some(
-                "the user lacks the grant REPLICATION SLAVE (needed to read the binary log): \
-                 GRANT REPLICATION SLAVE ON *.* TO the source user"
-                    .into(),
-            );
-        }
-        if !has(&["BINLOG MONITOR", "REPLICATION CLIENT", "SUPER"]) {
-            return Some(
-                "the user lacks the grant BINLOG MONITOR (REPLICATION CLIENT before MariaDB \
-                 10.5; needed for SHOW MASTER STATUS): GRANT BINLOG MONITOR ON *.* TO the \
-                 source user"
-                    .into(),
-            );
-        }
-        None
-    }
-}
+use server::ServerLogging;
+use values::from_binlog;
 
 impl MySqlSource {
     /// The server's logging settings and the session's grants.
@@ -476,199 +426,9 @@ fn changes_table(query: &str, default_db: &str, database: &str, table: &str) -> 
     mentions.then(|| verb.to_ascii_uppercase())
 }
 
-/// A row event's value as the query protocol would give it for `column`.
-pub(super) fn from_binlog(
-    column: &Column,
-    value: Option<BinlogValue<'static>>,
-) -> std::result::Result<Value, String> {
-    let value = match value {
-        None => return Ok(Value::NULL),
-        Some(BinlogValue::Value(v)) => v,
-        Some(BinlogValue::JsonDiff(_)) => {
-            return Err(
-                "a partial JSON update (binlog_row_value_options = PARTIAL_JSON) \
-                        cannot be applied: turn that option off"
-                    .into(),
-            );
-        }
-        Some(json @ BinlogValue::Jsonb(_)) => {
-            return Value::try_from(json).map_err(|e| e.to_string());
-        }
-    };
-    let lower = column.mysql_type.to_ascii_lowercase();
-    let base = lower
-        .split(|c: char| c == '(' || c.is_whitespace())
-        .next()
-        .unwrap_or("");
-    Ok(match (base, value) {
-        (_, Value::NULL) => Value::NULL,
-        ("timestamp", Value::Bytes(text)) => {
-            let text = String::from_utf8_lossy(&text);
-            let (secs, micros) = text.split_once('.').unwrap_or((&text, "0"));
-            let secs: i64 = secs
-                .parse()
-                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
-            let micros: u32 = micros
-                .parse()
-                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
-            epoch_to_date(secs, micros)
-        }
-        ("timestamp", Value::Int(secs)) => epoch_to_date(secs, 0),
-        ("enum", Value::Int(index)) => {
-            let labels = type_labels(&column.mysql_type);
-            match index {
-                0 => Value::Bytes(Vec::new()),
-                i => Value::Bytes(
-                    labels
-                        .get(i as usize - 1)
-                        .ok_or_else(|| format!("ENUM index {i} is past the type's labels"))?
-                        .clone()
-                        .into_bytes(),
-                ),
-            }
-        }
-        ("set", Value::Bytes(mask)) => {
-            let labels = type_labels(&column.mysql_type);
-            let bits = mask
-                .iter()
-                .rev()
-                .fold(0u64, |acc, byte| (acc << 8) | *byte as u64);
-            let chosen: Vec<&str> = labels
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| bits & (1 << i) != 0)
-                .map(|(_, l)| l.as_str())
-                .collect();
-            Value::Bytes(chosen.join(",").into_bytes())
-        }
-        ("year", Value::Bytes(text)) => Value::Int(
-            String::from_utf8_lossy(&text)
-                .parse()
-                .map_err(|_| "bad YEAR".to_string())?,
-        ),
-        (_, Value::Int(i)) if i < 0 && lower.contains("unsigned") => {
-            let bits = match base {
-                "tinyint" => 8,
-                "smallint" => 16,
-                "mediumint" => 24,
-                "int" | "integer" => 32,
-                _ => 64,
-            };
-            let unsigned = if bits == 64 {
-                i as u64
-            } else {
-                (i as u64) & ((1u64 << bits) - 1)
-            };
-            Value::UInt(unsigned)
-        }
-        (_, other) => other,
-    })
-}
-
-/// Seconds and microseconds since the epoch as a UTC date-time value.
-fn epoch_to_date(secs: i64, micros: u32) -> Value {
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    Value::Date(
-        y as u16,
-        m as u8,
-        d as u8,
-        (rest / 3600) as u8,
-        (rest % 3600 / 60) as u8,
-        (rest % 60) as u8,
-        micros,
-    )
-}
-
-/// The labels of an `enum('a','b')` or `set(…)` type, in order (quotes doubled inside).
-fn type_labels(mysql_type: &str) -> Vec<String> {
-    let Some(open) = mysql_type.find('(') else {
-        return Vec::new();
-    };
-    let mut labels = Vec::new();
-    let mut chars = mysql_type[open + 1..].chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\'' {
-            continue;
-        }
-        let mut label = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\'' if chars.peek() == Some(&'\'') => {
-                    chars.next();
-                    label.push('\'');
-                }
-                '\'' => break,
-                '\\' => label.extend(chars.next()),
-                c => label.push(c),
-            }
-        }
-        labels.push(label);
-    }
-    labels
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::map_mysql_type;
-
-    fn column(mysql_type: &str) -> Column {
-        Column {
-            name: "c".into(),
-            mysql_type: mysql_type.into(),
-            mapped: map_mysql_type(mysql_type, UnsignedBigint::Int64).unwrap(),
-            nullable: true,
-        }
-    }
-
-    fn convert(mysql_type: &str, value: Value) -> Value {
-        from_binlog(&column(mysql_type), Some(BinlogValue::Value(value))).unwrap()
-    }
-
-    #[test]
-    fn row_event_values_read_as_the_query_protocol_gives_them() {
-        // Signedness is not logged: an unsigned column's large values arrive negative.
-        assert_eq!(
-            convert("int unsigned", Value::Int(-1)),
-            Value::UInt(4_294_967_295)
-        );
-        assert_eq!(
-            convert("tinyint unsigned", Value::Int(-56)),
-            Value::UInt(200)
-        );
-        assert_eq!(
-            convert("bigint unsigned", Value::Int(-1)),
-            Value::UInt(u64::MAX)
-        );
-        assert_eq!(convert("int", Value::Int(-1)), Value::Int(-1));
-        // TIMESTAMP(3) arrives as seconds since the epoch, with its fraction.
-        assert_eq!(
-            convert("timestamp(3)", Value::Bytes(b"1700000000.123000".to_vec())),
-            Value::Date(2023, 11, 14, 22, 13, 20, 123_000)
-        );
-        assert_eq!(
-            convert("timestamp", Value::Bytes(b"0".to_vec())),
-            Value::Date(1970, 1, 1, 0, 0, 0, 0)
-        );
-        assert_eq!(
-            convert("enum('new','it''s')", Value::Int(2)),
-            Value::Bytes(b"it's".to_vec())
-        );
-        assert_eq!(
-            convert("set('a','b','c')", Value::Bytes(vec![0b101])),
-            Value::Bytes(b"a,c".to_vec())
-        );
-        assert_eq!(
-            convert("year", Value::Bytes(b"2024".to_vec())),
-            Value::Int(2024)
-        );
-        assert_eq!(
-            convert("varchar(40)", Value::Bytes(b"TN1".to_vec())),
-            Value::Bytes(b"TN1".to_vec())
-        );
-        assert_eq!(from_binlog(&column("int"), None).unwrap(), Value::NULL);
-    }
 
     #[test]
     fn statements_that_change_the_table_without_row_events_are_recognised() {
@@ -696,45 +456,5 @@ mod tests {
             Some("UPDATE")
         );
         assert_eq!(hit("INSERT INTO orders_log VALUES (1)", "shop"), None);
-    }
-
-    #[test]
-    fn missing_server_settings_and_grants_are_named() {
-        let ok = ServerLogging {
-            log_bin: true,
-            format: "ROW".into(),
-            row_image: "FULL".into(),
-            grants: vec![
-                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `m`@`%`".into(),
-                "GRANT SELECT ON `shop`.* TO `m`@`%`".into(),
-            ],
-        };
-        assert_eq!(ok.missing(), None);
-        let with = |f: &dyn Fn(&mut ServerLogging)| {
-            let mut s = ServerLogging {
-                grants: ok.grants.clone(),
-                format: ok.format.clone(),
-                row_image: ok.row_image.clone(),
-                ..ok
-            };
-            f(&mut s);
-            s.missing().unwrap_or_default()
-        };
-        assert!(with(&|s| s.log_bin = false).contains("@@log_bin"));
-        assert!(with(&|s| s.format = "STATEMENT".into()).contains("@@binlog_format = STATEMENT"));
-        assert!(with(&|s| s.format = "MIXED".into()).contains("binlog_format"));
-        assert!(with(&|s| s.row_image = "MINIMAL".into()).contains("@@binlog_row_image = MINIMAL"));
-        assert!(
-            with(&|s| s.grants = vec!["GRANT SELECT ON `shop`.* TO `m`@`%`".into()])
-                .contains("REPLICATION SLAVE")
-        );
-        assert!(
-            with(&|s| s.grants = vec!["GRANT REPLICATION SLAVE ON *.* TO `m`@`%`".into()])
-                .contains("BINLOG MONITOR")
-        );
-        assert_eq!(
-            with(&|s| s.grants = vec!["GRANT ALL PRIVILEGES ON *.* TO `m`@`%`".into()]),
-            ""
-        );
     }
 }
