@@ -259,6 +259,83 @@ async fn redshift_live_cycles_match_the_source() {
     );
 }
 
+/// Binlog mode into Redshift: the snapshot, then a cycle of updates (one lowering a
+/// version), deletes and inserts over the three marts, each mart equal to its source after
+/// both: the changes plan (COPY with the change marker, DELETE … USING of every touched key,
+/// the deleted rows dropped from the temp table, INSERT) and its ledger position on a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redshift_live_binlog_cycles_match_the_source() {
+    let live = Live::new().await;
+    let db = MyDb::new(&required("MARTSYNC_TEST_MYSQL_URL")).await;
+    db.create_sources().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[[tables]]\nname = \"mart_uni_tracking_info\"\n\
+                 [[tables]]\nname = \"mart_ecs_order_info\"\n\
+                 [[tables]]\nname = \"mart_uni_tracking_spath\"\n";
+    let config_text =
+        live.config(&db.url, extra)
+            .replacen("[source]\n", "[source]\nmode = \"binlog\"\n", 1);
+    std::fs::write(dir.path().join("martsync.toml"), &config_text).unwrap();
+    let config = parse_config(&config_text);
+    let t = 1_767_225_600;
+    let mut sql = Vec::new();
+    for o in 1..=20 {
+        sql.push(format!(
+            "INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+             update_time) VALUES ({o}, 'TN{o}', 7, 1, {t}, {})",
+            t + o
+        ));
+        sql.push(format!(
+            "INSERT INTO ecs_order_info VALUES ({o}, 'ON{o}', 7, NULL, 'DE', 100, 12.50, 'EUR', {t})"
+        ));
+        sql.push(format!(
+            "INSERT INTO uni_tracking_spath (order_id, traceSeq, pathTime, code) VALUES ({o}, 1, {t}, 10)"
+        ));
+    }
+    db.exec(&sql.join(";\n")).await;
+    let check = |when: &'static str| {
+        let (db, live, config) = (&db, &live, &config);
+        async move {
+            for table in &config.tables {
+                let mart = live
+                    .rows(&format!(
+                        "{} FROM \"{}\"",
+                        live.canonical_select(&table.schema),
+                        table.name
+                    ))
+                    .await;
+                let source = db
+                    .rows(&format!(
+                        "{} FROM `{}`",
+                        crate::common::canonical_select(&table.schema, true),
+                        table.schema.name
+                    ))
+                    .await;
+                assert_eq!(mart, source, "{} {when}", table.name);
+            }
+        }
+    };
+    crate::common::martsync_ok(dir.path(), &["run"]);
+    check("after the snapshot").await;
+    db.exec(&format!(
+        "UPDATE uni_tracking_info SET update_time = {t}, last_event = 'back' WHERE order_id = 5;\n\
+         DELETE FROM uni_tracking_info WHERE order_id IN (6, 7);\n\
+         UPDATE ecs_order_info SET weight_g = 999 WHERE order_id = 8;\n\
+         UPDATE uni_tracking_spath SET description = 'corrected', is_updated = 1 WHERE order_id = 9;\n\
+         DELETE FROM uni_tracking_spath WHERE order_id = 10;\n\
+         INSERT INTO uni_tracking_info (order_id, tracking_no, partner_id, status, add_time, \
+         update_time) VALUES (21, 'TN21', 7, 1, {t}, {t})"
+    ))
+    .await;
+    crate::common::martsync_ok(dir.path(), &["run"]);
+    check("after the binlog cycle").await;
+    assert_eq!(
+        live.count("SELECT count(*) FROM martsync_runs WHERE source_position IS NOT NULL")
+            .await,
+        6
+    );
+}
+
 /// `maintain` on a cluster: `svv_table_info` is readable by the martsync user, the plan's
 /// statements run outside any transaction, and the marts keep their rows; the ledger and
 /// the gauges read back too.
