@@ -759,7 +759,15 @@ async fn binlog_mode_on_a_server_without_binary_logging_names_log_bin() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new("mariadbd")
+    /// Stops the test's server however the test ends.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = Command::new("mariadbd")
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", socket.display()))
@@ -773,6 +781,7 @@ async fn binlog_mode_on_a_server_without_binary_logging_names_log_bin() {
         ))
         .spawn()
         .expect("mariadbd starts");
+    let server = Server(server);
     let client = |sql: &str| {
         Command::new("mariadb")
             .arg("--no-defaults")
@@ -818,8 +827,7 @@ async fn binlog_mode_on_a_server_without_binary_logging_names_log_bin() {
     )
     .unwrap();
     let out = martsync(work.path(), &["run"]);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         !out.status.success(),
         "binlog mode ran without a binary log"
