@@ -32,7 +32,7 @@ MUTATIONS=(
   "16|identifiers are not quoted|src/warehouse/dialect/mod.rs|format!(\"\\\"{}\\\"\", name.to_ascii_lowercase())|name.to_ascii_lowercase()|reserved_and_mixed_case_names"
   "17|Option A targets are not written|src/warehouse/dialect/merge.rs|for target in &table.targets {|for target in table.targets.iter().take(0) {|latest_mart_equals_the_model append_mart_equals_the_model"
   "18|a reconcile ignores max_deletes|src/pipeline/reconcile.rs|if report.missing > report.limit {|if false {|reconcile::"
-  "19|a reconcile leaves the deleted keys in the targets|src/warehouse/dialect/merge.rs|for target in &keys.targets {|for target in keys.targets.iter().take(0) {|reconcile::"
+  "19|a reconcile leaves the deleted keys in the targets|src/warehouse/dialect/merge.rs|for target in &mart.targets {|for target in mart.targets.iter().take(0) {|reconcile::"
   "20|a reconcile reads the source's keys without the lookback (a late commit's older watermark looks deleted)|src/pipeline/reconcile.rs|window.since - super::in_watermark_units(table, table.lookback) - 1|window.since - 1|reconcile_deletes_exactly"
   "21|binlog mode: a key the source deleted is inserted again from its last image|src/warehouse/dialect/merge.rs|\"DELETE FROM {stage} WHERE {} = 1\"|\"DELETE FROM {stage} WHERE {} = 2\"|binlog_marts_equal_the_source"
   "22|binlog mode: an update that moves a row to another key leaves the old key in the mart|src/source/mysql/binlog/mod.rs|.filter(\|b\| deletes \|\| moved(b, &after))|.filter(\|_\| deletes)|binlog_marts_equal_the_source"

@@ -285,19 +285,18 @@ impl Pipeline {
         let counters = Arc::new(ExtractCounters::default());
         let batch = input.label().to_string();
         let reapplied = input.is_reapply();
-        let (watermark_from, stream) = match input {
-            Input::Watermark | Input::Snapshot if matches!(binlog, Some((Some(_), _))) => {
-                let Some((Some(from), to)) = &binlog else {
-                    unreachable!("matched above")
-                };
+        let snapshot = matches!(input, Input::Snapshot);
+        let (watermark_from, stream) = match (input, &binlog) {
+            (Input::Watermark | Input::Snapshot, Some((Some(from), to))) => {
                 let reader = self.binlog_reader_id(table);
                 info!(table = %table.name, from = %from, to = %to, "Reading the binary log.");
                 (None, self.source.changes(table, from, to, reader).await?)
             }
-            Input::Watermark | Input::Snapshot => {
-                let max = match input {
-                    Input::Snapshot => None,
-                    _ => self.warehouse.max_watermark(mart).await?,
+            (Input::Watermark | Input::Snapshot, _) => {
+                let max = if snapshot {
+                    None
+                } else {
+                    self.warehouse.max_watermark(mart).await?
                 };
                 let from = extraction_start(mart, max);
                 let extract = Extract {
@@ -316,7 +315,7 @@ impl Pipeline {
                     (from, stream)
                 }
             }
-            Input::Keys { keys, .. } => {
+            (Input::Keys { keys, .. }, _) => {
                 let extract = Extract {
                     above: None,
                     below: None,
@@ -325,7 +324,7 @@ impl Pipeline {
                 };
                 (None, self.source.extract(table, extract).await?)
             }
-            Input::Range { from, until, .. } => {
+            (Input::Range { from, until, .. }, _) => {
                 // Watermarks are integers in their unit, so `> from - 1` is `>= from`: chunk
                 // edges belong to exactly one chunk.
                 let extract = Extract {
@@ -337,13 +336,13 @@ impl Pipeline {
                 let stream = self.source.extract(table, extract).await?;
                 (Some(from - 1), stream)
             }
-            Input::Table { name, .. } => (
+            (Input::Table { name, .. }, _) => (
                 None,
                 self.warehouse
                     .export(&name, table, self.stage.as_ref(), None)
                     .await?,
             ),
-            Input::Files { files, .. } => {
+            (Input::Files { files, .. }, _) => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
                 (None, source.read_files(table, files, Extract::default()))
             }

@@ -76,14 +76,7 @@ fn apply_to(dialect: Dialect, table: &TableConfig, stage: &str, target: bool) ->
     let through_stage = |name: StepName, sql: String, reads: Reads| {
         Step::execute(name, sql, reads).when(When::ThroughStage)
     };
-    let key_match = |left: &str, right: &str| {
-        table
-            .key
-            .iter()
-            .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
+    let key_match = |left: &str, right: &str| key_match(table, left, right);
     let mut steps = Vec::new();
     match table.strategy {
         Strategy::Latest => {
@@ -475,32 +468,12 @@ pub fn delete_keys_plan(dialect: Dialect, keys: &TableConfig, load: &Load) -> Me
         ));
     }
     steps.extend(load_steps(keys, load, false));
-    let key_match = |table: &str| {
-        keys.key
-            .iter()
-            .map(|k| format!("{table}.{k} = {stage}.{k}", k = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
-    steps.push(Step::execute(
+    steps.extend(delete_staged_keys(
+        keys,
+        &stage,
         StepName::DeleteMissing,
-        format!(
-            "DELETE FROM {mart} USING {stage} WHERE {}",
-            key_match(&mart)
-        ),
-        Reads::Deleted,
+        StepName::TargetDeleteMissing,
     ));
-    for target in &keys.targets {
-        let target = quote(&target.name);
-        steps.push(Step::execute(
-            StepName::TargetDeleteMissing,
-            format!(
-                "DELETE FROM {target} USING {stage} WHERE {}",
-                key_match(&target)
-            ),
-            Reads::Nothing,
-        ));
-    }
     steps.push(record_run_step(dialect));
     steps.extend(closing_steps(dialect, keys));
     MergePlan { steps }
@@ -526,22 +499,13 @@ pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> Mer
     }
     steps.extend(load_steps(changes, load, false));
     let stage = stage_table(changes);
+    steps.extend(delete_staged_keys(
+        &mart,
+        &stage,
+        StepName::DeleteChanged,
+        StepName::TargetDeleteChanged,
+    ));
     let written = mart.written_tables();
-    for (i, table) in written.iter().enumerate() {
-        let name = quote(&table.name);
-        let keys = table
-            .key
-            .iter()
-            .map(|k| format!("{name}.{k} = {stage}.{k}", k = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let sql = format!("DELETE FROM {name} USING {stage} WHERE {keys}");
-        steps.push(if i == 0 {
-            Step::execute(StepName::DeleteChanged, sql, Reads::Deleted)
-        } else {
-            Step::execute(StepName::TargetDeleteChanged, sql, Reads::Nothing)
-        });
-    }
     steps.push(Step::execute(
         StepName::DropDeletedRows,
         format!("DELETE FROM {stage} WHERE {} = 1", quote(CHANGE_MARKER)),
@@ -563,6 +527,39 @@ pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> Mer
     steps.push(record_run_step(dialect));
     steps.extend(closing_steps(dialect, changes));
     MergePlan { steps }
+}
+
+/// `left.k = right.k AND …` over the table's key columns.
+fn key_match(table: &TableConfig, left: &str, right: &str) -> String {
+    table
+        .key
+        .iter()
+        .map(|k| format!("{left}.{k} = {right}.{k}", k = quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `DELETE … USING stage` of the staged keys from the mart (`mart_step`, whose count is the
+/// run's deleted rows), then from each of its targets (`target_step`).
+fn delete_staged_keys(
+    mart: &TableConfig,
+    stage: &str,
+    mart_step: StepName,
+    target_step: StepName,
+) -> Vec<Step> {
+    let delete = |table: &TableConfig| {
+        let name = quote(&table.name);
+        format!(
+            "DELETE FROM {name} USING {stage} WHERE {}",
+            key_match(table, &name, stage)
+        )
+    };
+    let mut steps = vec![Step::execute(mart_step, delete(mart), Reads::Deleted)];
+    for target in &mart.targets {
+        let target = mart.as_target(target);
+        steps.push(Step::execute(target_step, delete(&target), Reads::Nothing));
+    }
+    steps
 }
 
 /// `BEGIN`, the locks, and the run-id check every plan starts with.

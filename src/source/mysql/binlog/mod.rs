@@ -230,7 +230,6 @@ impl ChangeRead {
             .map(|k| self.table.schema.index_of(k).expect("validated key"))
             .collect();
         let marker = |deleted: bool| Value::Int(deleted as i64);
-        let mut row: Vec<Value> = Vec::with_capacity(self.columns.len() + 1);
         let (mut events, mut changes) = (0u64, 0u64);
         let mut described = false;
         while at < self.to {
@@ -339,12 +338,9 @@ impl ChangeRead {
                             let moved = |b: &Vec<Value>, a: &Option<Vec<Value>>| {
                                 a.as_ref().is_none_or(|a| key.iter().any(|&k| a[k] != b[k]))
                             };
-                            if let Some(b) = before.as_ref().filter(|b| deletes || moved(b, &after))
-                            {
-                                row.clear();
-                                row.extend(b.iter().cloned());
-                                row.push(marker(true));
-                                decoder.push_values(&row).map_err(|m| self.error(&at, m))?;
+                            if let Some(mut b) = before.filter(|b| deletes || moved(b, &after)) {
+                                b.push(marker(true));
+                                decoder.push_values(&b).map_err(|m| self.error(&at, m))?;
                             }
                             if let Some(mut a) = after {
                                 a.push(marker(false));
