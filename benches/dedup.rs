@@ -46,6 +46,7 @@ fn bench_latest(c: &mut Criterion) {
         key: vec![0],
         version: Some(10),
     };
+    let memory = dedup::DedupMemory::unlimited();
     for &(rows, keys) in sizes {
         let input = Arc::new(DataSpec::new(rows, keys).batches());
         let schema = input[0].schema();
@@ -60,7 +61,13 @@ fn bench_latest(c: &mut Criterion) {
                     input.iter().cloned().map(Ok).collect::<Vec<_>>(),
                 ));
                 let out = runtime
-                    .block_on(dedup::dedup("bench", schema.clone(), stream, spec.clone()))
+                    .block_on(dedup::dedup(
+                        "bench",
+                        schema.clone(),
+                        stream,
+                        spec.clone(),
+                        &memory,
+                    ))
                     .unwrap();
                 assert!(out.stats.rows_out as usize <= keys);
                 out

@@ -37,6 +37,9 @@ MUTATIONS=(
   "21|binlog mode: a key the source deleted is inserted again from its last image|src/warehouse/dialect/merge.rs|\"DELETE FROM {stage} WHERE {} = 1\"|\"DELETE FROM {stage} WHERE {} = 2\"|binlog_marts_equal_the_source"
   "22|binlog mode: an update that moves a row to another key leaves the old key in the mart|src/source/mysql/binlog/mod.rs|.filter(\|b\| deletes \|\| moved(b, &after))|.filter(\|_\| deletes)|binlog_marts_equal_the_source"
   "23|binlog mode: DML a session logged in statement format is skipped silently|src/source/mysql/binlog/mod.rs|            \| \"update\"\n            \| \"delete\"|            \| \"delete\"|binlog_bad_cases"
+  "24|a dedup that spills forgets the winners it held in memory|src/dedup/exec.rs|        for batch in &kept {\n            partitioner.push(batch)?;\n        }|        let _ = &kept;|dedup_operator::"
+  "25|the warehouse's ranking (dedup = warehouse) keeps the oldest version|src/warehouse/dialect/merge.rs|format!(\"{} DESC, {arrival} DESC\", quote(version))|format!(\"{} ASC, {arrival} DESC\", quote(version))|latest_mart_equals_the_model"
+  "26|a hand-over to the warehouse (dedup = auto, Redshift) drops the winners so far|src/dedup/exec.rs|futures::stream::iter(winners.into_iter().map(Ok))|futures::stream::iter(winners.into_iter().take(0).map(Ok))|a_hand_over_to_the_warehouse"
 )
 
 restore() { git checkout --quiet -- src; }

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -67,6 +66,18 @@ impl DataSpec {
 
     /// The rows, in batches of [`BATCH_ROWS`], in arrival order.
     pub fn batches(&self) -> Vec<RecordBatch> {
+        let mut batches = Vec::with_capacity(self.rows.div_ceil(BATCH_ROWS));
+        self.each_batch(|batch| {
+            batches.push(batch);
+            Ok(())
+        })
+        .expect("collecting does not fail");
+        batches
+    }
+
+    /// Hands the rows to `f` one batch of [`BATCH_ROWS`] at a time, in arrival order, so a
+    /// file larger than memory can be written.
+    pub fn each_batch(&self, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
         let mut rng = Rng::new(self.seed);
         let event = |status: i16| {
             let mut text = format!("status {status} event ");
@@ -76,7 +87,6 @@ impl DataSpec {
             text.truncate(self.string_width);
             text
         };
-        let mut batches = Vec::with_capacity(self.rows.div_ceil(BATCH_ROWS));
         let mut done = 0;
         while done < self.rows {
             let n = BATCH_ROWS.min(self.rows - done);
@@ -113,10 +123,10 @@ impl DataSpec {
                     }
                 })
                 .collect();
-            batches.push(uti_batch(&rows));
+            f(uti_batch(&rows))?;
             done += n;
         }
-        batches
+        Ok(())
     }
 
     /// The rows as a Parquet file in `dir`, written once and reused (same name, same rows).
@@ -127,11 +137,20 @@ impl DataSpec {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("creating bench data folder", dir, e))?;
-        let batches = self.batches();
         let partial = path.with_extension("partial");
-        write_parquet(&partial, &batches)?;
+        self.write_parquet(&partial)?;
         std::fs::rename(&partial, &path).map_err(|e| Error::io("renaming bench data", &path, e))?;
         Ok(path)
+    }
+}
+
+impl DataSpec {
+    /// Writes the rows as one zstd Parquet file, one row group per batch, generating them
+    /// as it goes (memory: one batch). Returns the file's bytes.
+    pub fn write_parquet(&self, path: &Path) -> Result<u64> {
+        let mut writer = ParquetFile::create(path, crate::generate::uti_batch(&[]).schema())?;
+        self.each_batch(|batch| writer.write(&batch))?;
+        writer.close()
     }
 }
 
@@ -140,20 +159,45 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<u64> {
     let schema = batches
         .first()
         .map_or_else(|| crate::generate::uti_batch(&[]).schema(), |b| b.schema());
-    let file = File::create(path).map_err(|e| Error::io("creating Parquet file", path, e))?;
-    let failed = |e: parquet::errors::ParquetError| {
-        Error::io("writing Parquet file", path, std::io::Error::other(e))
-    };
-    let mut writer = ArrowWriter::try_new(
-        file,
-        Arc::clone(&schema),
-        Some(crate::stage::writer_properties(Default::default())),
-    )
-    .map_err(failed)?;
+    let mut writer = ParquetFile::create(path, schema)?;
     for batch in batches {
-        writer.write(batch).map_err(failed)?;
-        writer.flush().map_err(failed)?;
+        writer.write(batch)?;
     }
-    writer.close().map_err(failed)?;
-    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    writer.close()
+}
+
+/// A zstd Parquet file being written, one row group per batch.
+struct ParquetFile<'a> {
+    path: &'a Path,
+    writer: ArrowWriter<File>,
+}
+
+impl<'a> ParquetFile<'a> {
+    fn create(path: &'a Path, schema: arrow::datatypes::SchemaRef) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io("creating Parquet file", path, e))?;
+        let writer = ArrowWriter::try_new(
+            file,
+            schema,
+            Some(crate::stage::writer_properties(Default::default())),
+        )
+        .map_err(|e| Self::failed(path, e))?;
+        Ok(ParquetFile { path, writer })
+    }
+
+    fn failed(path: &Path, e: parquet::errors::ParquetError) -> Error {
+        Error::io("writing Parquet file", path, std::io::Error::other(e))
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer
+            .write(batch)
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| Self::failed(self.path, e))
+    }
+
+    fn close(self) -> Result<u64> {
+        let path = self.path;
+        self.writer.close().map_err(|e| Self::failed(path, e))?;
+        Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    }
 }

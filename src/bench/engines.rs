@@ -160,21 +160,25 @@ async fn martsync(input: &Path, output: &Path, memory_limit: Option<usize>) -> R
         super::data::BATCH_ROWS,
     );
     let schema = table.schema.arrow_schema();
-    let deduped = crate::dedup::dedup_with_limit(
+    let memory = match memory_limit {
+        Some(limit) => crate::dedup::DedupMemory::limited(limit, Some(std::env::temp_dir()))?,
+        None => crate::dedup::DedupMemory::unlimited(),
+    };
+    let deduped = crate::dedup::dedup(
         "bench",
         Arc::clone(&schema),
         stream,
         crate::dedup::spec_for(&table),
-        memory_limit,
+        &memory,
     )
     .await?;
     let rows = deduped.stats.rows_out;
-    let arrow_bytes = deduped
-        .batches
+    let batches: Vec<_> = deduped.batches.into_batches()?.collect::<Result<_>>()?;
+    let arrow_bytes = batches
         .iter()
         .map(|b| b.get_array_memory_size() as u64)
         .sum();
-    let batches = Arc::new(deduped.batches);
+    let batches = Arc::new(batches);
     let half = batches.len().div_ceil(2);
     let parts = [0..half, half..batches.len()].map(|range| {
         let (batches, schema) = (Arc::clone(&batches), Arc::clone(&schema));

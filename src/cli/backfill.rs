@@ -18,6 +18,8 @@ use crate::units::parse_duration;
 pub struct BackfillArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub memory: super::MemoryArgs,
     /// The mart to backfill.
     #[arg(long = "table", value_name = "MART")]
     pub table: String,
@@ -37,7 +39,8 @@ pub struct BackfillArgs {
 }
 
 pub async fn execute(args: BackfillArgs) -> Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    args.memory.apply(&mut config);
     let table =
         crate::pipeline::select_tables(&config, std::slice::from_ref(&args.table))?.remove(0);
     let (from, until) = (

@@ -104,6 +104,7 @@ pub fn resolved(config: &Config) -> Value {
                 "max_rejected": t.max_rejected,
                 "sort_key": t.sort_key,
                 "dist_key": t.dist_key,
+                "dedup": t.dedup.as_str(),
             });
             if let Some(version) = &t.version {
                 table["version"] = Value::from(version.clone());
@@ -138,6 +139,15 @@ pub fn resolved(config: &Config) -> Value {
         },
         "stage": stage,
         "warehouse": warehouse,
+        "dedup": {
+            "memory_limit": crate::units::size::exact_size(config.dedup.memory_limit as u64),
+            "spill_dir": config.dedup.spill_dir.display().to_string(),
+        },
+        "maintenance": {
+            "sort_above": config.maintenance.sort_above,
+            "delete_above": config.maintenance.delete_above,
+            "analyze_above": config.maintenance.analyze_above,
+        },
         "tables": tables,
     })
 }
@@ -173,7 +183,14 @@ pub fn reference() -> String {
          three URLs (keep passwords out of the file).\n",
     );
     let root = &schema["properties"];
-    for section in ["source", "stage", "warehouse", "tables"] {
+    for section in [
+        "source",
+        "stage",
+        "warehouse",
+        "dedup",
+        "maintenance",
+        "tables",
+    ] {
         let (header, def) = if section == "tables" {
             ("[[tables]]".to_string(), resolve(&root[section]["items"]))
         } else {

@@ -26,9 +26,34 @@ pub struct GenerateArgs {
     /// One format for every table. Default: uti Parquet, ecs CSV, spath JSON lines.
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
+    /// Instead of a history: one Parquet batch of this many `uni_tracking_info` rows (the
+    /// benchmarks' rows: random arrival order, about rows/keys versions per order), written
+    /// as it is generated, so it may be larger than memory. For load and memory tests.
+    #[arg(long, value_name = "ROWS", requires = "tracking_keys", conflicts_with_all = ["orders", "cycles", "format"])]
+    pub tracking_rows: Option<usize>,
+    /// The orders the `--tracking-rows` rows are drawn from.
+    #[arg(long, value_name = "KEYS", requires = "tracking_rows")]
+    pub tracking_keys: Option<usize>,
 }
 
 pub fn execute(args: GenerateArgs) -> crate::Result<ExitCode> {
+    if let (Some(rows), Some(keys)) = (args.tracking_rows, args.tracking_keys) {
+        let spec = crate::bench::data::DataSpec {
+            seed: args.seed,
+            ..crate::bench::data::DataSpec::new(rows, keys)
+        };
+        let dir = args.out.join("uni_tracking_info");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| crate::Error::io("creating the output folder", &dir, e))?;
+        let path = dir.join("batch-00000.parquet");
+        let bytes = spec.write_parquet(&path)?;
+        println!(
+            "wrote {rows} uni_tracking_info rows over {keys} orders to {} ({})",
+            path.display(),
+            super::human_bytes(bytes)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let params = Params {
         seed: args.seed,
         orders: args.orders,

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use crate::units::parse_size;
 pub use crate::units::{VERSION, human_bytes};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -106,6 +107,23 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     pub fn load(&self) -> crate::Result<Config> {
         Config::load(self.config.as_deref())
+    }
+}
+
+/// The dedup's memory, for the commands that run cycles.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MemoryArgs {
+    /// The memory the marts' dedups may hold together (`1GiB`, `512MiB`); past a mart's
+    /// share its dedup continues on disk in `dedup.spill_dir`. Overrides `dedup.memory_limit`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+}
+
+impl MemoryArgs {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(limit) = self.memory_limit {
+            config.dedup.memory_limit = limit;
+        }
     }
 }
 
@@ -363,26 +381,4 @@ pub(crate) fn parse_time(text: &str, flag: &str) -> crate::Result<SystemTime> {
 
 pub(crate) fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
-/// A size like `256MiB`, `1GiB`, `64KiB` or a number of bytes.
-pub(crate) fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("`{text}` is not a size like 256MiB")),
-    };
-    number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is not a size like 256MiB"))
 }

@@ -12,6 +12,8 @@ use crate::pipeline::Pipeline;
 pub struct ReplayArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub memory: super::MemoryArgs,
     /// Folder of batch files: one subfolder per source table, as for a files:// source.
     #[arg(long, value_name = "DIR", required_unless_present = "from_stage")]
     pub from: Option<PathBuf>,
@@ -31,7 +33,8 @@ pub struct ReplayArgs {
 }
 
 pub async fn execute(args: ReplayArgs) -> crate::Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    args.memory.apply(&mut config);
     let tables = crate::pipeline::select_tables(&config, &args.tables)?;
     let pipeline = Pipeline::open(config).await?;
 

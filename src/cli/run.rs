@@ -13,6 +13,8 @@ use crate::pipeline::{CycleReport, Pipeline};
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub memory: super::MemoryArgs,
     /// Only this mart (repeatable). Default: every configured mart.
     #[arg(long = "table", value_name = "MART")]
     pub tables: Vec<String>,
@@ -35,7 +37,8 @@ pub struct RunArgs {
 }
 
 pub async fn execute(args: RunArgs) -> crate::Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    args.memory.apply(&mut config);
     let tables = crate::pipeline::select_tables(&config, &args.tables)?;
     if args.dry_run {
         let plans = super::explain::explain(&config, &tables).await?;

@@ -16,6 +16,8 @@ use crate::pipeline::Pipeline;
 pub struct SeedArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub memory: super::MemoryArgs,
     /// The mart to fill.
     #[arg(long = "table", value_name = "MART")]
     pub table: String,
@@ -29,7 +31,8 @@ pub struct SeedArgs {
 }
 
 pub async fn execute(args: SeedArgs) -> Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    args.memory.apply(&mut config);
     let table =
         crate::pipeline::select_tables(&config, std::slice::from_ref(&args.table))?.remove(0);
     let folder = args.from.strip_prefix("files://").map(PathBuf::from);

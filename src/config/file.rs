@@ -10,8 +10,8 @@ use super::{
     DEFAULT_ANALYZE_ABOVE, DEFAULT_BATCH_ROWS, DEFAULT_BINLOG_SERVER_ID, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DELETE_ABOVE, DEFAULT_LOCK_TIMEOUT, DEFAULT_LOOKBACK, DEFAULT_MAX_DELETES,
     DEFAULT_PART_ROWS, DEFAULT_READ_TIMEOUT, DEFAULT_RETENTION, DEFAULT_SORT_ABOVE,
-    DEFAULT_STAGE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, SourceMode,
-    Strategy, VersionGuard,
+    DEFAULT_STAGE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_WARN_DELETE_AFTER, DedupPlacement,
+    SourceMode, Strategy, VersionGuard,
 };
 use crate::error::{Error, Result};
 use crate::schema::UnsignedBigint;
@@ -35,9 +35,31 @@ pub struct RawConfig {
     /// run their cheap upkeep).
     #[serde(default)]
     pub maintenance: MaintenanceSection,
+    /// The memory the cycles' dedup may use, and where it continues past it.
+    #[serde(default)]
+    pub dedup: DedupSection,
     /// The marts to keep in sync; none means the three marts of the design.
     #[serde(default)]
     pub tables: Vec<TableSection>,
+}
+
+/// `[dedup]`: the memory the cycles' dedup holds. The marts of a run dedup at the same time
+/// and share the limit evenly; a mart's dedup past its share hash-partitions its rows by key
+/// into spill files and dedups them one partition at a time (the same rows are kept), and
+/// its output, past the share, waits for staging in a spill file too.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DedupSection {
+    /// Bytes the dedups of one run may hold together: `256MiB`, `1GiB`, or a number of
+    /// bytes. Default: half of the machine's memory. The cycle's other parts add about
+    /// two Parquet parts per core being staged (`stage.part_rows`) and the source's two
+    /// batches in flight.
+    #[schemars(extend("default" = "half of the machine's memory"), example = &"1GiB")]
+    pub memory_limit: Option<String>,
+    /// Where spill files go (a fresh folder per dedup, removed when it ends, also on an
+    /// error). Default: the system's temporary folder (`$TMPDIR`, else `/tmp`).
+    #[schemars(example = &"/var/tmp/martsync")]
+    pub spill_dir: Option<String>,
 }
 
 /// `[maintenance]`: the thresholds past which `martsync maintain` runs Redshift's VACUUM and
@@ -236,6 +258,14 @@ pub struct TableSection {
     /// `rejected.parquet`) before it fails.
     #[schemars(extend("default" = 0), example = 100)]
     pub max_rejected: Option<u64>,
+    /// Where the batch is deduped: `local` (martsync, DataFusion: one row per key is staged
+    /// and loaded; past `[dedup] memory_limit` it spills to disk), `warehouse` (every valid
+    /// row is staged with its arrival number and ranked by `row_number()` inside the merge
+    /// transaction: the heavy step on the warehouse's cluster), or `auto`: local, except that
+    /// on Redshift a batch that outgrows its share of `[dedup] memory_limit` is handed to the
+    /// warehouse that way instead of spilling.
+    #[schemars(extend("default" = "local"), example = &"auto")]
+    pub dedup: Option<DedupPlacement>,
     /// mysql://: a column the source table gained is added to the mart (`ALTER TABLE … ADD
     /// COLUMN`, NULL in rows loaded before) and extracted from then on. When false, a new
     /// source column fails the cycle naming it.

@@ -61,6 +61,37 @@ pub enum SourceMode {
     Binlog,
 }
 
+/// The column after the mart's own that numbers staged raw rows in arrival order, for a
+/// mart whose rows the warehouse ranks (`dedup = "warehouse"`).
+pub const ARRIVAL_COLUMN: &str = "martsync_arrival";
+
+/// Where a mart's batch is deduped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupPlacement {
+    /// In martsync (DataFusion), spilling to disk past `[dedup] memory_limit`, except
+    /// that on Redshift a batch that outgrows its memory share is handed to the warehouse
+    /// instead (the rows deduped so far, then the rest raw).
+    Auto,
+    /// Always in martsync (the design's default): only one row per key is staged and
+    /// loaded.
+    #[default]
+    Local,
+    /// Always in the warehouse: every valid row is staged with its arrival number and the
+    /// merge transaction ranks them (`row_number()`, the seed's model) before merging.
+    Warehouse,
+}
+
+impl DedupPlacement {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DedupPlacement::Auto => "auto",
+            DedupPlacement::Local => "local",
+            DedupPlacement::Warehouse => "warehouse",
+        }
+    }
+}
+
 /// How a mart absorbs a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -126,7 +157,33 @@ pub struct Config {
     pub stage: StageConfig,
     pub warehouse: WarehouseConfig,
     pub maintenance: MaintenanceConfig,
+    pub dedup: DedupConfig,
     pub tables: Vec<TableConfig>,
+}
+
+/// `[dedup]`: the dedups' shared memory limit in bytes, and their spill folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DedupConfig {
+    pub memory_limit: usize,
+    pub spill_dir: std::path::PathBuf,
+}
+
+impl DedupConfig {
+    /// The default limit: half of the machine's physical memory (1 GiB if unknown).
+    pub fn default_memory_limit() -> usize {
+        // SAFETY: sysconf only reads system constants.
+        let (pages, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && page > 0 {
+            (pages as usize).saturating_mul(page as usize) / 2
+        } else {
+            1 << 30
+        }
+    }
 }
 
 /// When `martsync maintain` vacuums and analyzes a Redshift mart: percentages, as
@@ -298,6 +355,8 @@ pub struct TableConfig {
     pub delete_missing: Option<Duration>,
     /// The most keys one reconcile may delete.
     pub max_deletes: MaxDeletes,
+    /// Where its batches are deduped.
+    pub dedup: DedupPlacement,
 }
 
 /// `max_deletes`: a count of keys, or a share (percent) of the keys inside the window.
@@ -419,6 +478,36 @@ impl TableConfig {
             .columns
             .last()
             .is_some_and(|c| c.name == CHANGE_MARKER)
+    }
+
+    /// The mart's columns plus [`ARRIVAL_COLUMN`]: its raw rows as staged for the warehouse
+    /// to rank.
+    pub fn with_arrival_column(&self) -> TableConfig {
+        let mut raw = self.clone();
+        raw.schema.columns.push(schema::Column {
+            name: ARRIVAL_COLUMN.to_string(),
+            mysql_type: "bigint".to_string(),
+            mapped: schema::map_mysql_type("bigint", UnsignedBigint::Int64).expect("bigint maps"),
+            nullable: false,
+        });
+        raw
+    }
+
+    /// Whether the table is a [`TableConfig::with_arrival_column`] one.
+    pub fn has_arrival_column(&self) -> bool {
+        self.schema
+            .columns
+            .last()
+            .is_some_and(|c| c.name == ARRIVAL_COLUMN)
+    }
+
+    /// The mart of a [`TableConfig::with_arrival_column`] table.
+    pub fn without_arrival_column(&self) -> TableConfig {
+        let mut mart = self.clone();
+        if mart.has_arrival_column() {
+            mart.schema.columns.pop();
+        }
+        mart
     }
 
     /// The mart of a [`TableConfig::with_change_marker`] table.

@@ -238,6 +238,14 @@ impl RawConfig {
                 check_refresh_from(&tables, table, from)
                     .map_err(|m| Error::config(origin, format!("tables[{i}].refresh_from"), m))?;
             }
+            if table.dedup == DedupPlacement::Warehouse && source.mode == SourceMode::Binlog {
+                return Err(Error::config(
+                    origin,
+                    format!("tables[{i}].dedup"),
+                    "`binlog` mode keeps each key's last change in martsync; leave `dedup` \
+                     out or set it to \"local\"",
+                ));
+            }
         }
         let percent = |value: Option<f64>, default: f64, key: &str| match value {
             None => Ok(default),
@@ -265,12 +273,25 @@ impl RawConfig {
                 "maintenance.analyze_above",
             )?,
         };
+        let dedup = DedupConfig {
+            memory_limit: match &self.dedup.memory_limit {
+                None => DedupConfig::default_memory_limit(),
+                Some(text) => crate::units::parse_size(text)
+                    .map_err(|message| Error::config(origin, "dedup.memory_limit", message))?,
+            },
+            spill_dir: self
+                .dedup
+                .spill_dir
+                .as_deref()
+                .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
+        };
         Ok(Config {
             origin: origin.to_string(),
             source,
             stage,
             warehouse,
             maintenance,
+            dedup,
             tables,
         })
     }
@@ -467,6 +488,7 @@ impl TableSection {
             dist_key,
             delete_missing,
             max_deletes,
+            dedup: self.dedup.unwrap_or_default(),
         })
     }
 }

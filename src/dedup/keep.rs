@@ -137,6 +137,23 @@ enum KeyIndex {
     Rows(RowConverter, HashMap<Box<[u8]>, u32>),
 }
 
+/// Rows with a NULL key (or, for `latest`, version) column: they cannot be ranked and are
+/// set aside. None when there are none.
+pub fn invalid_rows(spec: &DedupSpec, batch: &RecordBatch) -> Option<BooleanArray> {
+    let columns = spec.key.iter().chain(spec.version.iter());
+    let mut any_null: Option<Vec<bool>> = None;
+    for &c in columns {
+        let array = batch.column(c);
+        if array.null_count() > 0 {
+            let flags = any_null.get_or_insert_with(|| vec![false; batch.num_rows()]);
+            for (row, flag) in flags.iter_mut().enumerate() {
+                *flag |= array.is_null(row);
+            }
+        }
+    }
+    any_null.map(BooleanArray::from)
+}
+
 /// The operator's state; see the module docs.
 pub struct KeepState {
     spec: DedupSpec,
@@ -201,22 +218,6 @@ impl KeepState {
             + self.chunks.capacity() * size_of::<Option<Chunk>>()
     }
 
-    /// Rows with a NULL key (or version) column.
-    fn invalid_rows(&self, batch: &RecordBatch) -> Option<BooleanArray> {
-        let columns = self.spec.key.iter().chain(self.spec.version.iter());
-        let mut any_null: Option<Vec<bool>> = None;
-        for &c in columns {
-            let array = batch.column(c);
-            if array.null_count() > 0 {
-                let flags = any_null.get_or_insert_with(|| vec![false; batch.num_rows()]);
-                for (row, flag) in flags.iter_mut().enumerate() {
-                    *flag |= array.is_null(row);
-                }
-            }
-        }
-        any_null.map(BooleanArray::from)
-    }
-
     /// Consumes the next batch in arrival order.
     pub fn push(&mut self, batch: RecordBatch) -> Result<(), ArrowError> {
         let rows = batch.num_rows();
@@ -224,7 +225,7 @@ impl KeepState {
         if rows == 0 {
             return Ok(());
         }
-        let invalid = self.invalid_rows(&batch);
+        let invalid = invalid_rows(&self.spec, &batch);
         if let Some(invalid) = &invalid {
             let rejected = filter_record_batch(&batch, invalid)?;
             self.stats.rows_rejected += rejected.num_rows() as u64;
@@ -354,14 +355,21 @@ impl KeepState {
         });
         self.chunks.push(kept);
         if self.chunk_bytes > self.compact_above {
-            for c in std::mem::take(&mut self.sparse) {
-                // A queued chunk may have been freed since: all its rows lost.
-                if let Some(sparse) = self.chunks[c as usize].take() {
-                    self.chunk_bytes -= sparse.bytes;
-                    let compacted = sparse.compact(c, &mut self.slots)?;
-                    self.chunk_bytes += compacted.bytes;
-                    self.chunks[c as usize] = Some(compacted);
-                }
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Filters every chunk that became sparse down to its winners now, whatever the
+    /// retained bytes (the memory pool refused the state's size).
+    pub fn compact(&mut self) -> Result<(), ArrowError> {
+        for c in std::mem::take(&mut self.sparse) {
+            // A queued chunk may have been freed since: all its rows lost.
+            if let Some(sparse) = self.chunks[c as usize].take() {
+                self.chunk_bytes -= sparse.bytes;
+                let compacted = sparse.compact(c, &mut self.slots)?;
+                self.chunk_bytes += compacted.bytes;
+                self.chunks[c as usize] = Some(compacted);
             }
         }
         Ok(())

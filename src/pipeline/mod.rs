@@ -21,9 +21,11 @@ use tracing::{info, warn};
 pub use batches::batch_label;
 pub use report::{BatchSummary, BatchUnit, CycleReport, Outcome};
 
+use crate::config::DedupPlacement;
 use crate::config::{Config, SourceMode, TableConfig};
-use crate::dedup::{self, Deduped};
+use crate::dedup::{self, DedupMemory, Deduped, DedupedRows};
 use crate::error::{Error, Result};
+use crate::schema::Dialect;
 use crate::source::files::FilesSource;
 use crate::source::{self, BinlogPosition, Extract, ExtractCounters, Source};
 use crate::stage::{self, Stage};
@@ -97,6 +99,8 @@ pub struct Pipeline {
     pub source: Arc<dyn Source>,
     pub stage: Arc<dyn Stage>,
     pub warehouse: Arc<dyn Warehouse>,
+    /// The memory pool the marts' dedups share (`[dedup]`).
+    pub memory: DedupMemory,
 }
 
 impl Pipeline {
@@ -106,11 +110,19 @@ impl Pipeline {
         let stage = stage::open(&config.stage).await?;
         let warehouse = warehouse::open(&config.warehouse).await?;
         warehouse.ensure_tables(&config.tables).await?;
+        let memory = DedupMemory::limited(
+            config.dedup.memory_limit,
+            Some(config.dedup.spill_dir.clone()),
+        )?;
+        // An embedded warehouse merges inside this process: within the same limit (a mart's
+        // merge starts once its dedup is over).
+        warehouse.limit_memory(memory.warehouse_share()).await?;
         Ok(Pipeline {
             config: Arc::new(config),
             source,
             stage,
             warehouse,
+            memory,
         })
     }
 
@@ -281,6 +293,20 @@ impl Pipeline {
             _ => (table, warehouse::Apply::Rows, dedup::spec_for(table)),
         };
         let schema = table.schema.arrow_schema();
+        // `dedup = "warehouse"`: the valid rows are staged with their arrival numbers and
+        // ranked inside the merge transaction (binlog mode never gets here: validated).
+        // `auto` on Redshift: deduped here unless the batch outgrows its memory share, then
+        // handed over the same way.
+        let placement = match (&binlog, table.dedup) {
+            (Some(_), _) => Placement::Local,
+            (None, DedupPlacement::Warehouse) => Placement::Warehouse,
+            (None, DedupPlacement::Auto) if self.warehouse.dialect() == Dialect::Redshift => {
+                Placement::HandOverPastMemory
+            }
+            (None, _) => Placement::Local,
+        };
+        let raw = table.with_arrival_column();
+        let raw_schema = raw.schema.arrow_schema();
 
         let counters = Arc::new(ExtractCounters::default());
         let batch = input.label().to_string();
@@ -353,7 +379,34 @@ impl Pipeline {
             batches,
             rejected,
             stats,
-        } = dedup::dedup(&table.name, Arc::clone(&schema), stream, spec).await?;
+            spilled_bytes,
+            handed_over,
+        } = match placement {
+            Placement::Local => {
+                dedup::dedup(&table.name, Arc::clone(&schema), stream, spec, &self.memory).await?
+            }
+            Placement::Warehouse => {
+                let raw_schema = Arc::clone(&raw_schema);
+                dedup::number_arrivals(&table.name, raw_schema, stream, spec, &self.memory).await?
+            }
+            Placement::HandOverPastMemory => {
+                let (schema, raw_schema) = (Arc::clone(&schema), Arc::clone(&raw_schema));
+                dedup::dedup_or_hand_over(
+                    &table.name,
+                    schema,
+                    raw_schema,
+                    stream,
+                    spec,
+                    &self.memory,
+                )
+                .await?
+            }
+        };
+        let (staged_table, staged_schema, apply) = if handed_over {
+            (&raw, raw_schema, warehouse::Apply::Ranked)
+        } else {
+            (table, Arc::clone(&schema), apply)
+        };
         let extract_ms = source_wait
             .lock()
             .map(|d| d.as_millis() as u64)
@@ -362,7 +415,7 @@ impl Pipeline {
         let (watermark_to, min_version) = watermark_and_version_bounds(table, &batches)?;
         crate::fault::point("after_extract").await;
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
-        info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, ms = dedup_ms, "Deduplicated.");
+        info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, spilled_bytes, handed_over, ms = dedup_ms, "Deduplicated.");
 
         if stats.rows_rejected > table.max_rejected {
             // Stage only the rejected rows, for the user to inspect; nothing is merged.
@@ -371,7 +424,7 @@ impl Pipeline {
                 &table.name,
                 &run_id,
                 &schema,
-                Vec::new(),
+                std::iter::empty(),
                 &rejected,
                 self.part_format(1),
             )
@@ -409,8 +462,8 @@ impl Pipeline {
             self.stage.as_ref(),
             &table.name,
             &run_id,
-            &schema,
-            batches,
+            &staged_schema,
+            batches.into_batches()?,
             &rejected,
             self.part_format(self.config.stage.part_rows),
         )
@@ -439,7 +492,7 @@ impl Pipeline {
         let merged = self
             .warehouse
             .merge(MergeRequest {
-                table,
+                table: staged_table,
                 staged: &staged,
                 stage: self.stage.as_ref(),
                 record,
@@ -591,7 +644,7 @@ impl Pipeline {
     async fn refresh_dependents(
         &self,
         table: &TableConfig,
-        batches: &[RecordBatch],
+        batches: &DedupedRows,
         run_id: &str,
     ) -> Result<()> {
         let dependents = self.config.tables.iter().filter(|t| {
@@ -603,7 +656,8 @@ impl Pipeline {
             let key = &dependent.key[0];
             let column = table.schema.index_of(key).expect("validated refresh key");
             let mut keys = Vec::new();
-            for batch in batches {
+            for batch in batches.iter()? {
+                let batch = batch?;
                 let values = column_as_i64(batch.column(column)).map_err(|e| {
                     Error::batch(
                         &table.name,
@@ -687,11 +741,12 @@ pub fn in_watermark_units(table: &TableConfig, d: Duration) -> i64 {
 fn column_range(
     table: &TableConfig,
     column: &str,
-    batches: &[RecordBatch],
+    batches: &DedupedRows,
 ) -> Result<(Option<i64>, Option<i64>)> {
     let index = table.schema.index_of(column).expect("validated column");
     let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
-    for batch in batches {
+    for batch in batches.iter()? {
+        let batch = batch?;
         let values = column_as_i64(batch.column(index)).map_err(|e| {
             Error::batch(
                 &table.name,
@@ -717,12 +772,21 @@ fn part_format(warehouse: &crate::config::WarehouseUrl, rows: usize) -> stage::P
     stage::PartFormat { rows, codec }
 }
 
+/// Where a cycle's batch is deduped (from the mart's `dedup` and the warehouse).
+enum Placement {
+    Local,
+    /// Raw rows with arrival numbers, ranked in the merge.
+    Warehouse,
+    /// Local until the batch outgrows its memory share, then raw rows from there on.
+    HandOverPastMemory,
+}
+
 /// The greatest watermark of the rows to merge, and (latest marts) their least version, which
 /// the merge's stale-version drop compares mart rows from. The tracking mart's version is its
 /// watermark: read once.
 fn watermark_and_version_bounds(
     table: &TableConfig,
-    batches: &[RecordBatch],
+    batches: &DedupedRows,
 ) -> Result<(Option<i64>, Option<i64>)> {
     let (watermark_min, watermark_max) = column_range(table, &table.watermark, batches)?;
     let min_version = match table.version.as_deref() {

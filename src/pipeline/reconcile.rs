@@ -188,7 +188,7 @@ impl Pipeline {
             &table.name,
             run_id,
             &schema,
-            batches,
+            batches.into_iter().map(Ok),
             &[],
             self.part_format(self.config.stage.part_rows),
         )

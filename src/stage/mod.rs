@@ -196,39 +196,59 @@ pub fn encode_parquet(
     Ok(out)
 }
 
-/// Splits batches into parts of at most `part_rows` rows (batch boundaries respected, a
-/// batch larger than a part is sliced).
-fn split_parts(batches: &[RecordBatch], part_rows: usize) -> Vec<Vec<RecordBatch>> {
-    let mut parts: Vec<Vec<RecordBatch>> = Vec::new();
-    let mut current: Vec<RecordBatch> = Vec::new();
-    let mut rows = 0;
-    for batch in batches {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let take = (part_rows - rows).min(batch.num_rows() - offset);
-            current.push(batch.slice(offset, take));
-            rows += take;
-            offset += take;
-            if rows == part_rows {
-                parts.push(std::mem::take(&mut current));
-                rows = 0;
-            }
-        }
-    }
-    if !current.is_empty() {
-        parts.push(current);
-    }
-    parts
+/// Groups batches into parts of at most `part_rows` rows as they arrive (batch boundaries
+/// respected, a batch larger than a part sliced), so a run's rows need not all be in memory.
+struct Parts<I> {
+    batches: I,
+    part_rows: usize,
+    pending: Option<RecordBatch>,
 }
 
-/// Writes a run's rows as Parquet parts (encoded in parallel) and its manifest, and any
-/// rejected rows as `rejected.parquet` beside them (not listed in the manifest).
+impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for Parts<I> {
+    type Item = Result<Vec<RecordBatch>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut part = Vec::new();
+        let mut rows = 0;
+        while rows < self.part_rows {
+            let batch = match self.pending.take() {
+                Some(batch) => batch,
+                None => match self.batches.next() {
+                    Some(Ok(batch)) => batch,
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => break,
+                },
+            };
+            let take = (self.part_rows - rows).min(batch.num_rows());
+            if take < batch.num_rows() {
+                self.pending = Some(batch.slice(take, batch.num_rows() - take));
+            }
+            if take > 0 {
+                part.push(batch.slice(0, take));
+                rows += take;
+            }
+        }
+        (!part.is_empty()).then_some(Ok(part))
+    }
+}
+
+fn split_parts<I: Iterator<Item = Result<RecordBatch>>>(batches: I, part_rows: usize) -> Parts<I> {
+    Parts {
+        batches,
+        part_rows,
+        pending: None,
+    }
+}
+
+/// Writes a run's rows as Parquet parts (encoded in parallel, as the rows arrive: at most
+/// one part per core is in memory at once) and its manifest, and any rejected rows as
+/// `rejected.parquet` beside them (not listed in the manifest).
 pub async fn write_run(
     stage: &dyn Stage,
     mart: &str,
     run_id: &str,
     schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
+    batches: impl Iterator<Item = Result<RecordBatch>> + Send,
     rejected: &[RecordBatch],
     format: PartFormat,
 ) -> Result<StagedRun> {
@@ -238,15 +258,20 @@ pub async fn write_run(
         action: format!("encoding Parquet for {prefix}"),
         message: e.to_string(),
     };
-    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parts = split_parts(&batches, format.rows);
-    drop(batches);
-    let staged: Vec<StagedFile> = futures::stream::iter(parts.into_iter().enumerate())
+    let rows = std::sync::atomic::AtomicU64::new(0);
+    let parts = split_parts(batches, format.rows).enumerate();
+    let staged: Vec<StagedFile> = futures::stream::iter(parts)
         .map(|(i, part)| {
             let schema = Arc::clone(schema);
             let key = format!("{prefix}/part-{i:05}.parquet");
+            let rows = &rows;
             async move {
+                let part = part?;
+                rows.fetch_add(
+                    part.iter().map(|b| b.num_rows() as u64).sum(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 let bytes = tokio::task::spawn_blocking(move || {
                     encode_parquet(&schema, &part, format.codec)
                 })
@@ -259,9 +284,11 @@ pub async fn write_run(
         .buffered(parallel)
         .try_collect()
         .await?;
+    let rows = rows.into_inner();
     if !rejected.is_empty() {
-        // CPU work, like the parts': off the async threads.
-        let (schema, rejected) = (Arc::clone(schema), rejected.to_vec());
+        // CPU work, like the parts': off the async threads. In the rows' own schema: a run
+        // the warehouse ranks stages its rows with one more column than the rows set aside.
+        let (schema, rejected) = (rejected[0].schema(), rejected.to_vec());
         let bytes =
             tokio::task::spawn_blocking(move || encode_parquet(&schema, &rejected, format.codec))
                 .await
@@ -345,7 +372,9 @@ mod tests {
             )
             .unwrap()
         };
-        let parts = split_parts(&[batch(5), batch(7), batch(1)], 4);
+        let parts = split_parts([batch(5), batch(7), batch(1)].into_iter().map(Ok), 4)
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
         let sizes: Vec<usize> = parts
             .iter()
             .map(|p| p.iter().map(|b| b.num_rows()).sum())

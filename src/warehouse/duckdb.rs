@@ -190,6 +190,15 @@ fn table_exists(conn: &Connection, name: &str) -> duckdb::Result<bool> {
 
 #[async_trait::async_trait]
 impl Warehouse for DuckDbWarehouse {
+    async fn limit_memory(&self, bytes: usize) -> Result<()> {
+        // DuckDB's buffer manager spills past it (to `<database>.tmp`): its joins, sorts and
+        // the inserts of a large load stay within it.
+        let sql = format!("SET memory_limit = '{}MiB'", (bytes >> 20).max(64));
+        let ctx = self.context("-", "-");
+        self.with_conn(move |conn| conn.execute_batch(&sql).map_err(ctx.at("memory_limit")))
+            .await
+    }
+
     fn describe(&self) -> String {
         format!("duckdb://{}", self.path.display())
     }

@@ -129,6 +129,9 @@ pub enum Apply {
     /// A `binlog`-mode run: one row per touched key, deleted or current; `table` has the
     /// mart's columns and the change marker ([`TableConfig::with_change_marker`]).
     Changes,
+    /// Raw rows for the warehouse to rank (`dedup = "warehouse"`): `table` has the mart's
+    /// columns and the arrival number ([`TableConfig::with_arrival_column`]).
+    Ranked,
 }
 
 impl MergeRequest<'_> {
@@ -138,6 +141,7 @@ impl MergeRequest<'_> {
             Apply::Rows => dialect::merge_plan(dialect, self.table, load),
             Apply::DeleteKeys => dialect::delete_keys_plan(dialect, self.table, load),
             Apply::Changes => dialect::changes_plan(dialect, self.table, load),
+            Apply::Ranked => dialect::ranked_plan(dialect, self.table, load),
         }
     }
 }
@@ -249,6 +253,12 @@ pub trait Warehouse: Send + Sync + 'static {
 
     /// Creates the marts that do not exist, and the run ledger.
     async fn ensure_tables(&self, tables: &[TableConfig]) -> Result<()>;
+
+    /// Bounds the memory an embedded warehouse uses inside martsync's process (DuckDB);
+    /// a server warehouse's memory is its own, so by default nothing changes.
+    async fn limit_memory(&self, _bytes: usize) -> Result<()> {
+        Ok(())
+    }
 
     /// Adds to the mart the columns of `table` it does not have (a source that gained
     /// columns, with `allow_new_columns`); returns their names.

@@ -49,6 +49,7 @@ pub enum StepName {
     DeleteChanged,
     TargetDeleteChanged,
     DropDeletedRows,
+    RankStaged,
     RecordRun,
     DropStageTable,
     Commit,
@@ -89,6 +90,7 @@ impl StepName {
             DeleteChanged => "delete_changed",
             TargetDeleteChanged => "target_delete_changed",
             DropDeletedRows => "drop_deleted_rows",
+            RankStaged => "rank_staged",
             RecordRun => "record_run",
             DropStageTable => "drop_stage_table",
             Commit => "commit",
@@ -154,7 +156,7 @@ impl StepName {
         use StepName::*;
         Some(match self {
             CreateStageTable | LoadStage | LoadedRows => Timed::Load,
-            DropNewKeys | DropStaleVersions | DropUnchangedRows | DropDeletedRows => {
+            DropNewKeys | DropStaleVersions | DropUnchangedRows | DropDeletedRows | RankStaged => {
                 Timed::DropStale
             }
             DeleteReplaced | DeleteMissing | DeleteChanged => Timed::Delete,

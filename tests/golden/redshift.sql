@@ -212,6 +212,60 @@ DROP TABLE "stage_mart_uni_tracking_info";
 -- mart_uni_tracking_info binlog: commit
 COMMIT;
 
+-- mart_uni_tracking_info ranked: begin
+BEGIN;
+
+-- mart_uni_tracking_info ranked: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_info ranked: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_info ranked: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info ranked: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", CAST(0 AS BIGINT) AS "martsync_arrival" FROM "mart_uni_tracking_info" WHERE 1 = 0;
+
+-- mart_uni_tracking_info ranked: load_stage
+COPY "stage_mart_uni_tracking_info" FROM 's3://bucket/prefix/mart_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_info ranked: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_info ranked: rank_staged
+DELETE FROM "stage_mart_uni_tracking_info" WHERE "martsync_arrival" IN (SELECT "martsync_arrival" FROM (SELECT "martsync_arrival", row_number() OVER (PARTITION BY "order_id" ORDER BY "update_time" DESC, "martsync_arrival" DESC) AS martsync_rank FROM "stage_mart_uni_tracking_info") AS ranked WHERE martsync_rank > 1);
+
+-- mart_uni_tracking_info ranked: drop_stale_versions
+DELETE FROM "stage_mart_uni_tracking_info" USING "mart_uni_tracking_info" WHERE "stage_mart_uni_tracking_info"."order_id" = "mart_uni_tracking_info"."order_id" AND "mart_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("mart_uni_tracking_info"."update_time" > "stage_mart_uni_tracking_info"."update_time" OR (("mart_uni_tracking_info"."tracking_no" = "stage_mart_uni_tracking_info"."tracking_no" AND length("mart_uni_tracking_info"."tracking_no") = length("stage_mart_uni_tracking_info"."tracking_no")) AND "mart_uni_tracking_info"."partner_id" = "stage_mart_uni_tracking_info"."partner_id" AND (("mart_uni_tracking_info"."carrier_code" = "stage_mart_uni_tracking_info"."carrier_code" AND length("mart_uni_tracking_info"."carrier_code") = length("stage_mart_uni_tracking_info"."carrier_code")) OR ("mart_uni_tracking_info"."carrier_code" IS NULL AND "stage_mart_uni_tracking_info"."carrier_code" IS NULL)) AND "mart_uni_tracking_info"."status" = "stage_mart_uni_tracking_info"."status" AND ("mart_uni_tracking_info"."last_code" = "stage_mart_uni_tracking_info"."last_code" OR ("mart_uni_tracking_info"."last_code" IS NULL AND "stage_mart_uni_tracking_info"."last_code" IS NULL)) AND (("mart_uni_tracking_info"."last_event" = "stage_mart_uni_tracking_info"."last_event" AND length("mart_uni_tracking_info"."last_event") = length("stage_mart_uni_tracking_info"."last_event")) OR ("mart_uni_tracking_info"."last_event" IS NULL AND "stage_mart_uni_tracking_info"."last_event" IS NULL)) AND (("mart_uni_tracking_info"."last_location" = "stage_mart_uni_tracking_info"."last_location" AND length("mart_uni_tracking_info"."last_location") = length("stage_mart_uni_tracking_info"."last_location")) OR ("mart_uni_tracking_info"."last_location" IS NULL AND "stage_mart_uni_tracking_info"."last_location" IS NULL)) AND ("mart_uni_tracking_info"."delivered_at" = "stage_mart_uni_tracking_info"."delivered_at" OR ("mart_uni_tracking_info"."delivered_at" IS NULL AND "stage_mart_uni_tracking_info"."delivered_at" IS NULL)) AND "mart_uni_tracking_info"."add_time" = "stage_mart_uni_tracking_info"."add_time" AND "mart_uni_tracking_info"."update_time" = "stage_mart_uni_tracking_info"."update_time"));
+
+-- mart_uni_tracking_info ranked: delete_replaced
+DELETE FROM "mart_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "mart_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info ranked: insert_rows
+INSERT INTO "mart_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info ranked: retention_trim
+DELETE FROM "mart_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "mart_uni_tracking_info") - 15552000;
+
+-- mart_uni_tracking_info ranked: target_delete_replaced
+DELETE FROM "stg_uni_tracking_info" USING "stage_mart_uni_tracking_info" WHERE "stg_uni_tracking_info"."order_id" = "stage_mart_uni_tracking_info"."order_id";
+
+-- mart_uni_tracking_info ranked: target_insert_rows
+INSERT INTO "stg_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time" FROM "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info ranked: target_retention_trim
+DELETE FROM "stg_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "stg_uni_tracking_info") - 1728000;
+
+-- mart_uni_tracking_info ranked: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_uni_tracking_info ranked: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_info";
+
+-- mart_uni_tracking_info ranked: commit
+COMMIT;
+
 -- mart_uni_tracking_info reconcile: export
 UNLOAD ('SELECT CAST("order_id" AS BIGINT) AS "order_id", CAST("tracking_no" AS VARCHAR(160)) AS "tracking_no", CAST("partner_id" AS INTEGER) AS "partner_id", CAST("carrier_code" AS VARCHAR(64)) AS "carrier_code", CAST("status" AS SMALLINT) AS "status", CAST("last_code" AS SMALLINT) AS "last_code", CAST("last_event" AS VARCHAR(1020)) AS "last_event", CAST("last_location" AS VARCHAR(512)) AS "last_location", CAST("delivered_at" AS TIMESTAMP) AS "delivered_at", CAST("add_time" AS INTEGER) AS "add_time", CAST("update_time" AS INTEGER) AS "update_time" FROM "mart_uni_tracking_info" WHERE "update_time" >= 1767225600') TO 's3://bucket/prefix/mart_uni_tracking_info/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
@@ -369,6 +423,45 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 DROP TABLE "stage_mart_ecs_order_info";
 
 -- mart_ecs_order_info binlog: commit
+COMMIT;
+
+-- mart_ecs_order_info ranked: begin
+BEGIN;
+
+-- mart_ecs_order_info ranked: lock_runs
+LOCK martsync_runs;
+
+-- mart_ecs_order_info ranked: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_ecs_order_info ranked: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info ranked: create_stage_table
+CREATE TEMP TABLE "stage_mart_ecs_order_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time", CAST(0 AS BIGINT) AS "martsync_arrival" FROM "mart_ecs_order_info" WHERE 1 = 0;
+
+-- mart_ecs_order_info ranked: load_stage
+COPY "stage_mart_ecs_order_info" FROM 's3://bucket/prefix/mart_ecs_order_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_ecs_order_info ranked: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_ecs_order_info ranked: rank_staged
+DELETE FROM "stage_mart_ecs_order_info" WHERE "martsync_arrival" IN (SELECT "martsync_arrival" FROM (SELECT "martsync_arrival", row_number() OVER (PARTITION BY "order_id" ORDER BY "martsync_arrival" ASC) AS martsync_rank FROM "stage_mart_ecs_order_info") AS ranked WHERE martsync_rank > 1);
+
+-- mart_ecs_order_info ranked: insert_new_rows
+INSERT INTO "mart_ecs_order_info" ("order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time") SELECT "order_id", "order_no", "partner_id", "customer_ref", "dest_country", "weight_g", "declared_value", "currency", "add_time" FROM "stage_mart_ecs_order_info" WHERE NOT EXISTS (SELECT 1 FROM "mart_ecs_order_info" WHERE "mart_ecs_order_info"."order_id" = "stage_mart_ecs_order_info"."order_id");
+
+-- mart_ecs_order_info ranked: retention_trim
+DELETE FROM "mart_ecs_order_info" WHERE "add_time" < (SELECT max("add_time") FROM "mart_ecs_order_info") - 15552000;
+
+-- mart_ecs_order_info ranked: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_ecs_order_info ranked: drop_stage_table
+DROP TABLE "stage_mart_ecs_order_info";
+
+-- mart_ecs_order_info ranked: commit
 COMMIT;
 
 -- mart_ecs_order_info reconcile: export
@@ -530,6 +623,45 @@ DROP TABLE "stage_mart_uni_tracking_spath";
 -- mart_uni_tracking_spath binlog: commit
 COMMIT;
 
+-- mart_uni_tracking_spath ranked: begin
+BEGIN;
+
+-- mart_uni_tracking_spath ranked: lock_runs
+LOCK martsync_runs;
+
+-- mart_uni_tracking_spath ranked: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- mart_uni_tracking_spath ranked: create_stage_table
+DROP TABLE IF EXISTS "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath ranked: create_stage_table
+CREATE TEMP TABLE "stage_mart_uni_tracking_spath" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified", CAST(0 AS BIGINT) AS "martsync_arrival" FROM "mart_uni_tracking_spath" WHERE 1 = 0;
+
+-- mart_uni_tracking_spath ranked: load_stage
+COPY "stage_mart_uni_tracking_spath" FROM 's3://bucket/prefix/mart_uni_tracking_spath/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- mart_uni_tracking_spath ranked: loaded_rows
+SELECT pg_last_copy_count();
+
+-- mart_uni_tracking_spath ranked: rank_staged
+DELETE FROM "stage_mart_uni_tracking_spath" WHERE "martsync_arrival" IN (SELECT "martsync_arrival" FROM (SELECT "martsync_arrival", row_number() OVER (PARTITION BY "order_id", "traceseq", "pathtime" ORDER BY "martsync_arrival" ASC) AS martsync_rank FROM "stage_mart_uni_tracking_spath") AS ranked WHERE martsync_rank > 1);
+
+-- mart_uni_tracking_spath ranked: insert_new_rows
+INSERT INTO "mart_uni_tracking_spath" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_mart_uni_tracking_spath" WHERE NOT EXISTS (SELECT 1 FROM "mart_uni_tracking_spath" WHERE "mart_uni_tracking_spath"."order_id" = "stage_mart_uni_tracking_spath"."order_id" AND "mart_uni_tracking_spath"."traceseq" = "stage_mart_uni_tracking_spath"."traceseq" AND "mart_uni_tracking_spath"."pathtime" = "stage_mart_uni_tracking_spath"."pathtime");
+
+-- mart_uni_tracking_spath ranked: retention_trim
+DELETE FROM "mart_uni_tracking_spath" WHERE "pathtime" < (SELECT max("pathtime") FROM "mart_uni_tracking_spath") - 15552000;
+
+-- mart_uni_tracking_spath ranked: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- mart_uni_tracking_spath ranked: drop_stage_table
+DROP TABLE "stage_mart_uni_tracking_spath";
+
+-- mart_uni_tracking_spath ranked: commit
+COMMIT;
+
 -- mart_uni_tracking_spath reconcile: export
 UNLOAD ('SELECT CAST("id" AS BIGINT) AS "id", CAST("order_id" AS BIGINT) AS "order_id", CAST("traceseq" AS INTEGER) AS "traceseq", CAST("pathtime" AS INTEGER) AS "pathtime", CAST("code" AS SMALLINT) AS "code", CAST("location" AS VARCHAR(512)) AS "location", CAST("description" AS VARCHAR(2048)) AS "description", CAST("is_updated" AS SMALLINT) AS "is_updated", CAST("time_modified" AS TIMESTAMPTZ) AS "time_modified" FROM "mart_uni_tracking_spath" WHERE "pathtime" >= 1767225600') TO 's3://bucket/prefix/mart_uni_tracking_spath/export-RUN/part_' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync' FORMAT AS PARQUET MAXFILESIZE 256 MB;
 
@@ -669,6 +801,51 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 DROP TABLE "stage_spath_latest_by_modified";
 
 -- spath_latest_by_modified binlog: commit
+COMMIT;
+
+-- spath_latest_by_modified ranked: begin
+BEGIN;
+
+-- spath_latest_by_modified ranked: lock_runs
+LOCK martsync_runs;
+
+-- spath_latest_by_modified ranked: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- spath_latest_by_modified ranked: create_stage_table
+DROP TABLE IF EXISTS "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified ranked: create_stage_table
+CREATE TEMP TABLE "stage_spath_latest_by_modified" DISTKEY("order_id") SORTKEY("order_id", "traceseq", "pathtime") AS SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified", CAST(0 AS BIGINT) AS "martsync_arrival" FROM "spath_latest_by_modified" WHERE 1 = 0;
+
+-- spath_latest_by_modified ranked: load_stage
+COPY "stage_spath_latest_by_modified" FROM 's3://bucket/prefix/spath_latest_by_modified/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- spath_latest_by_modified ranked: loaded_rows
+SELECT pg_last_copy_count();
+
+-- spath_latest_by_modified ranked: rank_staged
+DELETE FROM "stage_spath_latest_by_modified" WHERE "martsync_arrival" IN (SELECT "martsync_arrival" FROM (SELECT "martsync_arrival", row_number() OVER (PARTITION BY "order_id", "traceseq", "pathtime" ORDER BY "time_modified" DESC, "martsync_arrival" DESC) AS martsync_rank FROM "stage_spath_latest_by_modified") AS ranked WHERE martsync_rank > 1);
+
+-- spath_latest_by_modified ranked: drop_stale_versions
+DELETE FROM "stage_spath_latest_by_modified" USING "spath_latest_by_modified" WHERE "stage_spath_latest_by_modified"."order_id" = "spath_latest_by_modified"."order_id" AND "stage_spath_latest_by_modified"."traceseq" = "spath_latest_by_modified"."traceseq" AND "stage_spath_latest_by_modified"."pathtime" = "spath_latest_by_modified"."pathtime" AND "spath_latest_by_modified"."time_modified" >= (TIMESTAMP 'epoch' + CAST($1 AS BIGINT) * INTERVAL '1 microsecond') AND ("spath_latest_by_modified"."time_modified" > "stage_spath_latest_by_modified"."time_modified" OR ("spath_latest_by_modified"."id" = "stage_spath_latest_by_modified"."id" AND "spath_latest_by_modified"."code" = "stage_spath_latest_by_modified"."code" AND (("spath_latest_by_modified"."location" = "stage_spath_latest_by_modified"."location" AND length("spath_latest_by_modified"."location") = length("stage_spath_latest_by_modified"."location")) OR ("spath_latest_by_modified"."location" IS NULL AND "stage_spath_latest_by_modified"."location" IS NULL)) AND (("spath_latest_by_modified"."description" = "stage_spath_latest_by_modified"."description" AND length("spath_latest_by_modified"."description") = length("stage_spath_latest_by_modified"."description")) OR ("spath_latest_by_modified"."description" IS NULL AND "stage_spath_latest_by_modified"."description" IS NULL)) AND "spath_latest_by_modified"."is_updated" = "stage_spath_latest_by_modified"."is_updated" AND "spath_latest_by_modified"."time_modified" = "stage_spath_latest_by_modified"."time_modified"));
+
+-- spath_latest_by_modified ranked: delete_replaced
+DELETE FROM "spath_latest_by_modified" USING "stage_spath_latest_by_modified" WHERE "spath_latest_by_modified"."order_id" = "stage_spath_latest_by_modified"."order_id" AND "spath_latest_by_modified"."traceseq" = "stage_spath_latest_by_modified"."traceseq" AND "spath_latest_by_modified"."pathtime" = "stage_spath_latest_by_modified"."pathtime";
+
+-- spath_latest_by_modified ranked: insert_rows
+INSERT INTO "spath_latest_by_modified" ("id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified") SELECT "id", "order_id", "traceseq", "pathtime", "code", "location", "description", "is_updated", "time_modified" FROM "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified ranked: retention_trim
+DELETE FROM "spath_latest_by_modified" WHERE "time_modified" < (SELECT max("time_modified") FROM "spath_latest_by_modified") - INTERVAL '15552000 seconds';
+
+-- spath_latest_by_modified ranked: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- spath_latest_by_modified ranked: drop_stage_table
+DROP TABLE "stage_spath_latest_by_modified";
+
+-- spath_latest_by_modified ranked: commit
 COMMIT;
 
 -- spath_latest_by_modified reconcile: export
@@ -822,6 +999,51 @@ INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, waterm
 DROP TABLE "stage_widened_uni_tracking_info";
 
 -- widened_uni_tracking_info binlog: commit
+COMMIT;
+
+-- widened_uni_tracking_info ranked: begin
+BEGIN;
+
+-- widened_uni_tracking_info ranked: lock_runs
+LOCK martsync_runs;
+
+-- widened_uni_tracking_info ranked: check_run_id
+SELECT count(*) FROM martsync_runs WHERE run_id = $1;
+
+-- widened_uni_tracking_info ranked: create_stage_table
+DROP TABLE IF EXISTS "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info ranked: create_stage_table
+CREATE TEMP TABLE "stage_widened_uni_tracking_info" DISTKEY("order_id") SORTKEY("order_id") AS SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note", CAST(0 AS BIGINT) AS "martsync_arrival" FROM "widened_uni_tracking_info" WHERE 1 = 0;
+
+-- widened_uni_tracking_info ranked: load_stage
+COPY "stage_widened_uni_tracking_info" FROM 's3://bucket/prefix/widened_uni_tracking_info/RUN/manifest.json' IAM_ROLE 'arn:aws:iam::123456789012:role/martsync-copy' FORMAT AS PARQUET MANIFEST;
+
+-- widened_uni_tracking_info ranked: loaded_rows
+SELECT pg_last_copy_count();
+
+-- widened_uni_tracking_info ranked: rank_staged
+DELETE FROM "stage_widened_uni_tracking_info" WHERE "martsync_arrival" IN (SELECT "martsync_arrival" FROM (SELECT "martsync_arrival", row_number() OVER (PARTITION BY "order_id" ORDER BY "update_time" DESC, "martsync_arrival" DESC) AS martsync_rank FROM "stage_widened_uni_tracking_info") AS ranked WHERE martsync_rank > 1);
+
+-- widened_uni_tracking_info ranked: drop_stale_versions
+DELETE FROM "stage_widened_uni_tracking_info" USING "widened_uni_tracking_info" WHERE "stage_widened_uni_tracking_info"."order_id" = "widened_uni_tracking_info"."order_id" AND "widened_uni_tracking_info"."update_time" >= CAST($1 AS BIGINT) AND ("widened_uni_tracking_info"."update_time" > "stage_widened_uni_tracking_info"."update_time" OR (("widened_uni_tracking_info"."tracking_no" = "stage_widened_uni_tracking_info"."tracking_no" AND length("widened_uni_tracking_info"."tracking_no") = length("stage_widened_uni_tracking_info"."tracking_no")) AND "widened_uni_tracking_info"."partner_id" = "stage_widened_uni_tracking_info"."partner_id" AND (("widened_uni_tracking_info"."carrier_code" = "stage_widened_uni_tracking_info"."carrier_code" AND length("widened_uni_tracking_info"."carrier_code") = length("stage_widened_uni_tracking_info"."carrier_code")) OR ("widened_uni_tracking_info"."carrier_code" IS NULL AND "stage_widened_uni_tracking_info"."carrier_code" IS NULL)) AND "widened_uni_tracking_info"."status" = "stage_widened_uni_tracking_info"."status" AND ("widened_uni_tracking_info"."last_code" = "stage_widened_uni_tracking_info"."last_code" OR ("widened_uni_tracking_info"."last_code" IS NULL AND "stage_widened_uni_tracking_info"."last_code" IS NULL)) AND (("widened_uni_tracking_info"."last_event" = "stage_widened_uni_tracking_info"."last_event" AND length("widened_uni_tracking_info"."last_event") = length("stage_widened_uni_tracking_info"."last_event")) OR ("widened_uni_tracking_info"."last_event" IS NULL AND "stage_widened_uni_tracking_info"."last_event" IS NULL)) AND (("widened_uni_tracking_info"."last_location" = "stage_widened_uni_tracking_info"."last_location" AND length("widened_uni_tracking_info"."last_location") = length("stage_widened_uni_tracking_info"."last_location")) OR ("widened_uni_tracking_info"."last_location" IS NULL AND "stage_widened_uni_tracking_info"."last_location" IS NULL)) AND ("widened_uni_tracking_info"."delivered_at" = "stage_widened_uni_tracking_info"."delivered_at" OR ("widened_uni_tracking_info"."delivered_at" IS NULL AND "stage_widened_uni_tracking_info"."delivered_at" IS NULL)) AND "widened_uni_tracking_info"."add_time" = "stage_widened_uni_tracking_info"."add_time" AND "widened_uni_tracking_info"."update_time" = "stage_widened_uni_tracking_info"."update_time" AND (("widened_uni_tracking_info"."sort_note" = "stage_widened_uni_tracking_info"."sort_note" AND length("widened_uni_tracking_info"."sort_note") = length("stage_widened_uni_tracking_info"."sort_note")) OR ("widened_uni_tracking_info"."sort_note" IS NULL AND "stage_widened_uni_tracking_info"."sort_note" IS NULL))));
+
+-- widened_uni_tracking_info ranked: delete_replaced
+DELETE FROM "widened_uni_tracking_info" USING "stage_widened_uni_tracking_info" WHERE "widened_uni_tracking_info"."order_id" = "stage_widened_uni_tracking_info"."order_id";
+
+-- widened_uni_tracking_info ranked: insert_rows
+INSERT INTO "widened_uni_tracking_info" ("order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note") SELECT "order_id", "tracking_no", "partner_id", "carrier_code", "status", "last_code", "last_event", "last_location", "delivered_at", "add_time", "update_time", "sort_note" FROM "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info ranked: retention_trim
+DELETE FROM "widened_uni_tracking_info" WHERE "update_time" < (SELECT max("update_time") FROM "widened_uni_tracking_info") - 15552000;
+
+-- widened_uni_tracking_info ranked: record_run
+INSERT INTO martsync_runs (run_id, mart, batch, started_at, committed_at, watermark_from, watermark_to, rows_extracted, rows_deduped, rows_rejected, rows_deleted, rows_inserted, rows_trimmed, bytes_staged, extract_ms, dedup_ms, stage_ms, merge_ms, load_ms, drop_stale_ms, delete_ms, insert_ms, trim_ms, targets_ms, source_position) VALUES ($1, $2, $3, (TIMESTAMP 'epoch' + $4::BIGINT * INTERVAL '1 millisecond'), (TIMESTAMP 'epoch' + $5::BIGINT * INTERVAL '1 millisecond'), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25);
+
+-- widened_uni_tracking_info ranked: drop_stage_table
+DROP TABLE "stage_widened_uni_tracking_info";
+
+-- widened_uni_tracking_info ranked: commit
 COMMIT;
 
 -- widened_uni_tracking_info reconcile: export

@@ -57,23 +57,48 @@ async fn check(mart: &str, batch: RecordBatch, spec: DedupSpec) {
         want.len() < batch.num_rows(),
         "the input has duplicates to remove"
     );
-    for rows_per_batch in [1, 7, 1000, batch.num_rows()] {
-        let out = dedup::dedup(
-            mart,
-            batch.schema(),
-            stream_of(&batch, rows_per_batch),
-            spec.clone(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(out.stats.rows_in, batch.num_rows() as u64);
-        assert_eq!(out.stats.rows_out as usize, want.len());
-        assert_eq!(
-            dump_expected(&out.batches),
-            want,
-            "batches of {rows_per_batch} rows"
-        );
+    let spill = tempfile::tempdir().unwrap();
+    // No limit; a limit so small the dedup spills at its first batches (partitions are
+    // partitioned again); one it passes midway.
+    let memories = [
+        dedup::DedupMemory::unlimited(),
+        dedup::DedupMemory::limited(256 << 10, Some(spill.path().to_path_buf())).unwrap(),
+        dedup::DedupMemory::limited(2 << 20, Some(spill.path().to_path_buf())).unwrap(),
+    ];
+    let mut spilled = [false; 3];
+    for (m, memory) in memories.iter().enumerate() {
+        for rows_per_batch in [1, 7, 1000, batch.num_rows()] {
+            let out = dedup::dedup(
+                mart,
+                batch.schema(),
+                stream_of(&batch, rows_per_batch),
+                spec.clone(),
+                memory,
+            )
+            .await
+            .unwrap();
+            assert_eq!(out.stats.rows_in, batch.num_rows() as u64);
+            assert_eq!(out.stats.rows_out as usize, want.len());
+            assert_eq!(out.batches.num_rows() as usize, want.len());
+            assert_eq!(
+                dump_expected(&rows_of(&out.batches)),
+                want,
+                "batches of {rows_per_batch} rows, {memory:?}"
+            );
+            spilled[m] |= out.spilled_bytes > 0;
+        }
     }
+    assert_eq!(
+        spilled,
+        [false, true, true],
+        "which memory settings spilled"
+    );
+    // Every spill folder is gone once its rows are.
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+}
+
+fn rows_of(rows: &dedup::DedupedRows) -> Vec<RecordBatch> {
+    rows.iter().unwrap().map(Result::unwrap).collect()
 }
 
 fn history() -> generate::History {
@@ -125,11 +150,80 @@ async fn string_keys_use_the_row_format_path() {
     check("mart_uni_tracking_info", generate::uti_batch(&rows), spec).await;
 }
 
-/// `--memory-limit`: the operator reserves what it holds from DataFusion's pool, so a pool
-/// too small for the batch fails the dedup with an error naming the limit, and one large
-/// enough gives the same rows as no limit.
+/// `[dedup] memory_limit`: the operator reserves what it holds from DataFusion's pool. With
+/// no spill folder, a pool too small for the batch fails the dedup with an error naming the
+/// limit; with one, the dedup continues on disk and keeps the same rows as no limit, and a
+/// NULL key is set aside the same way in either phase.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_memory_limit_too_small_for_the_batch_is_a_clear_error() {
+async fn past_the_memory_limit_the_dedup_spills_or_fails_clearly() {
+    let mut input = martsync::bench::data::DataSpec::new(300_000, 60_000).batches();
+    // A NULL order_id early (kept in memory) and late (after the hand-over to disk).
+    for at in [0, input.len() - 1] {
+        let batch = &input[at];
+        let mut columns = batch.columns().to_vec();
+        let ids = arrow::compute::cast(&columns[0], &DataType::Int64).unwrap();
+        let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+        let with_null: Int64Array = ids
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i == 3 { None } else { v })
+            .collect();
+        columns[0] = arrow::compute::cast(&with_null, columns[0].data_type()).unwrap();
+        input[at] = RecordBatch::try_new(batch.schema(), columns).unwrap();
+    }
+    let schema = input[0].schema();
+    let spec = dedup::spec_for(&martsync::bench::uti_table());
+    let stream = |batches: &[RecordBatch]| -> BatchStream {
+        Box::pin(futures::stream::iter(
+            batches.iter().cloned().map(Ok).collect::<Vec<_>>(),
+        ))
+    };
+    let no_spill = dedup::DedupMemory::limited(4 << 20, None).unwrap();
+    let error = dedup::dedup("m", schema.clone(), stream(&input), spec.clone(), &no_spill)
+        .await
+        .expect_err("4 MiB cannot hold 60k keys of 300k rows");
+    let message = error.to_string();
+    assert!(
+        message.contains("more memory than the limit of 4.0 MiB"),
+        "{message}"
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let spilling = dedup::DedupMemory::limited(4 << 20, Some(folder.path().to_path_buf())).unwrap();
+    let limited = dedup::dedup("m", schema.clone(), stream(&input), spec.clone(), &spilling)
+        .await
+        .unwrap();
+    let unlimited = dedup::dedup(
+        "m",
+        schema,
+        stream(&input),
+        spec,
+        &dedup::DedupMemory::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert!(limited.spilled_bytes > 0);
+    assert_eq!(unlimited.spilled_bytes, 0);
+    assert_eq!(limited.stats, unlimited.stats);
+    assert_eq!(unlimited.stats.rows_rejected, 2);
+    assert_eq!(unlimited.stats.rows_in, 300_000);
+    assert_eq!(
+        dump_expected(&rows_of(&limited.batches)),
+        dump_expected(&rows_of(&unlimited.batches))
+    );
+    assert_eq!(
+        dump_expected(&limited.rejected),
+        dump_expected(&unlimited.rejected)
+    );
+    drop(limited);
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0);
+}
+
+/// `dedup = "auto"` on Redshift: past its memory share the dedup stops and hands the winners
+/// so far, then every later row, numbered in that order, to the warehouse. Ranking those raw
+/// rows by the same rule (here DataFusion's `row_number()` query, as the warehouse's
+/// `rank_staged` does) keeps exactly the rows a dedup of the whole batch keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_over_to_the_warehouse_ranks_to_the_same_rows() {
     let input = martsync::bench::data::DataSpec::new(300_000, 60_000).batches();
     let schema = input[0].schema();
     let spec = dedup::spec_for(&martsync::bench::uti_table());
@@ -138,35 +232,69 @@ async fn a_memory_limit_too_small_for_the_batch_is_a_clear_error() {
             batches.iter().cloned().map(Ok).collect::<Vec<_>>(),
         ))
     };
-    let error = dedup::dedup_with_limit(
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(ARRIVAL_COLUMN, DataType::Int64, false));
+    let raw_schema = Arc::new(Schema::new(fields));
+    let folder = tempfile::tempdir().unwrap();
+    let small = dedup::DedupMemory::limited(4 << 20, Some(folder.path().to_path_buf())).unwrap();
+    let raw = dedup::dedup_or_hand_over(
         "m",
         schema.clone(),
+        raw_schema.clone(),
         stream(&input),
         spec.clone(),
-        Some(4 << 20),
-    )
-    .await
-    .expect_err("4 MiB cannot hold 60k keys of 300k rows");
-    let message = error.to_string();
-    assert!(
-        message.contains("more memory than the limit of 4.0 MiB"),
-        "{message}"
-    );
-    let limited = dedup::dedup_with_limit(
-        "m",
-        schema.clone(),
-        stream(&input),
-        spec.clone(),
-        Some(256 << 20),
+        &small,
     )
     .await
     .unwrap();
-    let unlimited = dedup::dedup("m", schema, stream(&input), spec)
+    assert!(raw.handed_over, "4 MiB cannot hold 60k keys");
+    assert_eq!(raw.stats.rows_in, 300_000);
+    assert!(
+        raw.stats.rows_out > 60_000 && raw.stats.rows_out < 300_000,
+        "{:?}",
+        raw.stats
+    );
+    let whole = dedup::dedup(
+        "m",
+        schema,
+        stream(&input),
+        spec.clone(),
+        &dedup::DedupMemory::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert!(!whole.handed_over);
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(raw_schema.clone(), vec![rows_of(&raw.batches)]).unwrap();
+    ctx.register_table("input", Arc::new(table)).unwrap();
+    let names: Vec<String> = raw_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != ARRIVAL_COLUMN)
+        .collect();
+    let ranked = ctx
+        .sql(&dedup::reference_sql(&names, &spec))
+        .await
+        .unwrap()
+        .collect()
         .await
         .unwrap();
-    assert_eq!(limited.stats.rows_out, 60_000.min(unlimited.stats.rows_out));
     assert_eq!(
-        dump_expected(&limited.batches),
-        dump_expected(&unlimited.batches)
+        dump_expected(&ranked),
+        dump_expected(&rows_of(&whole.batches))
     );
+    // And a batch that fits is deduped here, as `local` would.
+    let fits = dedup::dedup_or_hand_over(
+        "m",
+        input[0].schema(),
+        raw_schema,
+        stream(&input),
+        spec,
+        &dedup::DedupMemory::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert!(!fits.handed_over);
+    assert_eq!(fits.stats, whole.stats);
 }

@@ -110,6 +110,10 @@ fn render_redshift() -> String {
         for step in dialect::changes_plan(d, &table.with_change_marker(), &load).steps {
             add(&format!("{mart} binlog: {}", step.name), &step.sql);
         }
+        // `dedup = "warehouse"`: raw rows ranked in the merge transaction.
+        for step in dialect::ranked_plan(d, &table.with_arrival_column(), &load).steps {
+            add(&format!("{mart} ranked: {}", step.name), &step.sql);
+        }
         add(
             &format!("{mart} reconcile: export"),
             &dialect::unload(
@@ -220,6 +224,11 @@ fn redshift_plans() -> Vec<(String, Vec<Statement>)> {
                 format!("{} binlog (files: {staged_files})", table.name),
                 dialect::changes_plan(Dialect::Redshift, &changes, &load).statements(state),
             ));
+            plans.push((
+                format!("{} ranked (files: {staged_files})", table.name),
+                dialect::ranked_plan(Dialect::Redshift, &table.with_arrival_column(), &load)
+                    .statements(state),
+            ));
         }
     }
     plans
@@ -273,7 +282,7 @@ fn every_redshift_merge_locks_the_ledger_before_reading_it() {
 fn a_redshift_copy_loads_exactly_the_staged_columns() {
     let changes: Vec<TableConfig> = redshift_tables()
         .iter()
-        .map(|t| t.with_change_marker())
+        .flat_map(|t| [t.with_change_marker(), t.with_arrival_column()])
         .collect();
     for table in redshift_tables().into_iter().chain(changes) {
         let staged: Vec<String> = table
@@ -287,7 +296,7 @@ fn a_redshift_copy_loads_exactly_the_staged_columns() {
             .find(|s| s.starts_with("CREATE TEMP TABLE"))
             .unwrap();
         let select = create.split(" AS SELECT ").nth(1).unwrap();
-        // The change marker is a constant named `AS "martsync_deleted"`.
+        // The change marker and the arrival number are constants named `AS "…"`.
         let columns: Vec<&str> = select
             .split(" FROM ")
             .next()

@@ -1,6 +1,7 @@
 //! Property test: over random histories, the marts equal an independent model written with
 //! plain Rust maps, for both strategies (retention included, shortened to 20 seconds), with
-//! and without the version guard, on DuckDB and PostgreSQL; and so does each mart's Option A
+//! and without the version guard, deduped by martsync or ranked by the warehouse
+//! (`dedup = "warehouse"`), on DuckDB and PostgreSQL; and so does each mart's Option A
 //! buffer (a `[[tables.targets]]` with 8 seconds of retention, so histories cross it). The
 //! expected rows are text built from the model's numbers, compared with what SQL reads back.
 
@@ -220,6 +221,11 @@ fn append_model(
     ((rows(&mart), rows(&buffer)), files)
 }
 
+/// Where the batch is deduped: martsync, or the warehouse ranking the raw rows.
+fn placement() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("dedup = \"local\"\n"), Just("dedup = \"warehouse\"\n")]
+}
+
 fn guard_setting(guard: bool) -> &'static str {
     if guard {
         ""
@@ -235,15 +241,17 @@ proptest! {
     fn latest_mart_equals_the_model(
         batches in vec(vec((0i64..12, 0i32..45, 0u8..4), 0..14), 1..7),
         guard in any::<bool>(),
+        placement in placement(),
     ) {
-        let got = replay_and_dump(Warehouse::DuckDb, "uni_tracking_info", "mart_uni_tracking_info", guard_setting(guard), UTI_COLUMNS, latest_files(&batches));
+        let settings = format!("{}{placement}", guard_setting(guard));
+        let got = replay_and_dump(Warehouse::DuckDb, "uni_tracking_info", "mart_uni_tracking_info", &settings, UTI_COLUMNS, latest_files(&batches));
         prop_assert_eq!(got, latest_model(&batches, guard));
     }
 
     #[test]
-    fn append_mart_equals_the_model(batches in vec(vec((0i64..5, 0i32..3, 0i32..45, 0u8..4), 0..14), 1..7)) {
+    fn append_mart_equals_the_model(batches in vec(vec((0i64..5, 0i32..3, 0i32..45, 0u8..4), 0..14), 1..7), placement in placement()) {
         let (want, files) = append_model(&batches);
-        prop_assert_eq!(replay_and_dump(Warehouse::DuckDb, "uni_tracking_spath", "mart_uni_tracking_spath", "", SPATH_COLUMNS, files), want);
+        prop_assert_eq!(replay_and_dump(Warehouse::DuckDb, "uni_tracking_spath", "mart_uni_tracking_spath", placement, SPATH_COLUMNS, files), want);
     }
 }
 
@@ -255,18 +263,20 @@ proptest! {
     fn postgres_latest_mart_equals_the_model(
         batches in vec(vec((0i64..12, 0i32..45, 0u8..4), 0..14), 1..7),
         guard in any::<bool>(),
+        placement in placement(),
     ) {
         if postgres_up() {
-            let got = replay_and_dump(Warehouse::Postgres, "uni_tracking_info", "mart_uni_tracking_info", guard_setting(guard), UTI_COLUMNS, latest_files(&batches));
+            let settings = format!("{}{placement}", guard_setting(guard));
+            let got = replay_and_dump(Warehouse::Postgres, "uni_tracking_info", "mart_uni_tracking_info", &settings, UTI_COLUMNS, latest_files(&batches));
             prop_assert_eq!(got, latest_model(&batches, guard));
         }
     }
 
     #[test]
-    fn postgres_append_mart_equals_the_model(batches in vec(vec((0i64..5, 0i32..3, 0i32..45, 0u8..4), 0..14), 1..7)) {
+    fn postgres_append_mart_equals_the_model(batches in vec(vec((0i64..5, 0i32..3, 0i32..45, 0u8..4), 0..14), 1..7), placement in placement()) {
         if postgres_up() {
             let (want, files) = append_model(&batches);
-            prop_assert_eq!(replay_and_dump(Warehouse::Postgres, "uni_tracking_spath", "mart_uni_tracking_spath", "", SPATH_COLUMNS, files), want);
+            prop_assert_eq!(replay_and_dump(Warehouse::Postgres, "uni_tracking_spath", "mart_uni_tracking_spath", placement, SPATH_COLUMNS, files), want);
         }
     }
 }

@@ -233,6 +233,7 @@ fn table_config(schema: TableSchema) -> TableConfig {
         dist_key: "id".into(),
         delete_missing: None,
         max_deletes: martsync::config::MaxDeletes::Percent(10.0),
+        dedup: Default::default(),
     }
 }
 

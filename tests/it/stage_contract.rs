@@ -65,7 +65,7 @@ async fn keeps_the_contract(stage: &dyn Stage) {
         "m",
         "run-x",
         &schema,
-        vec![batch(25)],
+        vec![batch(25)].into_iter().map(Ok),
         &[batch(2)],
         stage::PartFormat {
             rows: 10,

@@ -36,7 +36,7 @@ async fn stage_rows(pipeline: &Pipeline, run_id: &str, rows: &[Uti]) -> StagedRu
         &table.name,
         run_id,
         &schema,
-        vec![uti_batch(rows)],
+        vec![uti_batch(rows)].into_iter().map(Ok),
         &[],
         stage::PartFormat {
             rows: 1000,
@@ -356,7 +356,7 @@ pub(crate) async fn merge_unloadable_file(pipeline: &Pipeline) -> martsync::Resu
         &table.name,
         &run_id,
         &schema,
-        vec![bad],
+        vec![bad].into_iter().map(Ok),
         &[],
         stage::PartFormat {
             rows: 1000,

@@ -1,10 +1,12 @@
 //! The placement scenario: dedup in martsync before the load, or in the warehouse after loading raw rows.
 
 use super::*;
+use crate::config::DedupPlacement;
 
-/// A whole cycle with dedup before the upload (martsync) or inside the warehouse (raw rows
-/// staged and loaded, ranked by `row_number()`, merged: the old dbt model), into a mart that
-/// already holds every key of the batch at an older version.
+/// A whole cycle with dedup before the upload (`dedup = "local"`) or inside the warehouse
+/// (`dedup = "warehouse"`: raw rows staged and loaded, ranked by `row_number()`, merged: the
+/// old dbt model's ranking), into a mart that already holds every key of the batch at an
+/// older version.
 pub async fn placement(options: &Options, progress: Progress<'_>) -> Result<Found> {
     let largest = options.batch_sizes.iter().copied().max().unwrap_or(0);
     let mut found = Vec::new();
@@ -53,28 +55,28 @@ pub async fn placement(options: &Options, progress: Progress<'_>) -> Result<Foun
                     done += 1;
                     scratch.exec(&reset).await?;
                     let label = format!("p-{rows}-{dup}-{rep}-{which}");
-                    if which == 0 {
-                        let input = batch_input(&source, &label, &batches)?;
-                        let pipeline = scratch.pipeline(options, &source).await?;
-                        let table = pipeline.config.tables[0].clone();
-                        let started = Instant::now();
-                        let report = pipeline.cycle(&table, input).await?;
-                        local.seconds.push(started.elapsed().as_secs_f64());
-                        local.figures.extend([
-                            ("bytes_staged".into(), report.bytes_staged as f64),
-                            ("rows_shipped".into(), report.rows_deduped as f64),
-                        ]);
-                        local_warehouse.push(report.merge_ms as f64 / 1000.0);
+                    // The same cycle both ways; only the mart's `dedup` setting differs.
+                    let input = batch_input(&source, &label, &batches)?;
+                    let pipeline = scratch.pipeline(options, &source).await?;
+                    let mut table = pipeline.config.tables[0].clone();
+                    table.dedup = if which == 0 {
+                        DedupPlacement::Local
                     } else {
-                        let (seconds, bytes, warehouse) =
-                            warehouse_dedup(&scratch, options, &label, &batches).await?;
-                        remote.seconds.push(seconds);
-                        remote.figures.extend([
-                            ("bytes_staged".into(), bytes as f64),
-                            ("rows_shipped".into(), rows as f64),
-                        ]);
-                        remote_warehouse.push(warehouse);
-                    }
+                        DedupPlacement::Warehouse
+                    };
+                    let started = Instant::now();
+                    let report = pipeline.cycle(&table, input).await?;
+                    let (measurement, warehouse) = if which == 0 {
+                        (&mut local, &mut local_warehouse)
+                    } else {
+                        (&mut remote, &mut remote_warehouse)
+                    };
+                    measurement.seconds.push(started.elapsed().as_secs_f64());
+                    measurement.figures.extend([
+                        ("bytes_staged".into(), report.bytes_staged as f64),
+                        ("rows_shipped".into(), report.rows_deduped as f64),
+                    ]);
+                    warehouse.push(report.merge_ms as f64 / 1000.0);
                 }
             }
             local.figures.insert(
@@ -99,52 +101,13 @@ pub async fn placement(options: &Options, progress: Progress<'_>) -> Result<Foun
         }
         scratch.drop().await;
     }
-    let note = "placement: one cycle of a batch read from a Parquet file into a mart holding \
-                every key of the batch at an older version. local = martsync's cycle (read, \
-                dedup, stage deduped rows, merge); warehouse = read, stage every raw row, then in \
-                one transaction load them, rank with row_number() into a temp table, delete the \
-                mart's rows of those keys and insert the ranked rows (the old dbt model). \
-                warehouse_s is the time spent in warehouse statements (median of the repetitions)."
+    let note = "placement: one martsync cycle of a batch read from a Parquet file into a mart \
+                holding every key of the batch at an older version, once per `dedup` setting. \
+                local = dedup in martsync, stage and merge one row per key; warehouse = stage \
+                every valid row with its arrival number, and in the merge transaction delete the \
+                staged rows row_number() ranks below first, then the same merge (the old dbt \
+                model's ranking). warehouse_s is the time spent in warehouse statements (median \
+                of the repetitions)."
         .to_string();
     Ok((found, vec![note]))
-}
-
-/// The dbt way: stage raw rows, load, rank and merge in the warehouse. Returns (total
-/// seconds, bytes staged, warehouse seconds).
-async fn warehouse_dedup(
-    scratch: &Scratch,
-    options: &Options,
-    label: &str,
-    batches: &[arrow::array::RecordBatch],
-) -> Result<(f64, u64, f64)> {
-    let started = Instant::now();
-    let staged = options.scratch_dir().join(format!("{label}.parquet"));
-    let bytes = write_parquet(&staged, batches)?;
-    let rank = crate::bench::engines::row_number_sql("raw_rows", false);
-    let merge = format!(
-        "CREATE TEMP TABLE ranked AS {rank};\n\
-         DELETE FROM mart_uni_tracking_info USING ranked \
-           WHERE mart_uni_tracking_info.order_id = ranked.order_id;\n\
-         INSERT INTO mart_uni_tracking_info SELECT * FROM ranked;\n\
-         DROP TABLE ranked; DROP TABLE raw_rows;\nCOMMIT"
-    );
-    let warehouse = if let Some((client, _)) = &scratch.pg {
-        let load_started = Instant::now();
-        client
-            .batch_execute("BEGIN; CREATE TEMP TABLE raw_rows (LIKE mart_uni_tracking_info)")
-            .await
-            .map_err(|e| failed(format!("PostgreSQL: {e}")))?;
-        crate::bench::copy_parquet_into(client, "raw_rows", &staged).await?;
-        let load = load_started.elapsed().as_secs_f64();
-        load + scratch.exec(&merge).await?
-    } else {
-        scratch
-            .exec(&format!(
-                "BEGIN; CREATE TEMP TABLE raw_rows AS SELECT * FROM read_parquet('{}');\n{merge}",
-                staged.display()
-            ))
-            .await?
-    };
-    let _ = std::fs::remove_file(&staged);
-    Ok((started.elapsed().as_secs_f64(), bytes, warehouse))
 }

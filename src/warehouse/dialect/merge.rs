@@ -6,7 +6,7 @@ use super::{
     Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, epoch_us_to_timestamp, literal,
     placeholder, quote, quoted_columns,
 };
-use crate::config::{CHANGE_MARKER, StageUrl, Strategy, TableConfig};
+use crate::config::{ARRIVAL_COLUMN, CHANGE_MARKER, StageUrl, Strategy, TableConfig};
 use crate::schema::WarehouseType;
 use crate::warehouse::plan::{Bind, MergePlan, Reads, Run, Statement, Step, StepName, When};
 
@@ -315,36 +315,48 @@ pub fn check_run_id(dialect: Dialect) -> String {
 pub fn create_stage_table(dialect: Dialect, table: &TableConfig) -> Vec<String> {
     let mart = quote(&table.name);
     let stage = stage_table(table);
-    let marker = table.has_change_marker();
-    let marker_as = if marker {
-        format!(", CAST(0 AS SMALLINT) AS {}", quote(CHANGE_MARKER))
-    } else {
-        String::new()
-    };
+    let extra = staged_extra_column(table);
+    let extra_as = extra.map_or(String::new(), |(name, sql_type)| {
+        format!(", CAST(0 AS {sql_type}) AS {}", quote(name))
+    });
     match dialect {
         Dialect::DuckDb => vec![
             format!("DROP TABLE IF EXISTS temp.{stage}"),
-            format!("CREATE TEMP TABLE {stage} AS SELECT *{marker_as} FROM {mart} LIMIT 0"),
+            format!("CREATE TEMP TABLE {stage} AS SELECT *{extra_as} FROM {mart} LIMIT 0"),
         ],
-        Dialect::Postgres if marker => vec![format!(
-            "CREATE TEMP TABLE {stage} (LIKE {mart}, {} SMALLINT NOT NULL) ON COMMIT DROP",
-            quote(CHANGE_MARKER)
-        )],
-        Dialect::Postgres => vec![format!(
-            "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
-        )],
+        Dialect::Postgres => match extra {
+            Some((name, sql_type)) => vec![format!(
+                "CREATE TEMP TABLE {stage} (LIKE {mart}, {} {sql_type} NOT NULL) ON COMMIT DROP",
+                quote(name)
+            )],
+            None => vec![format!(
+                "CREATE TEMP TABLE {stage} (LIKE {mart}) ON COMMIT DROP"
+            )],
+        },
         Dialect::Redshift => {
             let keys = table.key.iter().map(|k| quote(k)).collect::<Vec<_>>();
             vec![
                 format!("DROP TABLE IF EXISTS {stage}"),
                 format!(
-                    "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {}{marker_as} FROM {mart} WHERE 1 = 0",
+                    "CREATE TEMP TABLE {stage} DISTKEY({}) SORTKEY({}) AS SELECT {}{extra_as} FROM {mart} WHERE 1 = 0",
                     quote(&table.dist_key),
                     keys.join(", "),
-                    quoted_columns(&table.without_change_marker())
+                    quoted_columns(&table.without_change_marker().without_arrival_column())
                 ),
             ]
         }
+    }
+}
+
+/// The column a staged run has after the mart's, with its SQL type: the change marker of a
+/// `binlog`-mode run, the arrival number of raw rows for the warehouse to rank.
+fn staged_extra_column(table: &TableConfig) -> Option<(&'static str, &'static str)> {
+    if table.has_change_marker() {
+        Some((CHANGE_MARKER, "SMALLINT"))
+    } else if table.has_arrival_column() {
+        Some((ARRIVAL_COLUMN, "BIGINT"))
+    } else {
+        None
     }
 }
 
@@ -527,6 +539,59 @@ pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> Mer
     steps.push(record_run_step(dialect));
     steps.extend(closing_steps(dialect, changes));
     MergePlan { steps }
+}
+
+/// The plan of a run whose raw rows the warehouse ranks (`dedup = "warehouse"`). `raw`: the
+/// mart with [`ARRIVAL_COLUMN`], numbering the staged rows in arrival order. After the load,
+/// every staged row that is not its key's winner is deleted from the temp table by the
+/// rule martsync's own dedup applies ([`rank_staged`]); the rest is the ordinary merge of
+/// one row per key.
+pub fn ranked_plan(dialect: Dialect, raw: &TableConfig, load: &Load) -> MergePlan {
+    let mart = raw.without_arrival_column();
+    let mut steps = opening_steps(dialect, &mart);
+    for sql in create_stage_table(dialect, raw) {
+        steps.push(Step::execute(
+            StepName::CreateStageTable,
+            sql,
+            Reads::Nothing,
+        ));
+    }
+    steps.extend(load_steps(raw, load, false));
+    steps.push(Step::execute(
+        StepName::RankStaged,
+        rank_staged(raw),
+        Reads::Nothing,
+    ));
+    steps.extend(merge_steps(dialect, &mart));
+    steps.extend(closing_steps(dialect, raw));
+    MergePlan { steps }
+}
+
+/// Deletes the staged raw rows that lose: per key, all but the greatest version with ties to
+/// the later arrival (`latest`; the later arrival alone without a version), or all but the
+/// first arrival (`append`). Arrival numbers are unique within a run, so they name the rows.
+/// Redshift's DELETE takes tables only in USING but subqueries in its WHERE condition
+/// (Redshift Database Developer Guide, "DELETE"), so the ranking is a subquery there, in the
+/// same form for every dialect.
+pub fn rank_staged(raw: &TableConfig) -> String {
+    let stage = stage_table(raw);
+    let arrival = quote(ARRIVAL_COLUMN);
+    let keys = raw
+        .key
+        .iter()
+        .map(|k| quote(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = match (raw.strategy, raw.version.as_deref()) {
+        (Strategy::Latest, Some(version)) => format!("{} DESC, {arrival} DESC", quote(version)),
+        (Strategy::Latest, None) => format!("{arrival} DESC"),
+        (Strategy::Append, _) => format!("{arrival} ASC"),
+    };
+    format!(
+        "DELETE FROM {stage} WHERE {arrival} IN (SELECT {arrival} FROM (SELECT {arrival}, \
+         row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS martsync_rank FROM {stage}) \
+         AS ranked WHERE martsync_rank > 1)"
+    )
 }
 
 /// `left.k = right.k AND …` over the table's key columns.
