@@ -462,14 +462,20 @@ impl TableConfig {
     /// its changes, one row per key the changes touched (the last image of a deleted key,
     /// marked 1; the row to insert, marked 0).
     pub fn with_change_marker(&self) -> TableConfig {
-        let mut changes = self.clone();
-        changes.schema.columns.push(schema::Column {
-            name: CHANGE_MARKER.to_string(),
-            mysql_type: "tinyint".to_string(),
-            mapped: schema::map_mysql_type("tinyint", UnsignedBigint::Int64).expect("tinyint maps"),
+        self.with_column_after(CHANGE_MARKER, "tinyint")
+    }
+
+    /// The table with one more NOT NULL column after its own, of a MySQL integer type.
+    fn with_column_after(&self, name: &str, mysql_type: &str) -> TableConfig {
+        let mut wider = self.clone();
+        wider.schema.columns.push(schema::Column {
+            name: name.to_string(),
+            mysql_type: mysql_type.to_string(),
+            mapped: schema::map_mysql_type(mysql_type, UnsignedBigint::Int64)
+                .expect("integer types map"),
             nullable: false,
         });
-        changes
+        wider
     }
 
     /// Whether the table is a [`TableConfig::with_change_marker`] one.
@@ -483,14 +489,7 @@ impl TableConfig {
     /// The mart's columns plus [`ARRIVAL_COLUMN`]: its raw rows as staged for the warehouse
     /// to rank.
     pub fn with_arrival_column(&self) -> TableConfig {
-        let mut raw = self.clone();
-        raw.schema.columns.push(schema::Column {
-            name: ARRIVAL_COLUMN.to_string(),
-            mysql_type: "bigint".to_string(),
-            mapped: schema::map_mysql_type("bigint", UnsignedBigint::Int64).expect("bigint maps"),
-            nullable: false,
-        });
-        raw
+        self.with_column_after(ARRIVAL_COLUMN, "bigint")
     }
 
     /// Whether the table is a [`TableConfig::with_arrival_column`] one.

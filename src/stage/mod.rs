@@ -268,6 +268,19 @@ pub async fn write_run(
             let rows = &rows;
             async move {
                 let part = part?;
+                // A part in another shape than the run's schema is a bug upstream: Parquet
+                // would write it under the wrong column names.
+                if let Some(batch) = part.iter().find(|b| b.schema().fields() != schema.fields()) {
+                    return Err(Error::Stage {
+                        url: stage.url(),
+                        action: format!("encoding {key}"),
+                        message: format!(
+                            "a batch's columns ({}) are not the run's ({})",
+                            batch.num_columns(),
+                            schema.fields().len()
+                        ),
+                    });
+                }
                 rows.fetch_add(
                     part.iter().map(|b| b.num_rows() as u64).sum(),
                     std::sync::atomic::Ordering::Relaxed,

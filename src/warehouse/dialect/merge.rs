@@ -502,14 +502,7 @@ pub fn delete_keys_plan(dialect: Dialect, keys: &TableConfig, load: &Load) -> Me
 pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> MergePlan {
     let mart = changes.without_change_marker();
     let mut steps = opening_steps(dialect, &mart);
-    for sql in create_stage_table(dialect, changes) {
-        steps.push(Step::execute(
-            StepName::CreateStageTable,
-            sql,
-            Reads::Nothing,
-        ));
-    }
-    steps.extend(load_steps(changes, load, false));
+    steps.extend(staging_steps(dialect, changes, load));
     let stage = stage_table(changes);
     steps.extend(delete_staged_keys(
         &mart,
@@ -549,14 +542,7 @@ pub fn changes_plan(dialect: Dialect, changes: &TableConfig, load: &Load) -> Mer
 pub fn ranked_plan(dialect: Dialect, raw: &TableConfig, load: &Load) -> MergePlan {
     let mart = raw.without_arrival_column();
     let mut steps = opening_steps(dialect, &mart);
-    for sql in create_stage_table(dialect, raw) {
-        steps.push(Step::execute(
-            StepName::CreateStageTable,
-            sql,
-            Reads::Nothing,
-        ));
-    }
-    steps.extend(load_steps(raw, load, false));
+    steps.extend(staging_steps(dialect, raw, load));
     steps.push(Step::execute(
         StepName::RankStaged,
         rank_staged(raw),
@@ -644,6 +630,17 @@ fn opening_steps(dialect: Dialect, table: &TableConfig) -> Vec<Step> {
         )
         .bind(Bind::RunId),
     );
+    steps
+}
+
+/// Creating the temp table of a run staged with a column after the mart's (the change
+/// marker, the arrival number) and loading its files into it.
+fn staging_steps(dialect: Dialect, staged: &TableConfig, load: &Load) -> Vec<Step> {
+    let mut steps: Vec<Step> = create_stage_table(dialect, staged)
+        .into_iter()
+        .map(|sql| Step::execute(StepName::CreateStageTable, sql, Reads::Nothing))
+        .collect();
+    steps.extend(load_steps(staged, load, false));
     steps
 }
 
