@@ -129,6 +129,14 @@ impl DataSpec {
         Ok(())
     }
 
+    /// Writes the rows as one zstd Parquet file, one row group per batch, generating them
+    /// as it goes (memory: one batch). Returns the file's bytes.
+    pub fn write_parquet(&self, path: &Path) -> Result<u64> {
+        let mut writer = ParquetFile::create(path, crate::generate::uti_batch(&[]).schema())?;
+        self.each_batch(|batch| writer.write(&batch))?;
+        writer.close()
+    }
+
     /// The rows as a Parquet file in `dir`, written once and reused (same name, same rows).
     pub fn parquet(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join(self.file_name());
@@ -141,16 +149,6 @@ impl DataSpec {
         self.write_parquet(&partial)?;
         std::fs::rename(&partial, &path).map_err(|e| Error::io("renaming bench data", &path, e))?;
         Ok(path)
-    }
-}
-
-impl DataSpec {
-    /// Writes the rows as one zstd Parquet file, one row group per batch, generating them
-    /// as it goes (memory: one batch). Returns the file's bytes.
-    pub fn write_parquet(&self, path: &Path) -> Result<u64> {
-        let mut writer = ParquetFile::create(path, crate::generate::uti_batch(&[]).schema())?;
-        self.each_batch(|batch| writer.write(&batch))?;
-        writer.close()
     }
 }
 

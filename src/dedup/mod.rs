@@ -44,8 +44,9 @@ pub struct Deduped {
     /// outgrew the memory share too.
     pub spilled_bytes: u64,
     /// Whether the rows are raw rows with arrival numbers for the warehouse to rank
-    /// ([`dedup_or_hand_over`], [`number_arrivals`]) rather than one per key.
-    pub handed_over: bool,
+    /// ([`number_arrivals`], or [`dedup_or_hand_over`] past the memory share) rather than
+    /// one per key.
+    pub for_warehouse: bool,
 }
 
 /// The dedup rule of a configured table.
@@ -149,7 +150,7 @@ pub async fn dedup(
 /// [`dedup`], except that a batch outgrowing its memory share goes to the warehouse instead
 /// of spilling: the winners so far, then every later row, numbered in that order into
 /// `raw_schema` (the mart's columns plus [`crate::config::ARRIVAL_COLUMN`]) for the merge to
-/// rank ([`Deduped::handed_over`]).
+/// rank ([`Deduped::for_warehouse`]).
 pub async fn dedup_or_hand_over(
     mart: &str,
     schema: SchemaRef,
@@ -214,7 +215,7 @@ async fn run(
             rejected,
             spilled_bytes: numbered.spilled_bytes,
             batches: numbered.batches,
-            handed_over: true,
+            for_warehouse: true,
         });
     }
     let mut rows = rows::Collector::new(
@@ -236,7 +237,7 @@ async fn run(
         batches,
         rejected: outcome.rejected,
         stats: outcome.stats,
-        handed_over: false,
+        for_warehouse: false,
     })
 }
 
@@ -291,8 +292,7 @@ pub async fn number_arrivals(
         batches,
         rejected,
         stats,
-        // Raw rows, numbered: the warehouse ranks them.
-        handed_over: true,
+        for_warehouse: true,
     })
 }
 

@@ -380,7 +380,7 @@ impl Pipeline {
             rejected,
             stats,
             spilled_bytes,
-            handed_over,
+            for_warehouse,
         } = match placement {
             Placement::Local => {
                 dedup::dedup(&table.name, Arc::clone(&schema), stream, spec, &self.memory).await?
@@ -402,7 +402,7 @@ impl Pipeline {
                 .await?
             }
         };
-        let (staged_table, staged_schema, apply) = if handed_over {
+        let (staged_table, staged_schema, apply) = if for_warehouse {
             (&raw, raw_schema, warehouse::Apply::Ranked)
         } else {
             (table, Arc::clone(&schema), apply)
@@ -415,7 +415,7 @@ impl Pipeline {
         let (watermark_to, min_version) = watermark_and_version_bounds(table, &batches)?;
         crate::fault::point("after_extract").await;
         info!(table = %table.name, run_id = %run_id, phase = "extract", rows = stats.rows_in, ms = extract_ms, "Extracted.");
-        info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, spilled_bytes, handed_over, ms = dedup_ms, "Deduplicated.");
+        info!(table = %table.name, run_id = %run_id, phase = "dedup", rows = stats.rows_out, rejected = stats.rows_rejected, spilled_bytes, for_warehouse, ms = dedup_ms, "Deduplicated.");
 
         if stats.rows_rejected > table.max_rejected {
             // Stage only the rejected rows, for the user to inspect; nothing is merged.

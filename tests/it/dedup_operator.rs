@@ -247,7 +247,7 @@ async fn a_hand_over_to_the_warehouse_ranks_to_the_same_rows() {
     )
     .await
     .unwrap();
-    assert!(raw.handed_over, "4 MiB cannot hold 60k keys");
+    assert!(raw.for_warehouse, "4 MiB cannot hold 60k keys");
     assert_eq!(raw.stats.rows_in, 300_000);
     assert!(
         raw.stats.rows_out > 60_000 && raw.stats.rows_out < 300_000,
@@ -263,7 +263,7 @@ async fn a_hand_over_to_the_warehouse_ranks_to_the_same_rows() {
     )
     .await
     .unwrap();
-    assert!(!whole.handed_over);
+    assert!(!whole.for_warehouse);
     let ctx = SessionContext::new();
     let table = MemTable::try_new(raw_schema.clone(), vec![rows_of(&raw.batches)]).unwrap();
     ctx.register_table("input", Arc::new(table)).unwrap();
@@ -295,6 +295,6 @@ async fn a_hand_over_to_the_warehouse_ranks_to_the_same_rows() {
     )
     .await
     .unwrap();
-    assert!(!fits.handed_over);
+    assert!(!fits.for_warehouse);
     assert_eq!(fits.stats, whole.stats);
 }
