@@ -186,6 +186,9 @@ EOF2
     (daemon "${g[@]}" server >"$STATE/garage.log" 2>&1)
     wait_for Garage "${g[@]}" status
   fi
+  # `status` answers before the layout can be read: on a fresh state `layout show` then aborts,
+  # the test below would see no "No nodes" and skip the assignment, and the bucket creation fail.
+  wait_for "Garage's layout" "${g[@]}" layout show
   if "${g[@]}" layout show 2>/dev/null | grep -q "No nodes"; then
     local node
     node=$("${g[@]}" status 2>/dev/null | awk '/NO ROLE ASSIGNED/ {print $1; exit}')
