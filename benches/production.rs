@@ -182,6 +182,34 @@ async fn time_extraction(
     started.elapsed()
 }
 
+/// connectorx reading the same query into an Arrow table, in a Python process of its own
+/// (`scripts/contenders.sh`): the seconds of its `read_sql` and the process's peak RSS.
+fn connectorx_extraction(python: &str, url: &str, sql: &str, rows: i64) -> (Duration, f64) {
+    let script = "import connectorx as cx, resource, sys, time\n\
+        t = time.perf_counter()\n\
+        table = cx.read_sql(sys.argv[1], sys.argv[2], return_type='arrow')\n\
+        took = time.perf_counter() - t\n\
+        print(table.num_rows, took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n";
+    let out = Command::new(python)
+        .args(["-c", script, url, sql])
+        .output()
+        .expect("the contenders' Python");
+    assert!(
+        out.status.success(),
+        "connectorx: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        fields[0].parse::<i64>().unwrap(),
+        rows,
+        "connectorx's row count"
+    );
+    let took = Duration::from_secs_f64(fields[1].parse().unwrap());
+    (took, fields[2].parse::<f64>().unwrap() / 1024.0)
+}
+
 async fn bench_extract(base: &str) {
     let rows: i64 = env("MARTSYNC_BENCH_ROWS").map_or(10_000_000, |v| v.parse().unwrap());
     let url = source_db(base, &format!("martsync_bench_extract_{rows}"), rows, 0, 0).await;
@@ -190,15 +218,26 @@ async fn bench_extract(base: &str) {
         .expect("default config");
     let table = config.tables[0].clone();
     let source = MySqlSource::new(&url, 65_536, Default::default()).unwrap();
+    let through_mysql_async = MySqlSource::new(&url, 65_536, Default::default())
+        .unwrap()
+        .through_mysql_async();
     let columns = table.schema.column_list();
+    let sql = format!("SELECT {columns} FROM uni_tracking_info");
     let parsed = url::Url::parse(&url).unwrap();
-    let mut ours = Vec::new();
-    let mut cli = Vec::new();
-    let mut peak = 0.0f64;
+    let python = env("MARTSYNC_BENCH_PYTHON");
+    if python.is_none() {
+        eprintln!("connectorx: not measured (eval \"$(scripts/contenders.sh)\" first)");
+    }
+    let (mut ours, mut old, mut cli, mut cx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut peak, mut old_peak, mut cx_peak) = (0.0f64, 0.0f64, 0.0f64);
     for _ in 0..3 {
         reset_peak_rss();
         ours.push(time_extraction(&source, &table, rows).await);
         peak = peak.max(peak_rss_mib());
+
+        reset_peak_rss();
+        old.push(time_extraction(&through_mysql_async, &table, rows).await);
+        old_peak = old_peak.max(peak_rss_mib());
 
         let started = Instant::now();
         let status = Command::new("mariadb")
@@ -214,13 +253,19 @@ async fn bench_extract(base: &str) {
                 &format!("-p{}", parsed.password().unwrap_or("")),
                 parsed.path().trim_start_matches('/'),
                 "-e",
-                &format!("SELECT {columns} FROM uni_tracking_info"),
+                &sql,
             ])
             .stdout(std::process::Stdio::null())
             .status()
             .expect("mariadb CLI");
         assert!(status.success());
         cli.push(started.elapsed());
+
+        if let Some(python) = &python {
+            let (took, rss) = connectorx_extraction(python, &url, &sql, rows);
+            cx.push(took);
+            cx_peak = cx_peak.max(rss);
+        }
     }
     // Parallel range extraction (as for backfills): the same table over 2 and 4 connections.
     let mut parallel = Vec::new();
@@ -231,25 +276,61 @@ async fn bench_extract(base: &str) {
         for _ in 0..3 {
             times.push(time_extraction(&source, &table, rows).await);
         }
-        parallel.push((connections, median(times)));
+        parallel.push((connections, times));
     }
-    let (ours, cli) = (median(ours), median(cli));
     let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
-    println!(
-        "extract {rows} uti rows, 1 connection, median of 3: martsync {:.2} s ({:.2} M rows/s, peak RSS {peak:.0} MiB) \
-         | mariadb --quick > /dev/null {:.2} s ({:.2} M rows/s) | martsync/CLI throughput {:.2}x",
-        ours.as_secs_f64(),
-        rate(ours),
-        cli.as_secs_f64(),
-        rate(cli),
-        cli.as_secs_f64() / ours.as_secs_f64()
-    );
-    for (connections, time) in parallel {
+    let spread = |v: &[Duration]| {
+        let (lo, hi) = (v.iter().min().unwrap(), v.iter().max().unwrap());
+        format!("{:.2}-{:.2} s", lo.as_secs_f64(), hi.as_secs_f64())
+    };
+    let line = |what: &str, times: &[Duration], extra: String| {
+        let m = median(times.to_vec());
         println!(
-            "extract {rows} uti rows over {connections} connections (key ranges), median of 3: {:.2} s ({:.2} M rows/s, {:.2}x one connection)",
-            time.as_secs_f64(),
-            rate(time),
-            ours.as_secs_f64() / time.as_secs_f64()
+            "  {what:<40} {:>6.2} s ({}) {:>5.2} M rows/s{extra}",
+            m.as_secs_f64(),
+            spread(times),
+            rate(m)
+        );
+        m
+    };
+    println!(
+        "extract {rows} uti rows ({} columns), 1 connection, median (min-max) of 3:",
+        table.schema.columns.len()
+    );
+    let m_ours = line(
+        "martsync (own reader)",
+        &ours,
+        format!(", peak RSS {peak:.0} MiB"),
+    );
+    let m_old = line(
+        "martsync through mysql_async rows",
+        &old,
+        format!(", peak RSS {old_peak:.0} MiB"),
+    );
+    let m_cli = line("mariadb --quick -N > /dev/null", &cli, String::new());
+    let ratio = |other: Duration| other.as_secs_f64() / m_ours.as_secs_f64();
+    println!(
+        "  martsync/CLI throughput {:.2}x, martsync/mysql_async rows {:.2}x",
+        ratio(m_cli),
+        ratio(m_old)
+    );
+    if !cx.is_empty() {
+        let m_cx = line(
+            "connectorx 0.4.6 read_sql -> Arrow",
+            &cx,
+            format!(", peak RSS {cx_peak:.0} MiB"),
+        );
+        println!("  martsync/connectorx throughput {:.2}x", ratio(m_cx));
+    }
+    for (connections, times) in parallel {
+        let m = line(
+            &format!("martsync over {connections} connections (key ranges)"),
+            &times,
+            String::new(),
+        );
+        println!(
+            "    {:.2}x one connection",
+            m_ours.as_secs_f64() / m.as_secs_f64()
         );
     }
 }

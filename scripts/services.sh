@@ -63,24 +63,36 @@ install_debs() {
 }
 
 # The binary log in ROW format with whole row images: what `source.mode = "binlog"` reads
-# (tests/it/binlog.rs). A server already running without it is restarted with it.
-BINLOG_FLAGS=(--log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1)
+# (tests/it/binlog.rs); and TLS (below). A server running without them is restarted.
+MARIADB_FLAGS=(--log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1)
 
-binlog_on() { # binlog_on CLIENT...: is the running server writing a binary log?
-  [ "$("$@" -NBe 'SELECT @@log_bin' 2>/dev/null)" = 1 ]
+mariadb_configured() { # mariadb_configured CLIENT...: does the running server write a binary log and speak TLS?
+  [ "$("$@" -NBe 'SELECT @@log_bin' 2>/dev/null)" = 1 ] && [ "$("$@" -NBe 'SELECT @@have_ssl' 2>/dev/null)" = YES ]
+}
+
+# TLS with a self-signed certificate, as a server asking for `ssl-mode=REQUIRED` clients has:
+# the source's TLS path (through mysql_async) is tested against it. Made once, in $STATE.
+mariadb_tls_flags() {
+  if [ ! -f "$STATE/mariadb-cert.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+      -keyout "$STATE/mariadb-key.pem" -out "$STATE/mariadb-cert.pem" >/dev/null 2>&1
+    chmod 644 "$STATE/mariadb-key.pem" "$STATE/mariadb-cert.pem"
+  fi
+  MARIADB_FLAGS+=(--ssl-cert="$STATE/mariadb-cert.pem" --ssl-key="$STATE/mariadb-key.pem")
 }
 
 start_mariadb() {
   local client=(mariadb -uroot)
+  mariadb_tls_flags
   if [ -n "$ROOT" ]; then
-    if mariadb-admin ping >/dev/null 2>&1 && ! binlog_on mariadb -uroot; then
-      log "restarting MariaDB with binary logging on"
+    if mariadb-admin ping >/dev/null 2>&1 && ! mariadb_configured mariadb -uroot; then
+      log "restarting MariaDB with binary logging and TLS on"
       mariadb-admin shutdown
     fi
     if ! mariadb-admin ping >/dev/null 2>&1; then
       log "starting MariaDB"
       mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 "${BINLOG_FLAGS[@]}" >"$STATE/mariadb.log" 2>&1)
+      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 "${MARIADB_FLAGS[@]}" >"$STATE/mariadb.log" 2>&1)
       wait_for MariaDB mariadb-admin ping
     fi
   else
@@ -93,15 +105,15 @@ start_mariadb() {
         --auth-root-authentication-method=normal >"$STATE/mariadb-install.log" 2>&1
     fi
     if mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1 \
-      && ! binlog_on "${client[@]}"; then
-      log "restarting MariaDB with binary logging on"
+      && ! mariadb_configured "${client[@]}"; then
+      log "restarting MariaDB with binary logging and TLS on"
       mariadb-admin --no-defaults -uroot --socket="$sock" shutdown
     fi
     if ! mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1; then
       log "starting MariaDB on port $MYSQL_PORT"
       (daemon mariadbd --no-defaults --datadir="$STATE/mariadb" --socket="$sock" \
         --port="$MYSQL_PORT" --bind-address=127.0.0.1 --pid-file="$STATE/mysqld.pid" \
-        --log-error="$STATE/mariadb.log" "${BINLOG_FLAGS[@]}")
+        --log-error="$STATE/mariadb.log" "${MARIADB_FLAGS[@]}")
       wait_for MariaDB mariadb-admin --no-defaults -uroot --socket="$sock" ping
     fi
   fi

@@ -94,35 +94,80 @@ impl RowDecoder {
     }
 
     pub(super) fn push(&mut self, row: &Row) -> std::result::Result<(), String> {
-        self.push_with(|i| row.as_ref(i).unwrap_or(&Value::NULL))
+        self.push_with(|i| row.as_ref(i).map_or(Cell::Null, Cell::from))
     }
 
     /// Appends one row given as values in the mart's column order (a binlog row image).
     pub(super) fn push_values(&mut self, row: &[Value]) -> std::result::Result<(), String> {
-        self.push_with(|i| row.get(i).unwrap_or(&Value::NULL))
+        self.push_with(|i| row.get(i).map_or(Cell::Null, Cell::from))
+    }
+
+    /// Appends one binary-protocol row as read off the wire (`wire::WireConn::next_row`),
+    /// its columns laid out as `layout` says: the values go from the packet to the builders.
+    pub(super) fn push_binary(
+        &mut self,
+        row: &[u8],
+        layout: &[Wire],
+    ) -> std::result::Result<(), String> {
+        if layout.len() != self.builders.len() {
+            return Err(format!(
+                "the result set has {} columns where the mart has {}",
+                layout.len(),
+                self.builders.len()
+            ));
+        }
+        let mut cells = BinaryCells::new(row, layout.len())?;
+        for (i, &wire) in layout.iter().enumerate() {
+            let pushed = cells
+                .next(i, wire)
+                .and_then(|cell| push_value(&mut self.builders[i], cell, &self.columns[i]));
+            match pushed {
+                Ok(zero) => self.count_zero_date(i, zero),
+                Err(message) => {
+                    // Read the row again for its key, to name it.
+                    let key = self.key.and_then(|k| {
+                        let mut cells = BinaryCells::new(row, layout.len()).ok()?;
+                        (0..=k).map(|j| cells.next(j, layout[j])).last()?.ok()
+                    });
+                    return Err(self.row_error(i, key.unwrap_or(Cell::Null), message));
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn count_zero_date(&mut self, column: usize, zero: bool) {
+        if zero {
+            self.zero_dates[column] += 1;
+            self.counters.zero_dates.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `column `c`, row with key = 7: …`.
+    fn row_error(&self, column: usize, key: Cell<'_>, message: String) -> String {
+        let key = self
+            .key
+            .map_or("?".to_string(), |_| key.to_value().as_sql(true));
+        let key_name = self.key.map_or("key", |k| self.columns[k].name.as_str());
+        format!(
+            "column `{}`, row with {key_name} = {key}: {message}",
+            self.columns[column].name
+        )
     }
 
     /// Appends the row whose `i`th mart column holds `value(i)`.
     fn push_with<'v>(
         &mut self,
-        value_of: impl Fn(usize) -> &'v Value,
+        value_of: impl Fn(usize) -> Cell<'v>,
     ) -> std::result::Result<(), String> {
         for i in 0..self.builders.len() {
-            let value = value_of(i);
-            let column = &self.columns[i];
-            let zero = push_value(&mut self.builders[i], value, column).map_err(|message| {
-                let key = self
-                    .key
-                    .map_or("?".to_string(), |k| value_of(k).as_sql(true));
-                let key_name = self.key.map_or("key", |k| self.columns[k].name.as_str());
-                format!(
-                    "column `{}`, row with {key_name} = {key}: {message}",
-                    column.name
-                )
-            })?;
-            if zero {
-                self.zero_dates[i] += 1;
-                self.counters.zero_dates.fetch_add(1, Ordering::Relaxed);
+            match push_value(&mut self.builders[i], value_of(i), &self.columns[i]) {
+                Ok(zero) => self.count_zero_date(i, zero),
+                Err(message) => {
+                    let key = self.key.map_or(Cell::Null, &value_of);
+                    return Err(self.row_error(i, key, message));
+                }
             }
         }
         self.rows += 1;
@@ -193,29 +238,210 @@ fn new_builder(data_type: &DataType, capacity: usize) -> ColumnBuilder {
     }
 }
 
+/// One value of a row, borrowed from where it was read: a `Value` of mysql_async's (binlog
+/// images, the fallback reader) or the bytes of a binary-protocol row.
+#[derive(Clone, Copy)]
+pub(super) enum Cell<'a> {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f32),
+    Double(f64),
+    Bytes(&'a [u8]),
+    /// year, month, day, hour, minute, second, microsecond
+    Date(u16, u8, u8, u8, u8, u8, u32),
+    /// negative, days, hours, minutes, seconds, microseconds
+    Time(bool, u32, u8, u8, u8, u32),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(value: &'a Value) -> Self {
+        match *value {
+            Value::NULL => Cell::Null,
+            Value::Int(i) => Cell::Int(i),
+            Value::UInt(u) => Cell::UInt(u),
+            Value::Float(f) => Cell::Float(f),
+            Value::Double(d) => Cell::Double(d),
+            Value::Bytes(ref b) => Cell::Bytes(b),
+            Value::Date(y, m, d, h, mi, s, us) => Cell::Date(y, m, d, h, mi, s, us),
+            Value::Time(neg, d, h, m, s, us) => Cell::Time(neg, d, h, m, s, us),
+        }
+    }
+}
+
+impl Cell<'_> {
+    /// The value as mysql_async has it, for messages.
+    fn to_value(self) -> Value {
+        match self {
+            Cell::Null => Value::NULL,
+            Cell::Int(i) => Value::Int(i),
+            Cell::UInt(u) => Value::UInt(u),
+            Cell::Float(f) => Value::Float(f),
+            Cell::Double(d) => Value::Double(d),
+            Cell::Bytes(b) => Value::Bytes(b.to_vec()),
+            Cell::Date(y, m, d, h, mi, s, us) => Value::Date(y, m, d, h, mi, s, us),
+            Cell::Time(neg, d, h, m, s, us) => Value::Time(neg, d, h, m, s, us),
+        }
+    }
+}
+
+/// How a column's values are laid out in a binary-protocol row (from its definition's type
+/// and flags), as mysql_common reads them into `Value`s: the same cells either way.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Wire {
+    /// Bytes of a little-endian integer, and whether it is unsigned.
+    Int(u8, bool),
+    Float,
+    Double,
+    /// A length-encoded string: text, blobs, DECIMAL, BIT, ENUM, SET, JSON.
+    Bytes,
+    /// A length byte (0, 4, 7 or 11), then year, month, day, [hour, minute, second, [µs]].
+    DateTime,
+    /// A length byte (0, 8 or 12), then sign, days, hour, minute, second, [µs].
+    Time,
+    /// Always NULL (the bitmap says so).
+    Null,
+}
+
+impl Wire {
+    pub(super) fn of(column: &mysql_common::packets::Column) -> Wire {
+        use mysql_common::constants::{ColumnFlags, ColumnType::*};
+        let unsigned = column.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+        match column.column_type() {
+            MYSQL_TYPE_TINY => Wire::Int(1, unsigned),
+            MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR => Wire::Int(2, unsigned),
+            MYSQL_TYPE_LONG | MYSQL_TYPE_INT24 => Wire::Int(4, unsigned),
+            MYSQL_TYPE_LONGLONG => Wire::Int(8, unsigned),
+            MYSQL_TYPE_FLOAT => Wire::Float,
+            MYSQL_TYPE_DOUBLE => Wire::Double,
+            MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_DATE
+            | MYSQL_TYPE_NEWDATE
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_TIMESTAMP2
+            | MYSQL_TYPE_DATETIME2 => Wire::DateTime,
+            MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Wire::Time,
+            MYSQL_TYPE_NULL => Wire::Null,
+            _ => Wire::Bytes,
+        }
+    }
+}
+
+/// The values of one binary-protocol row, read in column order.
+struct BinaryCells<'a> {
+    row: &'a [u8],
+    /// The NULL bitmap: column `i` is bit `i + 2`.
+    bitmap: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BinaryCells<'a> {
+    fn new(row: &'a [u8], columns: usize) -> std::result::Result<Self, String> {
+        let bitmap_len = (columns + 7 + 2) / 8;
+        let bitmap = row
+            .get(1..1 + bitmap_len)
+            .ok_or("a row shorter than its NULL bitmap")?;
+        Ok(BinaryCells {
+            row,
+            bitmap,
+            pos: 1 + bitmap_len,
+        })
+    }
+
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let bytes = self
+            .row
+            .get(self.pos..self.pos + n)
+            .ok_or("a row that ends inside a value")?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    /// Column `i`'s value (the columns must be read in order).
+    fn next(&mut self, i: usize, wire: Wire) -> std::result::Result<Cell<'a>, String> {
+        if self.bitmap[(i + 2) / 8] & (1 << ((i + 2) % 8)) != 0 {
+            return Ok(Cell::Null);
+        }
+        let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64);
+        Ok(match wire {
+            Wire::Null => Cell::Null,
+            Wire::Int(8, true) => Cell::UInt(le(self.take(8)?)),
+            Wire::Int(n, unsigned) => {
+                let raw = le(self.take(n as usize)?);
+                let bits = 64 - 8 * n as u32;
+                // Sign-extend a signed value of n bytes.
+                Cell::Int(if unsigned {
+                    raw as i64
+                } else {
+                    ((raw << bits) as i64) >> bits
+                })
+            }
+            Wire::Float => Cell::Float(f32::from_le_bytes(self.take(4)?.try_into().unwrap())),
+            Wire::Double => Cell::Double(f64::from_le_bytes(self.take(8)?.try_into().unwrap())),
+            Wire::Bytes => {
+                let len = super::wire::lenenc_int(self.row, &mut self.pos)
+                    .ok_or("a row that ends inside a length")?;
+                Cell::Bytes(self.take(len as usize)?)
+            }
+            Wire::DateTime => {
+                let len = self.take(1)?[0] as usize;
+                let b = self.take(len)?;
+                let (y, m, d) = match len {
+                    0 => (0, 0, 0),
+                    4 | 7 | 11 => (u16::from_le_bytes([b[0], b[1]]), b[2], b[3]),
+                    _ => return Err(format!("a date of {len} bytes")),
+                };
+                let (h, mi, s) = if len >= 7 {
+                    (b[4], b[5], b[6])
+                } else {
+                    (0, 0, 0)
+                };
+                let us = if len == 11 { le(&b[7..11]) as u32 } else { 0 };
+                Cell::Date(y, m, d, h, mi, s, us)
+            }
+            Wire::Time => {
+                let len = self.take(1)?[0] as usize;
+                let b = self.take(len)?;
+                match len {
+                    0 => Cell::Time(false, 0, 0, 0, 0, 0),
+                    8 | 12 => Cell::Time(
+                        b[0] == 1,
+                        le(&b[1..5]) as u32,
+                        b[5],
+                        b[6],
+                        b[7],
+                        if len == 12 { le(&b[8..12]) as u32 } else { 0 },
+                    ),
+                    _ => return Err(format!("a time of {len} bytes")),
+                }
+            }
+        })
+    }
+}
+
 /// An integer value of any MySQL integer kind (BIT arrives as big-endian bytes).
-fn as_i128(value: &Value) -> Option<i128> {
+fn as_i128(value: Cell<'_>) -> Option<i128> {
     match value {
-        Value::Int(i) => Some(*i as i128),
-        Value::UInt(u) => Some(*u as i128),
-        Value::Bytes(b) if b.len() <= 8 => {
+        Cell::Int(i) => Some(i as i128),
+        Cell::UInt(u) => Some(u as i128),
+        Cell::Bytes(b) if b.len() <= 8 => {
             Some(b.iter().fold(0i128, |acc, byte| (acc << 8) | *byte as i128))
         }
         _ => None,
     }
 }
 
-fn unexpected(value: &Value, expected: &str) -> String {
-    format!("got {value:?} where {expected} was expected")
+fn unexpected(value: Cell<'_>, expected: &str) -> String {
+    format!("got {:?} where {expected} was expected", value.to_value())
 }
 
 /// Appends one value; returns whether it was a zero date read as NULL.
 fn push_value(
     builder: &mut ColumnBuilder,
-    value: &Value,
+    value: Cell<'_>,
     column: &Column,
 ) -> std::result::Result<bool, String> {
-    let null = matches!(value, Value::NULL);
+    let null = matches!(value, Cell::Null);
     let int = |target: &str, max: i128, min: i128| -> std::result::Result<Option<i128>, String> {
         if null {
             return Ok(None);
@@ -245,20 +471,20 @@ fn push_value(
             b.append_option(int("BIGINT", i64::MAX as i128, i64::MIN as i128)?.map(|v| v as i64))
         }
         ColumnBuilder::F32(b) => match value {
-            Value::NULL => b.append_null(),
-            Value::Float(f) => b.append_value(*f),
-            Value::Double(d) => b.append_value(*d as f32),
+            Cell::Null => b.append_null(),
+            Cell::Float(f) => b.append_value(f),
+            Cell::Double(d) => b.append_value(d as f32),
             other => return Err(unexpected(other, "a FLOAT")),
         },
         ColumnBuilder::F64(b) => match value {
-            Value::NULL => b.append_null(),
-            Value::Float(f) => b.append_value(*f as f64),
-            Value::Double(d) => b.append_value(*d),
+            Cell::Null => b.append_null(),
+            Cell::Float(f) => b.append_value(f as f64),
+            Cell::Double(d) => b.append_value(d),
             other => return Err(unexpected(other, "a DOUBLE")),
         },
         ColumnBuilder::Decimal(b, p, s) => match value {
-            Value::NULL => b.append_null(),
-            Value::Bytes(text) => {
+            Cell::Null => b.append_null(),
+            Cell::Bytes(text) => {
                 let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
                 let v = arrow::compute::kernels::cast_utils::parse_decimal::<
                     arrow::datatypes::Decimal128Type,
@@ -266,7 +492,7 @@ fn push_value(
                 .map_err(|e| format!("`{text}` is not a DECIMAL({p},{s}): {e}"))?;
                 b.append_value(v)
             }
-            Value::Int(_) | Value::UInt(_) => {
+            Cell::Int(_) | Cell::UInt(_) => {
                 let v = as_i128(value).expect("integer");
                 let scaled = v
                     .checked_mul(10i128.pow(*s as u32))
@@ -277,46 +503,46 @@ fn push_value(
             other => return Err(unexpected(other, "a DECIMAL")),
         },
         ColumnBuilder::Utf8(b) => match value {
-            Value::NULL => b.append_null(),
-            Value::Bytes(bytes) => b.append_value(std::str::from_utf8(bytes).map_err(|e| {
+            Cell::Null => b.append_null(),
+            Cell::Bytes(bytes) => b.append_value(std::str::from_utf8(bytes).map_err(|e| {
                 format!(
                     "the value is not valid UTF-8 ({e}); a binary column belongs in a BINARY/BLOB type"
                 )
             })?),
-            Value::Time(negative, days, h, m, s, us) => {
-                let hours = *days as u64 * 24 + *h as u64;
-                let sign = if *negative { "-" } else { "" };
-                let frac = if *us > 0 { format!(".{us:06}") } else { String::new() };
+            Cell::Time(negative, days, h, m, s, us) => {
+                let hours = days as u64 * 24 + h as u64;
+                let sign = if negative { "-" } else { "" };
+                let frac = if us > 0 { format!(".{us:06}") } else { String::new() };
                 b.append_value(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
             }
-            Value::Int(i) => b.append_value(i.to_string()),
-            Value::UInt(u) => b.append_value(u.to_string()),
+            Cell::Int(i) => b.append_value(i.to_string()),
+            Cell::UInt(u) => b.append_value(u.to_string()),
             other => return Err(unexpected(other, "text")),
         },
         ColumnBuilder::Binary(b) => match value {
-            Value::NULL => b.append_null(),
-            Value::Bytes(bytes) => b.append_value(bytes),
+            Cell::Null => b.append_null(),
+            Cell::Bytes(bytes) => b.append_value(bytes),
             other => return Err(unexpected(other, "bytes")),
         },
         ColumnBuilder::Date(b) => match value {
-            Value::NULL => b.append_null(),
-            Value::Date(y, m, d, ..) if *m == 0 || *d == 0 => {
+            Cell::Null => b.append_null(),
+            Cell::Date(_, m, d, ..) if m == 0 || d == 0 => {
                 b.append_null();
                 return Ok(true);
             }
-            Value::Date(y, m, d, ..) => b.append_value(days_from_civil(*y as i64, *m as u32, *d as u32) as i32),
+            Cell::Date(y, m, d, ..) => b.append_value(days_from_civil(y as i64, m as u32, d as u32) as i32),
             other => return Err(unexpected(other, "a DATE")),
         },
         ColumnBuilder::Timestamp(b, _) => match value {
-            Value::NULL => b.append_null(),
-            Value::Date(_, m, d, ..) if *m == 0 || *d == 0 => {
+            Cell::Null => b.append_null(),
+            Cell::Date(_, m, d, ..) if m == 0 || d == 0 => {
                 b.append_null();
                 return Ok(true);
             }
-            Value::Date(y, m, d, h, mi, s, us) => {
-                let days = days_from_civil(*y as i64, *m as u32, *d as u32);
-                let secs = days * 86_400 + *h as i64 * 3600 + *mi as i64 * 60 + *s as i64;
-                b.append_value(secs * 1_000_000 + *us as i64)
+            Cell::Date(y, m, d, h, mi, s, us) => {
+                let days = days_from_civil(y as i64, m as u32, d as u32);
+                let secs = days * 86_400 + h as i64 * 3600 + mi as i64 * 60 + s as i64;
+                b.append_value(secs * 1_000_000 + us as i64)
             }
             other => return Err(unexpected(other, "a DATETIME or TIMESTAMP")),
         },
@@ -327,6 +553,63 @@ fn push_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_rows_read_as_mysql_common_reads_them() {
+        let layout = [
+            Wire::Int(1, false),
+            Wire::Int(2, true),
+            Wire::Bytes,
+            Wire::Int(8, true),
+            Wire::DateTime,
+            Wire::Time,
+            Wire::Int(4, false),
+        ];
+        // Header, NULL bitmap (2 bytes for 7 columns + 2: column 2 is bit 4), then the values.
+        let mut row = vec![0x00, 0b0001_0000, 0x00];
+        row.push(0xFF); // TINYINT -1
+        row.extend(65_535u16.to_le_bytes()); // SMALLINT UNSIGNED
+        // column 2 is NULL: nothing
+        row.extend(u64::MAX.to_le_bytes()); // BIGINT UNSIGNED
+        row.extend([11, 0xEA, 0x07, 11, 30, 15, 4, 5]); // 2026-11-30 15:04:05
+        row.extend(123_456u32.to_le_bytes()); // .123456
+        row.extend([12, 1]); // TIME, negative
+        row.extend(2u32.to_le_bytes()); // 2 days
+        row.extend([3, 4, 5]);
+        row.extend(7u32.to_le_bytes());
+        row.extend((-2_000_000_000i32).to_le_bytes());
+        let mut cells = BinaryCells::new(&row, layout.len()).unwrap();
+        let read: Vec<Value> = layout
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| cells.next(i, w).unwrap().to_value())
+            .collect();
+        assert_eq!(
+            read,
+            [
+                Value::Int(-1),
+                Value::Int(65_535),
+                Value::NULL,
+                Value::UInt(u64::MAX),
+                Value::Date(2026, 11, 30, 15, 4, 5, 123_456),
+                Value::Time(true, 2, 3, 4, 5, 7),
+                Value::Int(-2_000_000_000),
+            ]
+        );
+        // Cut short anywhere, the row is an error, never a panic.
+        for end in 0..row.len() {
+            let mut cells = match BinaryCells::new(&row[..end], layout.len()) {
+                Ok(cells) => cells,
+                Err(_) => continue,
+            };
+            let all: Result<Vec<_>, _> = layout
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| cells.next(i, w))
+                .collect();
+            assert!(all.is_err(), "{end} bytes");
+        }
+    }
 
     #[test]
     fn civil_days_round_trip() {

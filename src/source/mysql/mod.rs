@@ -1,5 +1,8 @@
-//! `mysql://user:pass@host:port/db`: the production source, read with `mysql_async` over the
-//! binary protocol.
+//! `mysql://user:pass@host:port/db`: the production source. Metadata queries and the binary
+//! log go through `mysql_async`; extractions through martsync's own connection (`wire`),
+//! which decodes binary-protocol rows from its read buffer into the Arrow builders, or
+//! through mysql_async's rows where the server wants what `wire` does not speak (TLS, an
+//! authentication plugin other than mysql_native_password and caching_sha2_password).
 //!
 //! One extraction is one prepared `SELECT <mart columns> FROM <table> WHERE <watermark> > ?`
 //! (the filter is a bound parameter on the indexed column, so the server uses its index).
@@ -33,15 +36,17 @@ mod binlog;
 mod connect;
 mod decode;
 mod query;
+mod wire;
 
 use super::{BatchStream, BinlogPosition, Extract, ExtractCounters, Source};
 use crate::config::{TableConfig, format_duration, redact_url};
 use crate::error::{Error, Result};
 use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
 use connect::tls_options;
-use decode::RowDecoder;
+use decode::{RowDecoder, Wire};
 pub use query::extraction_query;
 use query::{KEYS_PER_QUERY, extraction_filter, keys_query, quote_mysql, split_range};
+use wire::{ConnectError, WireConn};
 
 /// Batches in flight between the reading task and the consumer.
 const CHANNEL_BATCHES: usize = 2;
@@ -63,6 +68,9 @@ pub struct MySqlSource {
     connect_timeout: Duration,
     /// The longest wait for the next row of an extraction.
     read_timeout: Duration,
+    /// Set when the server wanted what only mysql_async speaks (`wire`'s `Unsupported`):
+    /// later extractions go straight to the pool.
+    wire_unsupported: std::sync::OnceLock<String>,
 }
 
 impl MySqlSource {
@@ -79,18 +87,49 @@ impl MySqlSource {
         self
     }
 
+    /// Reads extractions through mysql_async's `Row`s, as martsync did before its own reader
+    /// (`wire`), which falls back to them by itself where it must: for comparisons (the
+    /// production bench) and for the tests of that fallback.
+    pub fn through_mysql_async(self) -> Self {
+        let _ = self.wire_unsupported.set("asked for".to_string());
+        self
+    }
+
     /// A pooled connection, within the connect timeout.
     async fn conn(&self, table: &str) -> Result<mysql_async::Conn> {
         match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
             Ok(conn) => conn.map_err(|e| self.error(table, "connect", e)),
-            Err(_) => Err(self.error(
-                table,
-                "connect",
-                format!(
-                    "no answer within source.connect_timeout = {}; is the server up and reachable?",
-                    format_duration(self.connect_timeout)
-                ),
-            )),
+            Err(_) => Err(self.connect_timed_out(table)),
+        }
+    }
+
+    fn connect_timed_out(&self, table: &str) -> Error {
+        self.error(
+            table,
+            "connect",
+            format!(
+                "no answer within source.connect_timeout = {}; is the server up and reachable?",
+                format_duration(self.connect_timeout)
+            ),
+        )
+    }
+
+    /// A connection of the extraction's own reader (`wire`), within the connect timeout; or
+    /// `None` when the server wants what only mysql_async speaks (TLS, another auth plugin).
+    async fn wire_conn(&self, table: &str) -> Result<Option<WireConn>> {
+        if self.wire_unsupported.get().is_some() {
+            return Ok(None);
+        }
+        let connect = WireConn::connect(&self.opts, self.read_timeout);
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Err(_) => Err(self.connect_timed_out(table)),
+            Ok(Ok(conn)) => Ok(Some(conn)),
+            Ok(Err(ConnectError::Failed(e))) => Err(self.error(table, "connect", e)),
+            Ok(Err(ConnectError::Unsupported(what))) => {
+                debug!(url = %self.url, wants = %what, "Extracting through mysql_async: the server wants what martsync's own reader does not speak.");
+                let _ = self.wire_unsupported.set(what);
+                Ok(None)
+            }
         }
     }
 
@@ -123,6 +162,7 @@ impl MySqlSource {
             parallel: parallel.max(1),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(600),
+            wire_unsupported: std::sync::OnceLock::new(),
         })
     }
 
@@ -341,7 +381,6 @@ impl Source for MySqlSource {
         let schema = table.schema.arrow_schema();
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * readers.len());
         for queries in readers {
-            let conn = self.conn(&source_table).await?;
             let decoder =
                 RowDecoder::new(table, &schema, self.batch_rows, extract.counters.clone());
             if let Some((sql, _)) = queries.first() {
@@ -351,8 +390,16 @@ impl Source for MySqlSource {
                 table: source_table.clone(),
                 url: self.url.clone(),
                 read_timeout: self.read_timeout,
+                decoder,
+                tx: tx.clone(),
             };
-            tokio::spawn(read_rows(conn, queries, decoder, tx.clone(), reading));
+            match self.wire_conn(&source_table).await? {
+                Some(conn) => tokio::spawn(read_wire_rows(conn, queries, reading)),
+                None => {
+                    let conn = self.conn(&source_table).await?;
+                    tokio::spawn(read_rows(conn, queries, reading))
+                }
+            };
         }
         Ok(super::receiver_stream(rx))
     }
@@ -399,64 +446,126 @@ impl MySqlSource {
     }
 }
 
-/// What a reading task needs besides its query: names for errors and its timeout.
+/// What a reading task needs besides its connection and queries: names for errors, its
+/// timeout, its decoder and where its batches go.
 struct Reading {
     table: String,
     url: String,
     read_timeout: Duration,
+    decoder: RowDecoder,
+    tx: mpsc::Sender<Result<RecordBatch>>,
 }
 
-/// One reader: runs the query on its connection and sends decoded batches until the result
-/// ends, an error (sent on) or the consumer goes away.
+impl Reading {
+    fn error(&self, what: &str, e: &dyn std::fmt::Display) -> Error {
+        Error::Source {
+            table: self.table.clone(),
+            location: format!("{} ({what})", self.url),
+            message: e.to_string(),
+        }
+    }
+
+    fn hung(&self, sql: &str) -> Error {
+        let message = format!(
+            "no row within source.read_timeout = {}; the server stopped answering",
+            format_duration(self.read_timeout)
+        );
+        self.error(sql, &message)
+    }
+
+    /// Sends the decoder's batch once it is full; false when the consumer went away (its
+    /// cycle failed): stop reading.
+    async fn send_if_full(&mut self) -> bool {
+        !self.decoder.full() || self.tx.send(Ok(self.decoder.finish())).await.is_ok()
+    }
+
+    /// Sends what is left after the last row, or the error that ended the reading.
+    async fn end(mut self, read: Result<()>) {
+        match read {
+            Ok(()) => {
+                if self.decoder.rows > 0 {
+                    let _ = self.tx.send(Ok(self.decoder.finish())).await;
+                }
+                self.decoder.report_zero_dates(&self.table);
+            }
+            Err(e) => {
+                let _ = self.tx.send(Err(e)).await;
+            }
+        }
+    }
+}
+
+/// One reader over mysql_async: runs its queries and sends decoded batches until the
+/// results end, an error (sent on) or the consumer goes away.
 async fn read_rows(
     mut conn: mysql_async::Conn,
     queries: Vec<(String, Vec<Value>)>,
-    mut decoder: RowDecoder,
-    tx: mpsc::Sender<Result<RecordBatch>>,
-    reading: Reading,
+    mut reading: Reading,
 ) {
-    let Reading {
-        table,
-        url,
-        read_timeout,
-    } = reading;
-    let error = |what: &str, e: &dyn std::fmt::Display| Error::Source {
-        table: table.clone(),
-        location: format!("{url} ({what})"),
-        message: e.to_string(),
-    };
-    let hung = || {
-        format!(
-            "no row within source.read_timeout = {}; the server stopped answering",
-            format_duration(read_timeout)
-        )
-    };
+    let read_timeout = reading.read_timeout;
     let read = async {
         for (sql, params) in queries {
             let mut result =
                 tokio::time::timeout(read_timeout, conn.exec_iter(sql.as_str(), params))
                     .await
-                    .map_err(|_| error(&sql, &hung()))?
-                    .map_err(|e| error(&sql, &e))?;
+                    .map_err(|_| reading.hung(&sql))?
+                    .map_err(|e| reading.error(&sql, &e))?;
             while let Some(row) = tokio::time::timeout(read_timeout, result.next())
                 .await
-                .map_err(|_| error(&sql, &hung()))?
-                .map_err(|e| error(&sql, &e))?
+                .map_err(|_| reading.hung(&sql))?
+                .map_err(|e| reading.error(&sql, &e))?
             {
-                decoder.push(&row).map_err(|m| error("decoding rows", &m))?;
-                // A closed channel: the consumer gave up (its cycle failed); stop reading.
-                if decoder.full() && tx.send(Ok(decoder.finish())).await.is_err() {
+                reading
+                    .decoder
+                    .push(&row)
+                    .map_err(|m| reading.error("decoding rows", &m))?;
+                if !reading.send_if_full().await {
                     return Ok(());
                 }
             }
         }
-        if decoder.rows > 0 {
-            let _ = tx.send(Ok(decoder.finish())).await;
-        }
-        decoder.report_zero_dates(&table);
         Ok::<(), Error>(())
-    };
-    if let Err(e) = read.await {
-        let _ = tx.send(Err(e)).await;
     }
+    .await;
+    reading.end(read).await;
+}
+
+/// One reader over martsync's own connection (`wire`): rows go from the socket's buffer to
+/// the Arrow builders. Its read timeout is the connection's, on every read.
+async fn read_wire_rows(
+    mut conn: WireConn,
+    queries: Vec<(String, Vec<Value>)>,
+    mut reading: Reading,
+) {
+    let read = async {
+        for (sql, params) in queries {
+            let stmt = conn
+                .prepare(&sql)
+                .await
+                .map_err(|e| reading.error(&sql, &e))?;
+            let columns = conn
+                .execute(stmt, &params)
+                .await
+                .map_err(|e| reading.error(&sql, &e))?;
+            let layout: Vec<Wire> = columns.iter().map(Wire::of).collect();
+            while let Some(row) = conn.next_row().await.map_err(|e| reading.error(&sql, &e))? {
+                reading
+                    .decoder
+                    .push_binary(row, &layout)
+                    .map_err(|m| reading.error("decoding rows", &m))?;
+                if !reading.send_if_full().await {
+                    return Ok(false);
+                }
+            }
+            conn.close(stmt)
+                .await
+                .map_err(|e| reading.error(&sql, &e))?;
+        }
+        Ok::<bool, Error>(true)
+    }
+    .await;
+    if matches!(read, Ok(true)) {
+        conn.quit().await;
+    }
+    reading.end(read.map(|_| ())).await;
 }
