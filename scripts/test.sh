@@ -22,6 +22,10 @@ if [ -z "${MARTSYNC_TEST_POSTGRES_URL:-}" ] && [ "${MARTSYNC_SKIP_SERVICES:-}" !
   source "$services_env"
   rm -f "$services_env"
 fi
+# The benchmarks' contenders from PyPI (Polars runs in the quick harness test).
+if [ -z "${MARTSYNC_BENCH_PYTHON:-}" ] && [ "${MARTSYNC_SKIP_SERVICES:-}" != all ]; then
+  eval "$(scripts/contenders.sh)"
+fi
 # Benchmarks are compiled (so they cannot rot) but not run: they are large.
 # `fault-injection` compiles in the crash points the fault tests use (src/fault.rs); both
 # commands use it so the crate is built once.

@@ -1,4 +1,5 @@
-//! The dedup scenario: martsync's operator against DuckDB and DataFusion's window query, each in a worker process of its own.
+//! The dedup scenario: martsync's operator against DuckDB, DataFusion's window query and (with
+//! `scripts/contenders.sh`) Polars, each in a worker process of its own.
 
 use super::*;
 
@@ -11,6 +12,15 @@ pub async fn dedup(options: &Options, progress: Progress<'_>) -> Result<Found> {
     let mut engines = vec![Engine::Martsync, Engine::Duckdb, Engine::DatafusionWindow];
     if options.postgres.is_some() {
         engines.push(Engine::Postgres);
+    }
+    if crate::bench::engines::contenders_python().is_some() {
+        engines.push(Engine::Polars);
+    } else {
+        progress(
+            "dedup: Polars not measured (eval \"$(scripts/contenders.sh)\" first)",
+            0,
+            1,
+        );
     }
     let scratch = options.scratch_dir().join("dedup");
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io("creating", &scratch, e))?;
