@@ -7,13 +7,18 @@
 //!
 //! 1. **extract**: read every row of a `uni_tracking_info` table of `MARTSYNC_BENCH_ROWS` rows
 //!    (default 10M) into Arrow batches through martsync's MySQL source, one connection (the
-//!    full extraction of an empty mart: no WHERE), next to
-//!    `mariadb --quick -N -e 'SELECT …' > /dev/null` on the same table, alternating, 3 times
-//!    each; medians, their ratio, and martsync's peak RSS.
+//!    full extraction of an empty mart: no WHERE), next to the same source through
+//!    mysql_async's rows, `mariadb --quick -N -e 'SELECT …' > /dev/null` and connectorx's
+//!    `read_sql` into Arrow (own process), alternating, 3 times each; medians (min–max), the
+//!    ratios, and the peak RSS of each.
 //! 2. **initial load**: 1M `uni_tracking_info` rows into an empty PostgreSQL mart (S3 stage).
 //! 3. **15-minute cycle**: marts of 1M / 1M / 4M rows (uti / ecs / spath), then 50k uti
 //!    updates, 2k new orders and 20k spath events at the source, and one `run`: wall time per
-//!    phase and per mart.
+//!    phase and per mart; after each martsync run, dlt's incremental merge of the same source
+//!    into a PostgreSQL schema of its own (`benches/contenders/dlt_cycle.py`).
+//!
+//! The contenders from PyPI (connectorx, dlt) run in the Python `scripts/contenders.sh` prints
+//! as `MARTSYNC_BENCH_PYTHON`; without it they are left out, saying so.
 //! 4. **binlog**: `source.mode = "binlog"`, 400k row changes (updates, deletes, inserts over
 //!    the three tables) per run, applied from the binary log: changes per second, median of 3.
 //!    `MARTSYNC_BENCH_ONLY=binlog` runs this one alone.
@@ -21,6 +26,7 @@
 //! Source tables are filled with MariaDB's SEQUENCE engine and kept between runs (in the
 //! databases `martsync_bench_*`); marts go to a fresh PostgreSQL schema each run.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -417,6 +423,38 @@ async fn bench_initial_load(base: &str, pg: &str, s3: &str) {
     );
 }
 
+/// dlt (`benches/contenders/dlt_cycle.py`, in the Python of `scripts/contenders.sh`): one
+/// incremental merge of the three source tables into the PostgreSQL schema `dataset`, its
+/// state in `state`. The seconds of its `pipeline.run` and the rows it loaded.
+fn dlt_cycle(python: &str, source: &str, pg: &str, dataset: &str, state: &Path) -> (Duration, u64) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/contenders/dlt_cycle.py"
+    );
+    let out = Command::new(python)
+        .arg(script)
+        .args([source, pg, dataset])
+        .arg(state)
+        .output()
+        .expect("the contenders' Python");
+    assert!(
+        out.status.success(),
+        "dlt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut fields = text.split_whitespace();
+    let took = fields
+        .next()
+        .and_then(|f| f.parse::<f64>().ok())
+        .expect("dlt's seconds");
+    let rows = fields
+        .next()
+        .and_then(|f| f.parse::<u64>().ok())
+        .expect("dlt's rows");
+    (Duration::from_secs_f64(took), rows)
+}
+
 async fn bench_cycle(base: &str, pg: &str, s3: &str) {
     let orders = 1_000_000;
     source_db(base, "martsync_bench_cycle", orders, orders, 4 * orders).await;
@@ -444,6 +482,24 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
         wall,
         &reports,
     );
+    // dlt on the same source, cycle after cycle, into a schema of its own.
+    let python = env("MARTSYNC_BENCH_PYTHON");
+    let dlt_state = tempfile::tempdir().unwrap();
+    let dataset = format!("dlt_bench_{}", std::process::id());
+    let dlt = |what: &str| {
+        python.as_ref().map(|python| {
+            let (took, rows) = dlt_cycle(python, &work_url, pg, &dataset, dlt_state.path());
+            println!(
+                "  dlt {what}: {:.2} s, {rows} rows loaded",
+                took.as_secs_f64()
+            );
+            took
+        })
+    };
+    if python.is_none() {
+        eprintln!("dlt: not measured (eval \"$(scripts/contenders.sh)\" first)");
+    }
+    dlt("initial load");
 
     // Three 15-minute windows of changes, each after the marts' newest time; each cycle
     // touches other orders than the one before.
@@ -451,6 +507,7 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
         .await
         .unwrap();
     let mut walls = Vec::new();
+    let mut dlt_walls = Vec::new();
     for window in 0..3i64 {
         let now = START + 179 * DAY + 3600 + window * 900;
         conn.query_drop(format!(
@@ -485,11 +542,41 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
             &reports,
         );
         walls.push(wall);
+        dlt_walls.extend(dlt(&format!("cycle {}", window + 1)));
     }
+    let walls_median = median(walls.clone());
     println!(
-        "15-minute cycle, median of 3: {:.2} s",
-        median(walls).as_secs_f64()
+        "15-minute cycle, median of 3: {:.2} s ({})",
+        walls_median.as_secs_f64(),
+        walls
+            .iter()
+            .map(|w| format!("{:.2}", w.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    if !dlt_walls.is_empty() {
+        let dlt_median = median(dlt_walls.clone());
+        println!(
+            "dlt incremental merge of the same changes, median of 3: {:.2} s ({}): martsync {:.2}x faster",
+            dlt_median.as_secs_f64(),
+            dlt_walls
+                .iter()
+                .map(|w| format!("{:.2}", w.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            dlt_median.as_secs_f64() / walls_median.as_secs_f64()
+        );
+        let (client, conn) = tokio_postgres::connect(pg, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {dataset} CASCADE; DROP SCHEMA IF EXISTS {dataset}_staging CASCADE"
+            ))
+            .await
+            .unwrap();
+    }
     conn.query_drop(format!("DROP DATABASE {work}"))
         .await
         .unwrap();
