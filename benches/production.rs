@@ -230,7 +230,7 @@ async fn bench_extract(base: &str) {
     let columns = table.schema.column_list();
     let sql = format!("SELECT {columns} FROM uni_tracking_info");
     let parsed = url::Url::parse(&url).unwrap();
-    let python = env("MARTSYNC_BENCH_PYTHON");
+    let python = martsync::bench::engines::contenders_python();
     if python.is_none() {
         eprintln!("connectorx: not measured (eval \"$(scripts/contenders.sh)\" first)");
     }
@@ -483,7 +483,7 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
         &reports,
     );
     // dlt on the same source, cycle after cycle, into a schema of its own.
-    let python = env("MARTSYNC_BENCH_PYTHON");
+    let python = martsync::bench::engines::contenders_python();
     let dlt_state = tempfile::tempdir().unwrap();
     let dataset = format!("dlt_bench_{}", std::process::id());
     let dlt = |what: &str| {
