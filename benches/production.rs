@@ -63,6 +63,24 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Runs statements in PostgreSQL on a connection of their own.
+async fn pg_execute(pg: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(pg, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+}
+
+/// `1.23, 4.56`: the times of the runs, in order.
+fn seconds(times: &[Duration]) -> String {
+    times
+        .iter()
+        .map(|t| format!("{:.2}", t.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The base URL with another database.
 fn with_db(base: &str, db: &str) -> String {
     let mut url = url::Url::parse(base).expect("mysql URL");
@@ -344,19 +362,11 @@ async fn bench_extract(base: &str) {
 /// A pipeline for `source` into a fresh PostgreSQL schema, staged on S3.
 async fn pipeline(source: &str, pg: &str, s3: &str, tables: &str) -> (Pipeline, String) {
     let schema = format!("bench_{}", std::process::id());
-    let (client, conn) = pg
-        .parse::<tokio_postgres::Config>()
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
+    pg_execute(
+        pg,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    )
+    .await;
     let sep = if pg.contains('?') { '&' } else { '?' };
     let text = format!(
         "[source]\nurl = \"{source}\"\n[stage]\nurl = \"{s3}/bench\"\n[warehouse]\nurl = \"{pg}{sep}options=-csearch_path%3D{schema}\"\n{tables}"
@@ -548,34 +558,23 @@ async fn bench_cycle(base: &str, pg: &str, s3: &str) {
     println!(
         "15-minute cycle, median of 3: {:.2} s ({})",
         walls_median.as_secs_f64(),
-        walls
-            .iter()
-            .map(|w| format!("{:.2}", w.as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        seconds(&walls)
     );
     if !dlt_walls.is_empty() {
         let dlt_median = median(dlt_walls.clone());
         println!(
             "dlt incremental merge of the same changes, median of 3: {:.2} s ({}): martsync {:.2}x faster",
             dlt_median.as_secs_f64(),
-            dlt_walls
-                .iter()
-                .map(|w| format!("{:.2}", w.as_secs_f64()))
-                .collect::<Vec<_>>()
-                .join(", "),
+            seconds(&dlt_walls),
             dlt_median.as_secs_f64() / walls_median.as_secs_f64()
         );
-        let (client, conn) = tokio_postgres::connect(pg, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
+        pg_execute(
+            pg,
+            &format!(
                 "DROP SCHEMA IF EXISTS {dataset} CASCADE; DROP SCHEMA IF EXISTS {dataset}_staging CASCADE"
-            ))
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
     }
     conn.query_drop(format!("DROP DATABASE {work}"))
         .await
