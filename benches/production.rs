@@ -206,6 +206,17 @@ async fn time_extraction(
     started.elapsed()
 }
 
+/// What a contender's Python script printed; its error output if it failed.
+fn python_output(contender: &str, command: &mut Command) -> String {
+    let out = command.output().expect("the contenders' Python");
+    assert!(
+        out.status.success(),
+        "{contender}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// connectorx reading the same query into an Arrow table, in a Python process of its own
 /// (`scripts/contenders.sh`): the seconds of its `read_sql` and the process's peak RSS.
 fn connectorx_extraction(python: &str, url: &str, sql: &str, rows: i64) -> (Duration, f64) {
@@ -214,16 +225,10 @@ fn connectorx_extraction(python: &str, url: &str, sql: &str, rows: i64) -> (Dura
         table = cx.read_sql(sys.argv[1], sys.argv[2], return_type='arrow')\n\
         took = time.perf_counter() - t\n\
         print(table.num_rows, took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n";
-    let out = Command::new(python)
-        .args(["-c", script, url, sql])
-        .output()
-        .expect("the contenders' Python");
-    assert!(
-        out.status.success(),
-        "connectorx: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = python_output(
+        "connectorx",
+        Command::new(python).args(["-c", script, url, sql]),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let fields: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(
         fields[0].parse::<i64>().unwrap(),
@@ -441,18 +446,13 @@ fn dlt_cycle(python: &str, source: &str, pg: &str, dataset: &str, state: &Path) 
         env!("CARGO_MANIFEST_DIR"),
         "/benches/contenders/dlt_cycle.py"
     );
-    let out = Command::new(python)
-        .arg(script)
-        .args([source, pg, dataset])
-        .arg(state)
-        .output()
-        .expect("the contenders' Python");
-    assert!(
-        out.status.success(),
-        "dlt: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = python_output(
+        "dlt",
+        Command::new(python)
+            .arg(script)
+            .args([source, pg, dataset])
+            .arg(state),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let mut fields = text.split_whitespace();
     let took = fields
         .next()
