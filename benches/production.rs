@@ -695,5 +695,8 @@ fn main() {
         if only.is_empty() || only == "binlog" {
             bench_binlog(&mysql, &pg, &s3).await;
         }
+        // The marts' schema every scenario made anew (`pipeline`): gone with the run.
+        let schema = format!("bench_{}", std::process::id());
+        pg_execute(&pg, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
     });
 }
