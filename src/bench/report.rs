@@ -44,13 +44,6 @@ pub struct Machine {
 impl Machine {
     fn here() -> Self {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-        let meminfo = read("/proc/meminfo");
-        let kib: f64 = meminfo
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
         let cpuinfo = read("/proc/cpuinfo");
         let cpu = cpuinfo
             .lines()
@@ -61,7 +54,7 @@ impl Machine {
             .to_string();
         Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory_gib: kib / 1048576.0,
+            memory_gib: crate::units::physical_memory().unwrap_or(0) as f64 / 1073741824.0,
             cpu,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             martsync: crate::units::VERSION.to_string(),

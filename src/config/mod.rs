@@ -171,18 +171,7 @@ pub struct DedupConfig {
 impl DedupConfig {
     /// The default limit: half of the machine's physical memory (1 GiB if unknown).
     pub fn default_memory_limit() -> usize {
-        // SAFETY: sysconf only reads system constants.
-        let (pages, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_PHYS_PAGES),
-                libc::sysconf(libc::_SC_PAGESIZE),
-            )
-        };
-        if pages > 0 && page > 0 {
-            (pages as usize).saturating_mul(page as usize) / 2
-        } else {
-            1 << 30
-        }
+        crate::units::physical_memory().map_or(1 << 30, |bytes| (bytes / 2) as usize)
     }
 }
 

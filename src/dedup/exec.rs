@@ -293,9 +293,15 @@ impl<'a> Deduper<'a> {
             Ok(()) => return Ok(None),
             Err(refused) => refused,
         };
-        if self.setup.hand_over && self.level == 0 {
-            let (kept, rejected, stats) = self.state.take().expect("in memory").finish()?;
-            reservation.free();
+        let to_warehouse = self.setup.hand_over && self.level == 0;
+        if !to_warehouse && self.setup.spill_dir.is_none() {
+            return Err(refused);
+        }
+        // The winners so far go first: to the warehouse, or to disk followed by every later
+        // row (see `super::spill` for why that keeps the same rows).
+        let (kept, rejected, stats) = self.state.take().expect("in memory").finish()?;
+        reservation.free();
+        if to_warehouse {
             tracing::info!(
                 rows_in = self.rows_in,
                 winners = stats.rows_out,
@@ -309,13 +315,7 @@ impl<'a> Deduper<'a> {
             };
             return Ok(Some((kept, done)));
         }
-        let Some(base) = &self.setup.spill_dir else {
-            return Err(refused);
-        };
-        // Hand over to disk: the winners so far first, then every later row (see
-        // `super::spill` for why that keeps the same rows).
-        let (kept, rejected, stats) = self.state.take().expect("in memory").finish()?;
-        reservation.free();
+        let base = self.setup.spill_dir.as_ref().expect("checked above");
         tracing::debug!(
             rows_in = self.rows_in,
             winners = stats.rows_out,

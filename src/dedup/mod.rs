@@ -224,9 +224,7 @@ async fn run(
         Arc::clone(&memory.runtime.memory_pool),
         memory.spill_dir.clone(),
     );
-    if let Some(batch) = first {
-        rows.push(batch.map_err(failed)?).map_err(failed)?;
-    }
+    let mut output = futures::stream::iter(first).chain(output);
     while let Some(batch) = output.next().await {
         rows.push(batch.map_err(failed)?).map_err(failed)?;
     }
@@ -252,10 +250,7 @@ pub async fn number_arrivals(
     spec: DedupSpec,
     memory: &DedupMemory,
 ) -> Result<Deduped> {
-    let failed = |e: DataFusionError| Error::Dedup {
-        mart: mart.to_string(),
-        message: e.to_string(),
-    };
+    let failed = |e: DataFusionError| dedup_error(mart, memory.limit, e);
     let mut rows = rows::Collector::new(
         mart,
         Arc::clone(&raw_schema),

@@ -76,44 +76,41 @@ impl DedupedRows {
 
     /// The batches, in the order the dedup produced them.
     pub fn iter(&self) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send + '_>> {
-        match &self.file {
+        match self.read_spilled()? {
             None => Ok(Box::new(self.memory.iter().cloned().map(Ok))),
-            Some((_, path)) => {
-                let mart = self.mart.clone();
-                let failed = move |e: DataFusionError| Error::Dedup {
-                    mart: mart.clone(),
-                    message: e.to_string(),
-                };
-                let batches = read_spill(path).map_err(&failed)?;
-                Ok(Box::new(batches.map(move |b| b.map_err(&failed))))
-            }
+            Some(batches) => Ok(Box::new(batches)),
         }
     }
 
     /// The batches, owning the rows (a spill file is removed once they are read).
     pub fn into_batches(self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send> {
-        let file = match &self.file {
-            None => None,
-            Some((_, path)) => Some(read_spill(path).map_err(|e| Error::Dedup {
-                mart: self.mart.clone(),
-                message: e.to_string(),
-            })?),
-        };
+        let spilled = self.read_spilled()?;
         let DedupedRows {
-            mart,
             memory,
             file: folder,
             reservation,
             ..
         } = self;
-        let spilled = file.into_iter().flatten().map(move |b| {
+        let spilled = spilled.into_iter().flatten().inspect(move |_| {
             let _kept_until_read = (&folder, &reservation);
-            b.map_err(|e| Error::Dedup {
-                mart: mart.clone(),
-                message: e.to_string(),
-            })
         });
         Ok(memory.into_iter().map(Ok).chain(spilled))
+    }
+
+    /// The spill file's batches, if the rows went to disk.
+    fn read_spilled(
+        &self,
+    ) -> Result<Option<impl Iterator<Item = Result<RecordBatch>> + Send + use<>>> {
+        let Some((_, path)) = &self.file else {
+            return Ok(None);
+        };
+        let mart = self.mart.clone();
+        let failed = move |e: DataFusionError| Error::Dedup {
+            mart: mart.clone(),
+            message: e.to_string(),
+        };
+        let batches = read_spill(path).map_err(&failed)?;
+        Ok(Some(batches.map(move |b| b.map_err(&failed))))
     }
 }
 
@@ -165,14 +162,14 @@ impl Collector {
                     return Err(full);
                 };
                 let folder = spill_folder(base, "deduped")?;
-                let mut writer =
-                    SpillWriter::create(folder.path().join("rows.arrow"), &self.rows.schema)?;
+                let path = folder.path().join("rows.arrow");
+                let mut writer = SpillWriter::create(path.clone(), &self.rows.schema)?;
                 for kept in std::mem::take(&mut self.rows.memory) {
                     writer.write(&kept)?;
                 }
                 writer.write(&batch)?;
                 reservation.free();
-                self.rows.file = Some((folder, PathBuf::new()));
+                self.rows.file = Some((folder, path));
                 self.writer = Some(writer);
                 Ok(())
             }
@@ -181,10 +178,7 @@ impl Collector {
 
     pub fn finish(mut self) -> DfResult<DedupedRows> {
         if let Some(writer) = self.writer.take() {
-            let path = writer.finish()?;
-            if let Some((_, file)) = &mut self.rows.file {
-                *file = path;
-            }
+            writer.finish()?;
         }
         self.rows.reservation = self.reservation.take();
         Ok(self.rows)

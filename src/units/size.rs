@@ -1,4 +1,16 @@
-//! Sizes for people: printed (`12.3 KiB`) and read (`256MiB`).
+//! Sizes for people: printed (`12.3 KiB`) and read (`256MiB`); the machine's memory.
+
+/// The machine's physical memory in bytes, if the system says.
+pub fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf only reads system constants.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && page > 0).then(|| (pages as u64).saturating_mul(page as u64))
+}
 
 /// Bytes as `12.3 KiB`.
 pub fn human_bytes(bytes: u64) -> String {
