@@ -1,7 +1,7 @@
 //! DDL: the marts (with Redshift's distribution and sort keys), the run ledger, PostgreSQL's
 //! indexes, and the columns a widened source adds.
 
-use super::{Dialect, RUNS_TABLE, current_schema, placeholder, quote};
+use super::{Dialect, RUNS_TABLE, current_schema, placeholder, quote, quote_list};
 use crate::config::TableConfig;
 use crate::warehouse::plan::Timed;
 
@@ -26,12 +26,7 @@ pub fn create_mart(dialect: Dialect, table: &TableConfig) -> String {
         quote(&table.name)
     );
     if dialect == Dialect::Redshift {
-        let sort = table
-            .sort_key
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let sort = quote_list(&table.sort_key);
         sql.push_str(&format!(
             "\nDISTKEY({})\nCOMPOUND SORTKEY({sort})",
             quote(&table.dist_key)
@@ -145,12 +140,7 @@ pub fn create_indexes(dialect: Dialect, table: &TableConfig) -> Vec<Index> {
         return Vec::new();
     }
     let mart = quote(&table.name);
-    let keys = table
-        .key
-        .iter()
-        .map(|k| quote(k))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let keys = quote_list(&table.key);
     let (key, watermark) = (
         format!("{}_key", table.name).to_ascii_lowercase(),
         format!("{}_watermark", table.name).to_ascii_lowercase(),

@@ -4,7 +4,7 @@
 
 use super::{
     Dialect, RUNS_COLUMNS, RUNS_TABLE, epoch_ms_to_timestamp, epoch_us_to_timestamp, literal,
-    placeholder, quote, quoted_columns,
+    placeholder, quote, quote_list, quoted_columns,
 };
 use crate::config::{ARRIVAL_COLUMN, CHANGE_MARKER, StageUrl, Strategy, TableConfig};
 use crate::schema::WarehouseType;
@@ -562,12 +562,7 @@ pub fn ranked_plan(dialect: Dialect, raw: &TableConfig, load: &Load) -> MergePla
 pub fn rank_staged(raw: &TableConfig) -> String {
     let stage = stage_table(raw);
     let arrival = quote(ARRIVAL_COLUMN);
-    let keys = raw
-        .key
-        .iter()
-        .map(|k| quote(k))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let keys = quote_list(&raw.key);
     let order = match (raw.strategy, raw.version.as_deref()) {
         (Strategy::Latest, Some(version)) => format!("{} DESC, {arrival} DESC", quote(version)),
         (Strategy::Latest, None) => format!("{arrival} DESC"),

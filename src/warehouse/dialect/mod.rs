@@ -28,6 +28,15 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.to_ascii_lowercase())
 }
 
+/// `"a", "b"`: names quoted and listed.
+pub fn quote_list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+    names
+        .into_iter()
+        .map(|n| quote(n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A SQL string literal with quotes doubled.
 pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
@@ -58,13 +67,7 @@ pub fn epoch_units(expr: &str, unit: &str) -> String {
 
 /// The mart's columns, quoted, comma separated, in order.
 pub fn quoted_columns(table: &TableConfig) -> String {
-    table
-        .schema
-        .columns
-        .iter()
-        .map(|c| quote(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    quote_list(table.schema.columns.iter().map(|c| &c.name))
 }
 
 fn placeholder(dialect: Dialect, i: usize) -> String {
