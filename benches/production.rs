@@ -403,6 +403,12 @@ fn print_cycle(what: &str, wall: Duration, reports: &[CycleReport]) {
             r.merge_ms,
             r.total_ms
         );
+        let steps: Vec<String> = r
+            .timings
+            .iter()
+            .map(|(step, ms)| format!("{} {ms}", step.as_str()))
+            .collect();
+        println!("  {:<26} merge steps (ms): {}", "", steps.join(", "));
     }
 }
 
