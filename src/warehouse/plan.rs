@@ -4,7 +4,7 @@
 //!
 //! A plan is a list of typed [`Step`]s: a statement name, its SQL, the values it binds and
 //! what its result means to the merge. The branches a merge takes at run time are steps too:
-//! - `check_empty` (PostgreSQL, a mart without targets): an empty mart takes the run straight
+//! - `check_empty` (DuckDB and PostgreSQL, a mart without targets): an empty mart takes the run straight
 //!   from COPY, so the steps marked [`When::ThroughStage`] are skipped and those marked
 //!   [`When::Direct`] run;
 //! - a run that staged no files loads nothing: steps with `needs_files` are skipped (DuckDB's
