@@ -31,16 +31,23 @@ fn explain_and_dry_run_show_the_cycle_and_write_nothing() {
             "== mart_uni_tracking_info (latest, from uni_tracking_info)",
             "the mart does not exist yet",
             "-- create_mart",
+            // A mart that does not exist yet will be empty: the run loads straight into it.
+            "-- check_empty",
             "-- load_stage",
+            "INSERT INTO \"mart_uni_tracking_info\" (",
             "read_parquet([",
-            "-- delete_replaced",
-            "-- insert_new_rows",
             "-- retention_trim",
             "-- commit",
         ] {
             assert!(
                 text.contains(expected),
                 "{args:?}: no {expected:?} in:\n{text}"
+            );
+        }
+        for unexpected in ["-- delete_replaced", "-- insert_new_rows", "stage_mart_"] {
+            assert!(
+                !text.contains(unexpected),
+                "{args:?}: {unexpected:?} for an empty mart in:\n{text}"
             );
         }
         assert!(
