@@ -674,71 +674,39 @@ fn staging_steps(dialect: Dialect, staged: &TableConfig, load: &Load) -> Vec<Ste
 
 /// Loading the run's staged files into the stage table (or, `direct`, into the empty mart).
 fn load_steps(table: &TableConfig, load: &Load, direct: bool) -> Vec<Step> {
-    let mut steps = Vec::new();
-    match load {
-        Load::Files(files) => {
-            if direct {
-                steps.push(
-                    Step::execute(
-                        StepName::LoadStage,
-                        load_parquet_files(table, files, true),
-                        Reads::LoadedIntoMart,
-                    )
-                    .when(When::Direct)
-                    .needs_files(),
-                );
-            }
-            steps.push(
-                Step::execute(
-                    StepName::LoadStage,
-                    load_parquet_files(table, files, false),
-                    Reads::Loaded,
-                )
-                .when(When::ThroughStage)
-                .needs_files(),
-            );
-        }
-        Load::Stdin => {
-            if direct {
-                steps.push(
-                    Step::execute(
-                        StepName::LoadStage,
-                        copy_from_stdin(table, true),
-                        Reads::LoadedIntoMart,
-                    )
-                    .run(Run::CopyIn)
-                    .when(When::Direct)
-                    .needs_files(),
-                );
-            }
-            steps.push(
-                Step::execute(
-                    StepName::LoadStage,
-                    copy_from_stdin(table, false),
-                    Reads::Loaded,
-                )
-                .run(Run::CopyIn)
-                .when(When::ThroughStage)
-                .needs_files(),
-            );
-        }
+    let run = match load {
+        Load::Files(_) => Run::Execute,
+        Load::Stdin => Run::CopyIn,
         Load::Manifest { url, iam_role } => {
             // Both steps need files: "Regardless of any mandatory settings, COPY will
             // terminate if no files are found" (Redshift Database Developer Guide, "Using a
             // manifest to specify data files"), so a quiet cycle must not COPY at all.
-            steps.push(
+            return vec![
                 Step::execute(
                     StepName::LoadStage,
                     copy_from_manifest(table, url, iam_role),
                     Reads::Nothing,
                 )
                 .needs_files(),
-            );
-            steps.push(
                 Step::query(StepName::LoadedRows, LAST_COPY_COUNT, Reads::Loaded).needs_files(),
-            );
+            ];
         }
+    };
+    let load = |into_mart: bool, reads: Reads, when: When| {
+        let sql = match load {
+            Load::Files(files) => load_parquet_files(table, files, into_mart),
+            _ => copy_from_stdin(table, into_mart),
+        };
+        Step::execute(StepName::LoadStage, sql, reads)
+            .run(run)
+            .when(when)
+            .needs_files()
+    };
+    let mut steps = Vec::new();
+    if direct {
+        steps.push(load(true, Reads::LoadedIntoMart, When::Direct));
     }
+    steps.push(load(false, Reads::Loaded, When::ThroughStage));
     steps
 }
 
