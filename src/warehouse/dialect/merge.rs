@@ -692,7 +692,7 @@ fn load_steps(table: &TableConfig, load: &Load, direct: bool) -> Vec<Step> {
             ];
         }
     };
-    let load = |into_mart: bool, reads: Reads, when: When| {
+    let step = |into_mart: bool, reads: Reads, when: When| {
         let sql = match load {
             Load::Files(files) => load_parquet_files(table, files, into_mart),
             _ => copy_from_stdin(table, into_mart),
@@ -704,9 +704,9 @@ fn load_steps(table: &TableConfig, load: &Load, direct: bool) -> Vec<Step> {
     };
     let mut steps = Vec::new();
     if direct {
-        steps.push(load(true, Reads::LoadedIntoMart, When::Direct));
+        steps.push(step(true, Reads::LoadedIntoMart, When::Direct));
     }
-    steps.push(load(false, Reads::Loaded, When::ThroughStage));
+    steps.push(step(false, Reads::Loaded, When::ThroughStage));
     steps
 }
 
