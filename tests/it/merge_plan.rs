@@ -136,12 +136,8 @@ async fn postgres_merge_joins_the_mart_on_its_key_only() {
         .filter(|s| s.on_branch(false))
         .collect();
     client.batch_execute("BEGIN").await.unwrap();
-    for step in plans[0]
-        .steps
-        .iter()
-        .filter(|s| s.name == StepName::CreateStageTable)
-    {
-        client.batch_execute(&step.sql).await.unwrap();
+    for sql in dialect::create_stage_table(Dialect::Postgres, table) {
+        client.batch_execute(&sql).await.unwrap();
     }
     let stage = dialect::stage_table(table);
     client
@@ -158,7 +154,7 @@ async fn postgres_merge_joins_the_mart_on_its_key_only() {
         .columns
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|c| *c != "order_id")
+        .filter(|c| !table.key.iter().any(|k| k == c))
         .collect();
     let checked = [
         StepName::DropStaleVersions,
