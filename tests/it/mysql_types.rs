@@ -1,6 +1,7 @@
 //! The type mapping against a real MariaDB: every row of the mapping table, and the edge
 //! cases (zero dates, unsigned overflow, DECIMAL(38,10) extremes, 4-byte UTF-8, latin1,
-//! NULL in every type, empty strings), decoded by the MySQL source into Arrow.
+//! NULL in every type, empty strings), decoded by the MySQL source into Arrow; and how an
+//! extraction asks the server for its rows (the watermark index it may force).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -639,4 +640,83 @@ async fn sources_with_orders(url: &str, n: usize) -> MyDb {
     ))
     .await;
     db
+}
+
+/// MariaDB scans the whole table once it estimates a range at about a fifth of it, although
+/// with the table in its buffer pool the watermark's index reads a range of 10 % faster
+/// (`FORCE_INDEX_BELOW_PERCENT`). An incremental extraction of such a range goes through the
+/// index; a larger range and a range the server reads by index anyway keep its plan; the rows
+/// are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_watermark_range_is_read_through_the_index_the_server_would_not_use() {
+    let Some(base) = service_url("MARTSYNC_TEST_MYSQL_URL") else {
+        return;
+    };
+    let db = sources_with_orders(&base, 200_000).await;
+    // Two busy windows: 20k orders updated at +300,000 s, 20k more at +300,900 s.
+    let at = 1_767_225_600i64 + 300_000;
+    db.exec(&format!(
+        "UPDATE uni_tracking_info SET status = 4, update_time = {at} WHERE order_id <= 20000"
+    ))
+    .await;
+    db.exec(&format!(
+        "UPDATE uni_tracking_info SET status = 4, update_time = {} \
+         WHERE order_id > 20000 AND order_id <= 40000",
+        at + 900
+    ))
+    .await;
+    let config = crate::common::parse_config(&crate::common::service_config(
+        &db.url,
+        "file:///nonexistent",
+        "duckdb:///nonexistent",
+        "",
+    ));
+    let table = config.tables[0].clone();
+    assert_eq!(table.watermark, "update_time");
+    let source = MySqlSource::new(&db.url, 4096, UnsignedBigint::Int64).unwrap();
+    let server_plan = |above: i64| {
+        let db = &db;
+        async move {
+            db.rows(&format!(
+                "EXPLAIN FORMAT=JSON SELECT * FROM uni_tracking_info WHERE update_time > {above}"
+            ))
+            .await
+        }
+    };
+    for (above, rows, forced) in [
+        // 20k rows (10 %): estimated about 20 %, scanned by the server: forced.
+        (at, 20_000, true),
+        // 40k rows (20 %): estimated above 40 %: the server's scan stays.
+        (at - 1, 40_000, false),
+        // Nothing: the server reads the index itself.
+        (at + 900, 0, false),
+    ] {
+        let index = source
+            .forced_index(&table, Some(above), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            index.as_deref(),
+            forced.then_some("idx_update_time"),
+            "update_time > {above} ({rows} rows); the server's plan: {:?}",
+            server_plan(above).await
+        );
+        let extract = Extract {
+            above: Some(above),
+            below: None,
+            keys: None,
+            counters: Arc::new(ExtractCounters::default()),
+        };
+        let batches: Vec<RecordBatch> = source
+            .extract(&table, extract)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let got: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(got, rows, "update_time > {above}");
+    }
+    // A full extraction never forces an index.
+    assert_eq!(source.forced_index(&table, None, None).await.unwrap(), None);
 }

@@ -5,7 +5,9 @@
 //! authentication plugin other than mysql_native_password and caching_sha2_password).
 //!
 //! One extraction is one prepared `SELECT <mart columns> FROM <table> WHERE <watermark> > ?`
-//! (the filter is a bound parameter on the indexed column, so the server uses its index).
+//! (the filter is a bound parameter on the indexed column, so the server uses its index;
+//! where it would scan the whole table for a small range instead, the extraction names the
+//! index: [`MySqlSource::forced_index`]).
 //! Rows are decoded straight into typed Arrow builders, one batch of `batch_rows` at a time,
 //! on a task that hands batches over a channel of [`CHANNEL_BATCHES`]: memory is bounded by
 //! those batches whatever the result size.
@@ -45,7 +47,10 @@ use crate::schema::{Column, TableSchema, UnsignedBigint, map_mysql_type};
 use connect::tls_options;
 use decode::{RowDecoder, Wire};
 pub use query::extraction_query;
-use query::{KEYS_PER_QUERY, extraction_filter, keys_query, quote_mysql, split_range};
+use query::{
+    FORCE_INDEX_BELOW_PERCENT, KEYS_PER_QUERY, extraction_filter, force_index, keys_query,
+    quote_mysql, split_range,
+};
 use wire::{ConnectError, WireConn};
 
 /// Batches in flight between the reading task and the consumer.
@@ -343,11 +348,19 @@ impl Source for MySqlSource {
     }
 
     fn explain_extraction(&self, table: &TableConfig, above: Option<i64>) -> String {
-        let (sql, params) = extraction_query(table, above, None, None);
+        let (sql, params) = extraction_query(table, above, None, None, None);
         let params: Vec<String> = params.iter().map(|v| v.as_sql(false)).collect();
         let mut text = format!("{sql};");
         if !params.is_empty() {
             text += &format!("  -- ? = {}", params.join(", "));
+        }
+        if above.is_some() {
+            text += &format!(
+                "\n  (through the `{}` index, FORCE INDEX, where the server would scan the whole \
+                 table for a range it estimates at most {FORCE_INDEX_BELOW_PERCENT} % of it and \
+                 the table fits in its buffer pool)",
+                table.watermark
+            );
         }
         if self.parallel > 1 {
             text += &format!(
@@ -371,12 +384,24 @@ impl Source for MySqlSource {
                     .map(|chunk| keys_query(table, chunk))
                     .collect(),
             ],
-            None => self
-                .key_ranges(table, extract.above, extract.below)
-                .await?
-                .into_iter()
-                .map(|range| vec![extraction_query(table, extract.above, extract.below, range)])
-                .collect(),
+            None => {
+                let index = self
+                    .forced_index(table, extract.above, extract.below)
+                    .await?;
+                self.key_ranges(table, extract.above, extract.below)
+                    .await?
+                    .into_iter()
+                    .map(|range| {
+                        vec![extraction_query(
+                            table,
+                            extract.above,
+                            extract.below,
+                            range,
+                            index.as_deref(),
+                        )]
+                    })
+                    .collect()
+            }
         };
         let schema = table.schema.arrow_schema();
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES * readers.len());
@@ -406,6 +431,59 @@ impl Source for MySqlSource {
 }
 
 impl MySqlSource {
+    /// The index an incremental extraction is read through against the server's plan, if
+    /// any: an index (not the primary key) whose first column is the watermark, when the
+    /// table fits in InnoDB's buffer pool and the server would scan the whole table for a
+    /// range it estimates small ([`query::force_index`]). A full extraction, a key list and a
+    /// table with no such index keep the server's plan.
+    pub async fn forced_index(
+        &self,
+        table: &TableConfig,
+        above: Option<i64>,
+        below: Option<i64>,
+    ) -> Result<Option<String>> {
+        if above.is_none() {
+            return Ok(None);
+        }
+        let name = &table.schema.name;
+        let mut conn = self.conn(name).await?;
+        let what = "looking for an index on the watermark (information_schema.STATISTICS)";
+        let index: Option<(String, bool)> = conn
+            .exec_first(
+                "SELECT s.INDEX_NAME, \
+                        t.DATA_LENGTH + t.INDEX_LENGTH <= @@innodb_buffer_pool_size \
+                 FROM information_schema.STATISTICS s \
+                 JOIN information_schema.TABLES t \
+                   ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
+                 WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = ? AND s.SEQ_IN_INDEX = 1 \
+                   AND s.COLUMN_NAME = ? AND s.INDEX_NAME <> 'PRIMARY' AND t.ENGINE = 'InnoDB' \
+                 ORDER BY s.NON_UNIQUE, s.INDEX_NAME LIMIT 1",
+                (name, &table.watermark),
+            )
+            .await
+            .map_err(|e| self.error(name, what, e))?;
+        let Some((index, in_memory)) = index else {
+            return Ok(None);
+        };
+        if !in_memory {
+            return Ok(None);
+        }
+        let (sql, params) = extraction_query(table, above, below, None, None);
+        let explain = format!("EXPLAIN FORMAT=JSON {sql}");
+        let plan: Option<String> = conn
+            .exec_first(explain.as_str(), params)
+            .await
+            .map_err(|e| self.error(name, &explain, e))?;
+        let plan: serde_json::Value = plan
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        if !force_index(&plan) {
+            return Ok(None);
+        }
+        debug!(table = %name, index = %index, "Reading through the watermark's index: the server would scan the whole table for a small range.");
+        Ok(Some(index))
+    }
+
     /// The ranges of the first key column that parallel readers split the extraction into:
     /// one unbounded range unless `parallel` > 1 and the key is an integer. Rows of one key
     /// value stay in one range, in the server's order, so ties keep their arrival order.
