@@ -356,7 +356,7 @@ impl Source for MySqlSource {
         }
         if above.is_some() {
             text += &format!(
-                "\n  (through the `{}` index, FORCE INDEX, where the server would scan the whole \
+                "\n  (with FORCE INDEX on an index led by `{}` if the server would scan the whole \
                  table for a range it estimates at most {FORCE_INDEX_BELOW_PERCENT} % of it and \
                  the table fits in its buffer pool)",
                 table.watermark
@@ -435,7 +435,9 @@ impl MySqlSource {
     /// any: an index (not the primary key) whose first column is the watermark, when the
     /// table fits in InnoDB's buffer pool and the server would scan the whole table for a
     /// range it estimates small ([`query::force_index`]). A full extraction, a key list and a
-    /// table with no such index keep the server's plan.
+    /// table with no such index keep the server's plan. This is only a choice of plan: a
+    /// server that cannot answer the questions (no InnoDB, no JSON `EXPLAIN`) keeps its own
+    /// plan too, and the extraction goes on.
     pub async fn forced_index(
         &self,
         table: &TableConfig,
@@ -447,41 +449,57 @@ impl MySqlSource {
         }
         let name = &table.schema.name;
         let mut conn = self.conn(name).await?;
-        let what = "looking for an index on the watermark (information_schema.STATISTICS)";
-        let index: Option<(String, bool)> = conn
-            .exec_first(
-                "SELECT s.INDEX_NAME, \
-                        t.DATA_LENGTH + t.INDEX_LENGTH <= @@innodb_buffer_pool_size \
-                 FROM information_schema.STATISTICS s \
-                 JOIN information_schema.TABLES t \
-                   ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
-                 WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = ? AND s.SEQ_IN_INDEX = 1 \
-                   AND s.COLUMN_NAME = ? AND s.INDEX_NAME <> 'PRIMARY' AND t.ENGINE = 'InnoDB' \
-                 ORDER BY s.NON_UNIQUE, s.INDEX_NAME LIMIT 1",
-                (name, &table.watermark),
-            )
-            .await
-            .map_err(|e| self.error(name, what, e))?;
-        let Some((index, in_memory)) = index else {
-            return Ok(None);
+        let choice = async {
+            let index: Option<(String, bool)> = conn
+                .exec_first(
+                    "SELECT s.INDEX_NAME, \
+                            t.DATA_LENGTH + t.INDEX_LENGTH <= @@innodb_buffer_pool_size \
+                     FROM information_schema.STATISTICS s \
+                     JOIN information_schema.TABLES t \
+                       ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
+                     WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = ? \
+                       AND s.SEQ_IN_INDEX = 1 AND s.COLUMN_NAME = ? \
+                       AND s.INDEX_NAME <> 'PRIMARY' AND t.ENGINE = 'InnoDB' \
+                     ORDER BY s.NON_UNIQUE, s.INDEX_NAME LIMIT 1",
+                    (name, &table.watermark),
+                )
+                .await?;
+            let Some((index, true)) = index else {
+                return Ok(None);
+            };
+            let (sql, params) = extraction_query(table, above, below, None, None);
+            let plan: Option<String> = conn
+                .exec_first(format!("EXPLAIN FORMAT=JSON {sql}"), params)
+                .await?;
+            let plan: serde_json::Value = plan
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            Ok::<_, mysql_async::Error>(force_index(&plan).then_some(index))
         };
-        if !in_memory {
-            return Ok(None);
+        // A locked table (`LOCK TABLES … WRITE`) holds these questions as it would hold the
+        // extraction: they wait no longer than a row may, and fail the same way.
+        let Ok(choice) = tokio::time::timeout(self.read_timeout, choice).await else {
+            return Err(self.error(
+                name,
+                "asking for the extraction's plan (EXPLAIN)",
+                format!(
+                    "no answer within source.read_timeout = {}; the server stopped answering \
+                     (is the table locked?)",
+                    format_duration(self.read_timeout)
+                ),
+            ));
+        };
+        match choice {
+            Ok(Some(index)) => {
+                debug!(table = %name, index = %index, "Reading through the watermark's index: the server would scan the whole table for a small range.");
+                Ok(Some(index))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                debug!(table = %name, error = %e, "Keeping the server's plan: it did not say how it would read the range.");
+                Ok(None)
+            }
         }
-        let (sql, params) = extraction_query(table, above, below, None, None);
-        let explain = format!("EXPLAIN FORMAT=JSON {sql}");
-        let plan: Option<String> = conn
-            .exec_first(explain.as_str(), params)
-            .await
-            .map_err(|e| self.error(name, &explain, e))?;
-        let plan: serde_json::Value = plan
-            .and_then(|p| serde_json::from_str(&p).ok())
-            .unwrap_or_default();
-        if !force_index(&plan) {
-            return Ok(None);
-        }
-        debug!(table = %name, index = %index, "Reading through the watermark's index: the server would scan the whole table for a small range.");
-        Ok(Some(index))
     }
 
     /// The ranges of the first key column that parallel readers split the extraction into:
