@@ -71,7 +71,8 @@ pub struct MySqlSource {
     /// Connections one extraction reads with, over ranges of the key.
     parallel: usize,
     connect_timeout: Duration,
-    /// The longest wait for the next row of an extraction.
+    /// The longest wait for the next row of an extraction, and for the answers about its plan
+    /// ([`MySqlSource::forced_index`]).
     read_timeout: Duration,
     /// Set when the server wanted what only mysql_async speaks (`wire`'s `Unsupported`):
     /// later extractions go straight to the pool.
