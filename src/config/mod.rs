@@ -552,6 +552,15 @@ impl Config {
         };
         raw.validate(&origin, &|name| std::env::var(name).ok())
     }
+
+    /// The embedded default without the environment's overrides (the three shipped marts):
+    /// what unit tests build their tables from.
+    #[cfg(test)]
+    pub fn embedded_default() -> Config {
+        RawConfig::default()
+            .validate("embedded default", &|_| None)
+            .expect("the embedded default is valid")
+    }
 }
 
 #[cfg(test)]

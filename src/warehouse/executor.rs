@@ -483,9 +483,7 @@ mod tests {
     ) -> (Result<MergeOutcome>, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let stage = FileStage::new(dir.path()).unwrap();
-        let config = crate::config::RawConfig::parse("", "test")
-            .and_then(|raw| raw.validate("test", &|_| None))
-            .unwrap();
+        let config = crate::config::Config::embedded_default();
         let file = |key: &str| StagedFile {
             key: key.into(),
             url: format!("file:///{key}"),

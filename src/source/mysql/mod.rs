@@ -475,7 +475,11 @@ impl MySqlSource {
             let plan: serde_json::Value = plan
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or_default();
-            Ok::<_, mysql_async::Error>(force_index(&plan).then_some(index))
+            let forced = force_index(&plan).then_some(index);
+            if let Some(index) = &forced {
+                debug!(table = %name, index = %index, "Reading through the watermark's index: the server would scan the whole table for a small range.");
+            }
+            Ok::<_, mysql_async::Error>(forced)
         };
         // A locked table (`LOCK TABLES … WRITE`) holds these questions as it would hold the
         // extraction: they wait no longer than a row may, and fail the same way.
@@ -484,23 +488,15 @@ impl MySqlSource {
                 name,
                 "asking for the extraction's plan (EXPLAIN)",
                 format!(
-                    "no answer within source.read_timeout = {}; the server stopped answering \
-                     (is the table locked?)",
-                    format_duration(self.read_timeout)
+                    "{} (is the table locked?)",
+                    stopped_answering("answer", self.read_timeout)
                 ),
             ));
         };
-        match choice {
-            Ok(Some(index)) => {
-                debug!(table = %name, index = %index, "Reading through the watermark's index: the server would scan the whole table for a small range.");
-                Ok(Some(index))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => {
-                debug!(table = %name, error = %e, "Keeping the server's plan: it did not say how it would read the range.");
-                Ok(None)
-            }
-        }
+        Ok(choice.unwrap_or_else(|e| {
+            debug!(table = %name, error = %e, "Keeping the server's plan: it did not say how it would read the range.");
+            None
+        }))
     }
 
     /// The ranges of the first key column that parallel readers split the extraction into:
@@ -543,6 +539,14 @@ impl MySqlSource {
     }
 }
 
+/// Why a read ended when the server sent no `what` (a row, an answer) within `read_timeout`.
+fn stopped_answering(what: &str, read_timeout: Duration) -> String {
+    format!(
+        "no {what} within source.read_timeout = {}; the server stopped answering",
+        format_duration(read_timeout)
+    )
+}
+
 /// What a reading task needs besides its connection and queries: names for errors, its
 /// timeout, its decoder and where its batches go.
 struct Reading {
@@ -563,11 +567,7 @@ impl Reading {
     }
 
     fn hung(&self, sql: &str) -> Error {
-        let message = format!(
-            "no row within source.read_timeout = {}; the server stopped answering",
-            format_duration(self.read_timeout)
-        );
-        self.error(sql, &message)
+        self.error(sql, &stopped_answering("row", self.read_timeout))
     }
 
     /// Sends the decoder's batch once it is full; false when the consumer went away (its

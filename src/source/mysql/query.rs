@@ -107,11 +107,9 @@ pub(super) fn force_index(plan: &serde_json::Value) -> bool {
     let Some(table) = first_table(plan) else {
         return false;
     };
-    let filtered = match table.get("filtered") {
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        Some(serde_json::Value::String(s)) => s.parse().ok(),
-        _ => None,
-    };
+    let filtered = table
+        .get("filtered")
+        .and_then(|f| f.as_f64().or_else(|| f.as_str()?.parse().ok()));
     table.get("access_type").and_then(|a| a.as_str()) == Some("ALL")
         && filtered.is_some_and(|f| f <= FORCE_INDEX_BELOW_PERCENT)
 }
@@ -195,11 +193,7 @@ mod tests {
 
     #[test]
     fn a_forced_index_is_named_in_backticks() {
-        let table = crate::config::RawConfig::parse("", "test")
-            .and_then(|raw| raw.validate("test", &|_| None))
-            .unwrap()
-            .tables
-            .remove(0);
+        let table = crate::config::Config::embedded_default().tables.remove(0);
         let (sql, _) = extraction_query(&table, Some(1), None, None, Some("idx`x"));
         assert!(
             sql.contains("FROM `uni_tracking_info` FORCE INDEX (`idx``x`) WHERE"),

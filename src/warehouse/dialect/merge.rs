@@ -806,11 +806,7 @@ mod tests {
     use crate::warehouse::plan::PlanState;
 
     fn uti() -> TableConfig {
-        crate::config::RawConfig::parse("", "test")
-            .and_then(|raw| raw.validate("test", &|_| None))
-            .unwrap()
-            .tables
-            .remove(0)
+        crate::config::Config::embedded_default().tables.remove(0)
     }
 
     fn names(dialect: Dialect, load: &Load, state: PlanState) -> Vec<String> {

@@ -171,11 +171,7 @@ mod tests {
     use super::*;
 
     fn table() -> TableConfig {
-        crate::config::RawConfig::parse("", "test")
-            .and_then(|raw| raw.validate("test", &|_| None))
-            .unwrap()
-            .tables[0]
-            .clone()
+        crate::config::Config::embedded_default().tables.remove(0)
     }
 
     fn info(unsorted: f64, stats_off: f64, tbl_rows: i64, visible_rows: i64) -> RedshiftTableInfo {
