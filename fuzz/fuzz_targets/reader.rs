@@ -27,7 +27,7 @@ pub fn read(data: &[u8], extension: &str) {
     for table in &config().tables {
         let target = table.schema.arrow_schema();
         // Small batches so multi-batch paths (row numbers in errors) are reached too.
-        let _ = read_file(&path, &target, 7, table, &mut |batch| {
+        let _ = read_file(&path, &target, 7, table, false, &mut |batch| {
             assert_eq!(batch.schema(), target, "a conformed batch has the mart schema");
             Ok(true)
         });

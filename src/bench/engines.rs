@@ -174,6 +174,7 @@ async fn martsync(input: &Path, output: &Path, memory_limit: Option<usize>) -> R
         input.display().to_string(),
         &table,
         super::data::BATCH_ROWS,
+        true,
     );
     let schema = table.schema.arrow_schema();
     let memory = match memory_limit {

@@ -255,6 +255,7 @@ pub(crate) async fn copy_parquet_into(
         file.display().to_string(),
         &uti_table(),
         data::BATCH_ROWS,
+        false,
     );
     let mut buffer = bytes::BytesMut::new();
     while let Some(batch) = stream.next().await {

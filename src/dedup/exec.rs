@@ -21,6 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::keep::{DedupSpec, DedupStats, KeepState};
 use super::spill::{Partitioner, Partitions, read_spill};
+use crate::units::decode_dictionaries;
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
@@ -161,6 +162,12 @@ impl ExecutionPlan for KeepPerKeyExec {
             hand_over: self.hand_over,
         };
         let outcome = Arc::clone(&self.outcome);
+        // Text the input carried dictionary-encoded leaves in the mart's types: only the
+        // kept rows are decoded (spilled partitions are decoded as they are written).
+        let out_schema = Arc::clone(&schema);
+        let decoded = move |batch: Result<RecordBatch>| {
+            batch.and_then(|b| Ok(decode_dictionaries(b, &out_schema)?))
+        };
         let output = futures::stream::once(async move {
             let mut deduper = Deduper::new(&setup, 0)?;
             let mut input = input;
@@ -202,7 +209,8 @@ impl ExecutionPlan for KeepPerKeyExec {
                 .try_flatten();
             Ok(rest.boxed())
         })
-        .try_flatten();
+        .try_flatten()
+        .map(decoded);
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, output)))
     }
 }

@@ -22,6 +22,8 @@ use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::error::{DataFusionError, Result};
 
+use crate::units::decode_dictionaries;
+
 /// Partitions of a spilled dedup. One partition's winners are what is in memory at once in
 /// the second pass: 1/64 of the output (a 90M-row, 18M-key batch of the tracking mart:
 /// about 280k rows, 30 MiB).
@@ -120,6 +122,8 @@ impl Partitioner {
         if rows == 0 {
             return Ok(());
         }
+        // The spill files hold the mart's types (one schema per file).
+        let batch = &decode_dictionaries(batch.clone(), &self.schema)?;
         self.rows += rows as u64;
         self.hashes.clear();
         self.hashes.resize(rows, 0);

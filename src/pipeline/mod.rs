@@ -309,6 +309,9 @@ impl Pipeline {
         let raw_schema = raw.schema.arrow_schema();
 
         let counters = Arc::new(ExtractCounters::default());
+        // The dedup decodes dictionary-encoded text for the rows it keeps; raw rows for the
+        // warehouse to rank are staged whole, so they are read as plain text.
+        let dictionary_text = !matches!(placement, Placement::Warehouse);
         let batch = input.label().to_string();
         let reapplied = input.is_reapply();
         let snapshot = matches!(input, Input::Snapshot);
@@ -330,6 +333,7 @@ impl Pipeline {
                     below: None,
                     keys: None,
                     counters: Arc::clone(&counters),
+                    dictionary_text,
                 };
                 let stream = self.source.extract(mart, extract).await?;
                 if binlog.is_some() {
@@ -347,6 +351,7 @@ impl Pipeline {
                     below: None,
                     keys: Some(keys),
                     counters: Arc::clone(&counters),
+                    dictionary_text,
                 };
                 (None, self.source.extract(table, extract).await?)
             }
@@ -358,6 +363,7 @@ impl Pipeline {
                     below: Some(until),
                     keys: None,
                     counters: Arc::clone(&counters),
+                    dictionary_text,
                 };
                 let stream = self.source.extract(table, extract).await?;
                 (Some(from - 1), stream)
@@ -370,7 +376,11 @@ impl Pipeline {
             ),
             (Input::Files { files, .. }, _) => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
-                (None, source.read_files(table, files, Extract::default()))
+                let extract = Extract {
+                    dictionary_text,
+                    ..Extract::default()
+                };
+                (None, source.read_files(table, files, extract))
             }
         };
         let (stream, source_wait) = timed(stream);

@@ -34,6 +34,10 @@ pub struct Extract {
     pub keys: Option<Arc<Vec<i64>>>,
     /// Counts the extraction adds to as it reads.
     pub counters: Arc<ExtractCounters>,
+    /// Whether text columns may come dictionary-encoded where the source stores them so (a
+    /// Parquet file's; see `files::parquet_reader`): for a dedup, which decodes the rows it
+    /// keeps ([`crate::units::decode_dictionaries`]). Key and version columns never do.
+    pub dictionary_text: bool,
 }
 
 /// What an extraction noticed while reading, for the cycle report.

@@ -2,16 +2,43 @@
 //! dedup, stage, warehouse and compare consume.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
-use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::compute::{CastOptions, cast, cast_with_options};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use futures::Stream;
 
 use crate::error::Result;
 
-/// Batches in arrival order, each already in the mart's Arrow schema.
+/// Batches in arrival order, each already in the mart's Arrow schema (a dedup's input may
+/// carry some text columns dictionary-encoded instead: see [`decode_dictionaries`]).
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+/// `batch` with the column types of `schema`: a text column that arrived dictionary-encoded
+/// (a Parquet file's, read for a dedup: `crate::source::Extract::dictionary_text`) decoded
+/// to plain text. A batch already in `schema` is returned as it is, without copying.
+pub fn decode_dictionaries(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    if batch.schema_ref() == schema {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| match column.data_type() {
+            DataType::Dictionary(..) if field.data_type() != column.data_type() => {
+                cast(column, field.data_type())
+            }
+            _ => Ok(Arc::clone(column)),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
+}
 
 /// The batches a reading task sends over a channel, as a stream.
 pub fn receiver_stream(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>) -> BatchStream {

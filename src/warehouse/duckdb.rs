@@ -304,6 +304,7 @@ impl Warehouse for DuckDbWarehouse {
             format!("{} (table {name})", self.describe()),
             table,
             65_536,
+            false,
         ))
     }
 

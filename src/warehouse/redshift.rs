@@ -92,7 +92,9 @@ impl Flavor for Redshift {
         );
         let table = table.clone();
         Ok(Box::pin(futures::stream::iter(files).flat_map(
-            move |file| crate::source::files::stream_parquet(file, what.clone(), &table, 65_536),
+            move |file| {
+                crate::source::files::stream_parquet(file, what.clone(), &table, 65_536, false)
+            },
         )))
     }
 }

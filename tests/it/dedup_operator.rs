@@ -51,12 +51,50 @@ async fn reference(batch: &RecordBatch, spec: &DedupSpec) -> Vec<RecordBatch> {
         .unwrap()
 }
 
+/// `batch` with its text columns other than the key and version dictionary-encoded, as a
+/// Parquet source hands them to a dedup (`Extract::dictionary_text`).
+fn with_dictionary_text(batch: &RecordBatch, spec: &DedupSpec) -> RecordBatch {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let mut encoded = 0;
+    let columns = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let guarded = spec.key.contains(&i) || spec.version == Some(i);
+            if c.data_type() == &DataType::Utf8 && !guarded {
+                encoded += 1;
+                arrow::compute::cast(c, &dictionary).unwrap()
+            } else {
+                Arc::clone(c)
+            }
+        })
+        .collect::<Vec<_>>();
+    assert!(encoded > 0, "the input has text columns to encode");
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// Every batch of a dedup's output is in the mart's schema, whatever its input carried.
+fn assert_schema(batches: &[RecordBatch], schema: &arrow::datatypes::SchemaRef, what: &str) {
+    for b in batches {
+        assert_eq!(&b.schema(), schema, "{what}");
+    }
+}
+
 async fn check(mart: &str, batch: RecordBatch, spec: DedupSpec) {
     let want = dump_expected(&reference(&batch, &spec).await);
     assert!(
         want.len() < batch.num_rows(),
         "the input has duplicates to remove"
     );
+    let dictionary_input = with_dictionary_text(&batch, &spec);
     let spill = tempfile::tempdir().unwrap();
     // No limit; a limit so small the dedup spills at its first batches (partitions are
     // partitioned again); one it passes midway.
@@ -67,24 +105,29 @@ async fn check(mart: &str, batch: RecordBatch, spec: DedupSpec) {
     ];
     let mut spilled = [false; 3];
     for (m, memory) in memories.iter().enumerate() {
-        for rows_per_batch in [1, 7, 1000, batch.num_rows()] {
+        for (rows_per_batch, input) in [1, 7, 1000, batch.num_rows()]
+            .into_iter()
+            .flat_map(|n| [(n, &batch), (n, &dictionary_input)])
+        {
             let out = dedup::dedup(
                 mart,
                 batch.schema(),
-                stream_of(&batch, rows_per_batch),
+                stream_of(input, rows_per_batch),
                 spec.clone(),
                 memory,
             )
             .await
             .unwrap();
+            let what = format!(
+                "batches of {rows_per_batch} rows, {memory:?}, dictionary text: {}",
+                input.schema() != batch.schema()
+            );
             assert_eq!(out.stats.rows_in, batch.num_rows() as u64);
             assert_eq!(out.stats.rows_out as usize, want.len());
             assert_eq!(out.batches.num_rows() as usize, want.len());
-            assert_eq!(
-                dump_expected(&rows_of(&out.batches)),
-                want,
-                "batches of {rows_per_batch} rows, {memory:?}"
-            );
+            let kept = rows_of(&out.batches);
+            assert_schema(&kept, &batch.schema(), &what);
+            assert_eq!(dump_expected(&kept), want, "{what}");
             spilled[m] |= out.spilled_bytes > 0;
         }
     }
@@ -95,6 +138,15 @@ async fn check(mart: &str, batch: RecordBatch, spec: DedupSpec) {
     );
     // Every spill folder is gone once its rows are.
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+}
+
+/// Two dedups kept the same rows and set the same rows aside.
+fn assert_same_rows(a: &dedup::Deduped, b: &dedup::Deduped) {
+    assert_eq!(
+        dump_expected(&rows_of(&a.batches)),
+        dump_expected(&rows_of(&b.batches))
+    );
+    assert_eq!(dump_expected(&a.rejected), dump_expected(&b.rejected));
 }
 
 fn rows_of(rows: &dedup::DedupedRows) -> Vec<RecordBatch> {
@@ -194,26 +246,40 @@ async fn past_the_memory_limit_the_dedup_spills_or_fails_clearly() {
         .unwrap();
     let unlimited = dedup::dedup(
         "m",
-        schema,
+        schema.clone(),
         stream(&input),
-        spec,
+        spec.clone(),
         &dedup::DedupMemory::unlimited(),
     )
     .await
     .unwrap();
+    // Text read dictionary-encoded: the same rows, and the rows set aside, in the mart's
+    // types, through the spill files too.
+    let dictionary_input: Vec<_> = input
+        .iter()
+        .map(|b| with_dictionary_text(b, &spec))
+        .collect();
+    let from_dictionaries = dedup::dedup(
+        "m",
+        schema.clone(),
+        stream(&dictionary_input),
+        spec.clone(),
+        &spilling,
+    )
+    .await
+    .unwrap();
+    assert!(from_dictionaries.spilled_bytes > 0);
+    assert_eq!(from_dictionaries.stats, limited.stats);
+    assert_schema(&from_dictionaries.rejected, &schema, "rows set aside");
+    assert_schema(&rows_of(&from_dictionaries.batches), &schema, "rows kept");
+    assert_same_rows(&from_dictionaries, &limited);
+    drop(from_dictionaries);
     assert!(limited.spilled_bytes > 0);
     assert_eq!(unlimited.spilled_bytes, 0);
     assert_eq!(limited.stats, unlimited.stats);
     assert_eq!(unlimited.stats.rows_rejected, 2);
     assert_eq!(unlimited.stats.rows_in, 300_000);
-    assert_eq!(
-        dump_expected(&rows_of(&limited.batches)),
-        dump_expected(&rows_of(&unlimited.batches))
-    );
-    assert_eq!(
-        dump_expected(&limited.rejected),
-        dump_expected(&unlimited.rejected)
-    );
+    assert_same_rows(&limited, &unlimited);
     drop(limited);
     assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0);
 }
@@ -284,11 +350,34 @@ async fn a_hand_over_to_the_warehouse_ranks_to_the_same_rows() {
         dump_expected(&ranked),
         dump_expected(&rows_of(&whole.batches))
     );
+    // With text read dictionary-encoded, the raw rows handed over are the same, in the raw
+    // schema.
+    let dictionary_input: Vec<_> = input
+        .iter()
+        .map(|b| with_dictionary_text(b, &spec))
+        .collect();
+    let raw_from_dictionaries = dedup::dedup_or_hand_over(
+        "m",
+        input[0].schema(),
+        raw_schema.clone(),
+        stream(&dictionary_input),
+        spec.clone(),
+        &small,
+    )
+    .await
+    .unwrap();
+    assert!(raw_from_dictionaries.for_warehouse);
+    let handed = rows_of(&raw_from_dictionaries.batches);
+    assert_schema(&handed, &raw_schema, "raw rows handed over");
+    assert_eq!(
+        dump_expected(&handed),
+        dump_expected(&rows_of(&raw.batches))
+    );
     // And a batch that fits is deduped here, as `local` would.
     let fits = dedup::dedup_or_hand_over(
         "m",
         input[0].schema(),
-        raw_schema,
+        raw_schema.clone(),
         stream(&input),
         spec,
         &dedup::DedupMemory::unlimited(),
