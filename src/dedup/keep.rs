@@ -132,9 +132,93 @@ impl Chunk {
 
 /// Keys of up to four integer columns are hashed as integers; any other key as Arrow rows.
 enum KeyIndex {
-    Int1(HashMap<i64, u32>),
+    Int1(IntIndex),
     IntN(usize, HashMap<[i64; 4], u32>),
     Rows(RowConverter, HashMap<Box<[u8]>, u32>),
+}
+
+/// The index of a single integer key (the tracking mart's `order_id`): an open-addressing
+/// table of (key, slot) pairs, linear probing, at most half full. With millions of keys
+/// nearly every probe misses the CPU caches, and a general hash map waits for each miss in
+/// turn; here a batch's home buckets are computed first and each is fetched
+/// [`PREFETCH_AHEAD`] rows before it is probed, so the misses overlap.
+struct IntIndex {
+    /// (key, slot); a slot of [`DEAD`] marks a free bucket.
+    buckets: Vec<(i64, u32)>,
+    /// 64 − log2(buckets): a key's home bucket is the top bits of its multiplicative hash.
+    shift: u32,
+    len: usize,
+}
+
+/// Starts fetching `items[at]` into the cache (a hint: nothing on other architectures).
+fn prefetch<T>(items: &[T], at: usize) {
+    debug_assert!(at < items.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing and cannot fault; `at` is in bounds.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(items.as_ptr().add(at).cast());
+    }
+}
+
+/// How many rows ahead a probe's bucket is fetched: enough misses in flight to cover a
+/// memory access, few enough that a fetched bucket is still cached when it is probed.
+const PREFETCH_AHEAD: usize = 16;
+
+impl IntIndex {
+    fn with_buckets(buckets: usize) -> Self {
+        debug_assert!(buckets.is_power_of_two());
+        IntIndex {
+            buckets: vec![(0, DEAD); buckets],
+            shift: 64 - buckets.trailing_zeros(),
+            len: 0,
+        }
+    }
+
+    /// Fibonacci hashing: the product's top bits depend on every bit of the key, so
+    /// sequential or strided ids spread over the table.
+    fn home(&self, key: i64) -> usize {
+        ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Room for `more` new keys without growing (so homes computed now stay valid).
+    fn reserve(&mut self, more: usize) {
+        while (self.len + more) * 2 > self.buckets.len() {
+            let old = std::mem::take(&mut self.buckets);
+            let mut grown = IntIndex::with_buckets((old.len() * 2).max(1024));
+            for (key, slot) in old.into_iter().filter(|&(_, slot)| slot != DEAD) {
+                grown.find_or_insert(key, grown.home(key), slot);
+            }
+            *self = grown;
+        }
+    }
+
+    /// Starts fetching bucket `home` into the cache.
+    fn prefetch(&self, home: usize) {
+        prefetch(&self.buckets, home);
+    }
+
+    /// The slot of `key` (home bucket `home`), or None after giving it `new_slot`.
+    fn find_or_insert(&mut self, key: i64, home: usize, new_slot: u32) -> Option<u32> {
+        let mask = self.buckets.len() - 1;
+        let mut at = home;
+        loop {
+            let bucket = &mut self.buckets[at];
+            if bucket.1 == DEAD {
+                *bucket = (key, new_slot);
+                self.len += 1;
+                return None;
+            }
+            if bucket.0 == key {
+                return Some(bucket.1);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<(i64, u32)>()
+    }
 }
 
 /// Rows with a NULL key (or, for `latest`, version) column: they cannot be ranked and are
@@ -167,6 +251,8 @@ pub struct KeepState {
     /// Each valid row of the batch being pushed with its key's slot (None: a new key);
     /// reused from batch to batch.
     offers: Vec<(usize, Option<u32>)>,
+    /// The home bucket of each row's key ([`IntIndex`]); reused from batch to batch.
+    homes: Vec<usize>,
     /// Sparse chunks are compacted only while the chunks hold more than this many bytes.
     compact_above: usize,
     stats: DedupStats,
@@ -181,7 +267,7 @@ impl KeepState {
             .map(|&i| schema.field(i).data_type().clone())
             .collect();
         let index = if key_types.len() == 1 && key_types[0].is_integer() {
-            KeyIndex::Int1(HashMap::new())
+            KeyIndex::Int1(IntIndex::with_buckets(1024))
         } else if key_types.len() <= 4 && key_types.iter().all(|t| t.is_integer()) {
             KeyIndex::IntN(key_types.len(), HashMap::new())
         } else {
@@ -196,6 +282,7 @@ impl KeepState {
             chunk_bytes: 0,
             sparse: Vec::new(),
             offers: Vec::new(),
+            homes: Vec::new(),
             compact_above: COMPACT_ABOVE_BYTES,
             stats: DedupStats::default(),
             rejected: Vec::new(),
@@ -208,7 +295,7 @@ impl KeepState {
     pub fn memory_size(&self) -> usize {
         use std::mem::size_of;
         let index = match &self.index {
-            KeyIndex::Int1(m) => m.capacity() * (size_of::<(i64, u32)>() + 1),
+            KeyIndex::Int1(index) => index.bytes(),
             KeyIndex::IntN(_, m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
             KeyIndex::Rows(_, m) => m.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1),
         };
@@ -253,17 +340,22 @@ impl KeepState {
         let next_slot = self.slots.len() as u32;
         let mut new_slots = 0u32;
         match &mut self.index {
-            KeyIndex::Int1(map) => {
+            KeyIndex::Int1(index) => {
                 let k = column_as_i64(&keys[0])?;
+                index.reserve(rows);
+                let homes = &mut self.homes;
+                homes.clear();
+                homes.extend(k.values().iter().map(|&key| index.home(key)));
                 for row in (0..rows).filter(|&r| valid(r)) {
-                    match map.entry(k.value(row)) {
-                        Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
-                        Entry::Vacant(e) => {
-                            e.insert(next_slot + new_slots);
-                            new_slots += 1;
-                            offers.push((row, None));
-                        }
+                    if let Some(&ahead) = homes.get(row + PREFETCH_AHEAD) {
+                        index.prefetch(ahead);
                     }
+                    let found =
+                        index.find_or_insert(k.value(row), homes[row], next_slot + new_slots);
+                    if found.is_none() {
+                        new_slots += 1;
+                    }
+                    offers.push((row, found));
                 }
             }
             KeyIndex::IntN(n, map) => {
@@ -302,7 +394,11 @@ impl KeepState {
         }
         let mut slot_of_row = vec![DEAD; rows];
         let mut live = 0usize;
-        for &(row, existing) in &offers {
+        for (i, &(row, existing)) in offers.iter().enumerate() {
+            // The slots are as scattered as the keys: fetch ahead here too.
+            if let Some(&(_, Some(ahead))) = offers.get(i + PREFETCH_AHEAD) {
+                prefetch(&self.slots, ahead as usize);
+            }
             let candidate = Slot {
                 chunk,
                 row: row as u32,
@@ -384,7 +480,7 @@ impl KeepState {
         // The index is not needed to take the winners: free it first.
         drop(std::mem::replace(
             &mut self.index,
-            KeyIndex::Int1(HashMap::new()),
+            KeyIndex::IntN(1, HashMap::new()),
         ));
         let mut out = Vec::with_capacity(self.chunks.len());
         for (c, chunk) in std::mem::take(&mut self.chunks).into_iter().enumerate() {
@@ -539,6 +635,48 @@ mod tests {
             }
         }
         kept
+    }
+
+    /// Every key gets one slot and finds it again: extreme and strided keys, growth from the
+    /// smallest table to 16,384 buckets, and probes that run off the table's end and wrap.
+    #[test]
+    fn the_int_index_finds_every_key_across_growth_and_wrap_around() {
+        let mut index = IntIndex::with_buckets(1024);
+        let last = index.buckets.len() - 1;
+        let wrapping: Vec<i64> = (0..).filter(|&k| index.home(k) == last).take(3).collect();
+        let mut keys = vec![0, -1, 1, i64::MIN, i64::MAX];
+        keys.extend(wrapping.iter().copied());
+        keys.extend((1..1000).map(|i| i << 32));
+        keys.extend((1..1000).map(|i| i << 50));
+        keys.extend((0..2000).map(|i| i * 1024));
+        let mut oracle = std::collections::HashMap::new();
+        for round in 0..2 {
+            for (b, batch) in keys.chunks(100).enumerate() {
+                index.reserve(batch.len());
+                for &key in batch {
+                    let next = oracle.len() as u32;
+                    let found = index.find_or_insert(key, index.home(key), next);
+                    match oracle.get(&key) {
+                        Some(&slot) => assert_eq!(found, Some(slot), "key {key}"),
+                        None => {
+                            assert_eq!(found, None, "key {key} is new (round {round})");
+                            oracle.insert(key, next);
+                        }
+                    }
+                }
+                if (round, b) == (0, 0) {
+                    // Still 1,024 buckets: of the three keys homed in the last one, two
+                    // probed past the end to the first buckets.
+                    let at =
+                        |key: i64| index.buckets.iter().position(|e| e.0 == key && e.1 != DEAD);
+                    assert_eq!(at(wrapping[0]), Some(last));
+                    assert!(at(wrapping[1]).unwrap() < 8 && at(wrapping[2]).unwrap() < 8);
+                }
+            }
+        }
+        assert_eq!(index.len, oracle.len());
+        assert_eq!(index.buckets.len(), 16384);
+        assert!(index.len * 2 <= index.buckets.len());
     }
 
     proptest::proptest! {
