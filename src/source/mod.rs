@@ -36,7 +36,7 @@ pub struct Extract {
     pub counters: Arc<ExtractCounters>,
     /// Whether text columns may come dictionary-encoded where the source stores them so (a
     /// Parquet file's; see `files::parquet_reader`): for a dedup, which decodes the rows it
-    /// keeps ([`crate::units::decode_dictionaries`]). Key and version columns never do.
+    /// keeps ([`crate::units::decode_dictionaries`]). Key, version and watermark columns never do.
     pub dictionary_text: bool,
 }
 
