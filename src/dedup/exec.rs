@@ -163,7 +163,8 @@ impl ExecutionPlan for KeepPerKeyExec {
         };
         let outcome = Arc::clone(&self.outcome);
         // Text the input carried dictionary-encoded leaves in the mart's types: only the
-        // kept rows are decoded (spilled partitions are decoded as they are written).
+        // kept rows are decoded (spilled partitions as they are written, rows set aside as
+        // they are set aside).
         let out_schema = Arc::clone(&schema);
         let decoded = move |batch: Result<RecordBatch>| {
             batch.and_then(|b| Ok(decode_dictionaries(b, &out_schema)?))

@@ -20,7 +20,7 @@ use arrow::row::{RowConverter, SortField};
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 
-use crate::units::column_as_i64;
+use crate::units::{column_as_i64, decode_dictionaries};
 
 /// Which row of a key is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +240,8 @@ pub fn invalid_rows(spec: &DedupSpec, batch: &RecordBatch) -> Option<BooleanArra
 
 /// The operator's state; see the module docs.
 pub struct KeepState {
+    /// The mart's schema: rows set aside are kept in its types.
+    schema: SchemaRef,
     spec: DedupSpec,
     index: KeyIndex,
     slots: Vec<Slot>,
@@ -275,6 +277,7 @@ impl KeepState {
             KeyIndex::Rows(RowConverter::new(fields)?, HashMap::new())
         };
         Ok(KeepState {
+            schema,
             spec,
             index,
             slots: Vec::new(),
@@ -316,7 +319,10 @@ impl KeepState {
         if let Some(invalid) = &invalid {
             let rejected = filter_record_batch(&batch, invalid)?;
             self.stats.rows_rejected += rejected.num_rows() as u64;
-            self.rejected.push(rejected);
+            // Text that arrived dictionary-encoded is decoded here, where rows are set
+            // aside, so every consumer of the rejected rows sees the mart's types.
+            self.rejected
+                .push(decode_dictionaries(rejected, &self.schema)?);
         }
         let versions: Option<Int64Array> = match (self.spec.keep, self.spec.version) {
             (Keep::Latest, Some(v)) => Some(column_as_i64(batch.column(v))?),
@@ -477,7 +483,8 @@ impl KeepState {
         mut self,
     ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
         self.stats.rows_out = self.slots.len() as u64;
-        // The index is not needed to take the winners: free it first.
+        // The index is not needed to take the winners: free it first (an empty map, which
+        // allocates nothing, takes its place).
         drop(std::mem::replace(
             &mut self.index,
             KeyIndex::IntN(1, HashMap::new()),

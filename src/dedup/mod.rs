@@ -30,7 +30,7 @@ pub use rows::DedupedRows;
 
 use crate::config::{Strategy, TableConfig};
 use crate::error::{Error, Result};
-use crate::units::{BatchStream, decode_dictionaries};
+use crate::units::BatchStream;
 
 /// The deduped rows of one batch.
 #[derive(Debug)]
@@ -201,18 +201,8 @@ async fn run(
     let mut output = plan.execute(0, context).map_err(failed)?;
     let first = output.next().await;
     let handed_over = outcome.lock().expect("outcome lock").handed_over;
-    // Rows set aside are kept for the user in the mart's types, like the kept ones.
-    let take_outcome = || -> Result<exec::Outcome> {
-        let mut outcome = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
-        outcome.rejected = std::mem::take(&mut outcome.rejected)
-            .into_iter()
-            .map(|b| decode_dictionaries(b, &schema))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| failed(e.into()))?;
-        Ok(outcome)
-    };
     if let (Some(raw_schema), true) = (hand_over_as, handed_over) {
-        let before = take_outcome()?;
+        let before = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
         let (mart_name, rest) = (mart.to_string(), futures::stream::iter(first).chain(output));
         let rest: BatchStream =
             Box::pin(rest.map(move |b| b.map_err(|e| dedup_error(&mart_name, limit, e))));
@@ -234,7 +224,7 @@ async fn run(
     }
     let mut rows = rows::Collector::new(
         mart,
-        Arc::clone(&schema),
+        schema,
         Arc::clone(&memory.runtime.memory_pool),
         memory.spill_dir.clone(),
     );
@@ -243,7 +233,7 @@ async fn run(
         rows.push(batch.map_err(failed)?).map_err(failed)?;
     }
     let batches = rows.finish().map_err(failed)?;
-    let outcome = take_outcome()?;
+    let outcome = std::mem::take(&mut *outcome.lock().expect("outcome lock"));
     Ok(Deduped {
         spilled_bytes: outcome.spilled_bytes + batches.spilled_bytes(),
         batches,

@@ -117,13 +117,12 @@ impl FilesSource {
             let key = table.schema.index_of(&table.key[0]).expect("validated key");
             for path in files {
                 let send = |item: Result<RecordBatch>| tx.blocking_send(item).is_ok();
-                let dictionary_text = extract.dictionary_text;
                 let result = read_file(
                     &path,
                     &target,
                     batch_rows,
                     &table,
-                    dictionary_text,
+                    extract.dictionary_text,
                     &mut |batch| {
                         let batch = if extract.above.is_some() || extract.below.is_some() {
                             filter_between(&batch, watermark, extract.above, extract.below)
