@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -262,7 +263,7 @@ pub fn read_file(
                 parquet_reader(file, &target, table, batch_rows, dictionary_text)
                     .map_err(|e| source_err(0, format!("not a readable Parquet file: {e}")))?;
             target = read_as;
-            Box::new(reader)
+            reader
         }
         Format::Csv => {
             let schema = csv_schema(path, &target)?;
@@ -316,20 +317,34 @@ pub fn read_file(
 /// dedup's process 2.2–2.3 instead of 2.5–3.0 s of user CPU (README). Key, version and
 /// watermark columns stay as they are: the dedup hashes and compares them, and the
 /// extraction filters on them.
+///
+/// Text the file's embedded Arrow schema declares as `LargeUtf8` or `Utf8View` (Polars and
+/// pyarrow write large strings) is read straight into the mart's `Utf8`: the Parquet column
+/// is the same, and reading it as declared would decode every value once and copy it again
+/// in [`conform`]'s cast.
 fn parquet_reader(
     file: File,
     target: &SchemaRef,
     table: &TableConfig,
     batch_rows: usize,
     dictionary_text: bool,
-) -> parquet::errors::Result<(ParquetRecordBatchReader, SchemaRef)> {
+) -> parquet::errors::Result<(Batches, SchemaRef)> {
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let target_type = |name: &str| {
+        target
+            .fields()
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .map(|f| f.data_type())
+    };
     let text_in_file = |name: &str| {
         metadata
             .schema()
             .fields()
             .iter()
-            .any(|f| f.name().eq_ignore_ascii_case(name) && f.data_type() == &DataType::Utf8)
+            .any(|f| f.name().eq_ignore_ascii_case(name) && is_text(f.data_type()))
     };
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let as_dictionary: Vec<&str> = if dictionary_text {
@@ -349,44 +364,129 @@ fn parquet_reader(
     } else {
         Vec::new()
     };
-    if as_dictionary.is_empty() {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-            .with_batch_size(batch_rows)
-            .build()?;
-        return Ok((reader, Arc::clone(target)));
-    }
+    let read_as = |field: &Field| -> Option<DataType> {
+        if as_dictionary
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(field.name()))
+        {
+            Some(dictionary.clone())
+        } else if is_text(field.data_type())
+            && field.data_type() != &DataType::Utf8
+            && target_type(field.name()) == Some(&DataType::Utf8)
+        {
+            Some(DataType::Utf8)
+        } else {
+            None
+        }
+    };
     let retyped = |fields: &arrow::datatypes::Fields| -> Vec<Field> {
         fields
             .iter()
             .map(|f| {
                 let field = f.as_ref().clone();
-                if as_dictionary
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(f.name()))
-                {
-                    field.with_data_type(dictionary.clone())
-                } else {
-                    field
+                match read_as(&field) {
+                    Some(data_type) => field.with_data_type(data_type),
+                    None => field,
                 }
             })
             .collect()
     };
+    if !metadata
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| read_as(f).is_some())
+    {
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+            .with_batch_size(batch_rows)
+            .build()?;
+        return Ok((Box::new(reader), Arc::clone(target)));
+    }
     let file_schema = Schema::new(retyped(metadata.schema().fields()));
     let metadata = ArrowReaderMetadata::try_new(
         Arc::clone(metadata.metadata()),
         ArrowReaderOptions::new().with_schema(Arc::new(file_schema)),
     )?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-        .with_batch_size(batch_rows)
-        .build()?;
-    Ok((reader, Arc::new(Schema::new(retyped(target.fields())))))
+    let read_as = Arc::new(Schema::new(retyped(target.fields())));
+    if as_dictionary.is_empty() {
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+            .with_batch_size(batch_rows)
+            .build()?;
+        return Ok((Box::new(reader), read_as));
+    }
+    Ok((
+        Box::new(RowGroupBatches {
+            file,
+            metadata,
+            batch_rows,
+            next_group: 0,
+            current: None,
+        }),
+        read_as,
+    ))
+}
+
+/// The batches of a Parquet reader.
+type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
+
+/// A file read one row group at a time, so that no batch spans two row groups. Read as
+/// dictionaries, a batch that did would hold keys into two dictionaries, which the reader
+/// resolves by decoding them and building one new dictionary: on a Polars-written file of
+/// 122,880-row groups read in 65,536-row batches, every other batch (README).
+struct RowGroupBatches {
+    file: File,
+    metadata: ArrowReaderMetadata,
+    batch_rows: usize,
+    next_group: usize,
+    current: Option<ParquetRecordBatchReader>,
+}
+
+impl Iterator for RowGroupBatches {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(batch) = self.current.as_mut().and_then(Iterator::next) {
+                return Some(batch);
+            }
+            let groups = self.metadata.metadata().num_row_groups();
+            if self.next_group == groups {
+                return None;
+            }
+            let group = self.next_group;
+            self.next_group += 1;
+            // One row group's reader at a time: the handles share the file's offset, and
+            // each reader seeks before it reads.
+            let reader = self
+                .file
+                .try_clone()
+                .map_err(parquet::errors::ParquetError::from)
+                .and_then(|file| {
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                        .with_row_groups(vec![group])
+                        .with_batch_size(self.batch_rows)
+                        .build()
+                });
+            match reader {
+                Ok(reader) => self.current = Some(reader),
+                Err(e) => {
+                    self.next_group = groups;
+                    return Some(Err(ArrowError::ParquetError(e.to_string())));
+                }
+            }
+        }
+    }
 }
 
 /// Whether the file's top-level column `name` (any case) is a text column stored
 /// dictionary-encoded in every row group: a dictionary page and only dictionary-encoded
 /// data pages (the test the `parquet` crate documents for
 /// `ColumnChunkMetaData::page_encoding_stats_mask`). A row group without that would make
-/// the reader build a dictionary from plain values, which costs more than it saves.
+/// the reader build a dictionary from plain values, which costs more than it saves. Some
+/// writers record no page statistics (Polars, which picks dictionary or plain for a whole
+/// column chunk before writing it): there a dictionary page and dictionary-encoded data
+/// among the chunk's encodings qualify it. A chunk that still falls back to plain pages half
+/// way is read correctly, only slower.
 fn dictionary_encoded(metadata: &ParquetMetaData, name: &str) -> bool {
     let schema = metadata.file_metadata().schema_descr();
     let Some(leaf) = (0..schema.num_columns()).find(|&i| {
@@ -399,11 +499,19 @@ fn dictionary_encoded(metadata: &ParquetMetaData, name: &str) -> bool {
     metadata.num_row_groups() > 0
         && metadata.row_groups().iter().all(|rg| {
             let chunk = rg.column(leaf);
+            let dictionary_pages = || {
+                chunk
+                    .encodings()
+                    .any(|e| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY))
+            };
             chunk.dictionary_page_offset().is_some()
-                && chunk.page_encoding_stats_mask().is_some_and(|mask| {
-                    mask.is_only(Encoding::PLAIN_DICTIONARY)
-                        || mask.is_only(Encoding::RLE_DICTIONARY)
-                })
+                && match chunk.page_encoding_stats_mask() {
+                    Some(mask) => {
+                        mask.is_only(Encoding::PLAIN_DICTIONARY)
+                            || mask.is_only(Encoding::RLE_DICTIONARY)
+                    }
+                    None => dictionary_pages(),
+                }
         })
 }
 
@@ -486,6 +594,15 @@ mod tests {
 
     /// The tracking mart and a file of its rows written with `props`.
     fn tracking_file(props: WriterProperties) -> (TableConfig, tempfile::NamedTempFile) {
+        tracking_file_with_text(props, DataType::Utf8)
+    }
+
+    /// [`tracking_file`] with the text columns written as `text` (the Arrow type the file's
+    /// embedded schema declares).
+    fn tracking_file_with_text(
+        props: WriterProperties,
+        text: DataType,
+    ) -> (TableConfig, tempfile::NamedTempFile) {
         let table = Config::embedded_default()
             .tables
             .into_iter()
@@ -502,6 +619,20 @@ mod tests {
         .collect();
         let batch = uti_batch(&rows);
         assert_eq!(batch.schema(), table.schema.arrow_schema());
+        let (fields, columns): (Vec<Field>, Vec<_>) = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| match f.data_type() {
+                DataType::Utf8 => (
+                    f.as_ref().clone().with_data_type(text.clone()),
+                    arrow::compute::cast(c, &text).unwrap(),
+                ),
+                _ => (f.as_ref().clone(), Arc::clone(c)),
+            })
+            .unzip();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let file = tempfile::Builder::new()
             .suffix(".parquet")
             .tempfile()
@@ -534,6 +665,15 @@ mod tests {
         )
         .unwrap();
         batches
+    }
+
+    /// The text columns of `batches` that came as text, not as dictionaries.
+    fn plain_columns(batches: &[RecordBatch]) -> Vec<String> {
+        dictionary_columns(batches)
+            .into_iter()
+            .filter(|(_, dict)| !dict)
+            .map(|(name, _)| name)
+            .collect()
     }
 
     /// The type each text column of `batches` came in: true for a dictionary.
@@ -581,12 +721,111 @@ mod tests {
                 ("last_location".to_string(), true),
             ]
         );
-        // The same rows, and decoding gives back the mart's batch exactly.
+        // No batch spans two of the file's 200-row row groups (keys into two dictionaries).
+        let mut ends = read_as.iter().scan(0, |end, b| {
+            *end += b.num_rows();
+            Some(*end)
+        });
+        let rows: usize = plain.iter().map(|b| b.num_rows()).sum();
+        assert!(
+            (200..rows)
+                .step_by(200)
+                .all(|edge| ends.any(|end| end == edge))
+        );
+        // The same rows, and decoding gives back the mart's rows exactly.
         let decoded: Vec<RecordBatch> = read_as
             .into_iter()
             .map(|b| crate::units::decode_dictionaries(b, &target).unwrap())
             .collect();
-        assert_eq!(decoded, plain);
+        let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&target, b).unwrap();
+        assert_eq!(concat(&decoded), concat(&plain));
+    }
+
+    #[test]
+    fn large_and_view_strings_are_read_as_the_marts_text() {
+        let (table, expected) = tracking_file(WriterProperties::builder().build());
+        let expected = read(&table, expected.path(), false);
+        for text in [DataType::LargeUtf8, DataType::Utf8View] {
+            let (_, file) = tracking_file_with_text(WriterProperties::builder().build(), text);
+            let file = File::open(file.path()).unwrap();
+            let (batches, read_as) = parquet_reader(
+                file.try_clone().unwrap(),
+                &table.schema.arrow_schema(),
+                &table,
+                64,
+                false,
+            )
+            .unwrap();
+            // Straight from the reader, before `conform`: no copy left for a cast to do.
+            assert_eq!(read_as, table.schema.arrow_schema());
+            let batches: Vec<RecordBatch> = batches.map(Result::unwrap).collect();
+            assert!(
+                batches
+                    .iter()
+                    .all(|b| b.schema().fields() == read_as.fields())
+            );
+            let (batches, _) =
+                parquet_reader(file, &table.schema.arrow_schema(), &table, 64, true).unwrap();
+            let batches: Vec<RecordBatch> = batches.map(Result::unwrap).collect();
+            // Every text column is dictionary-encoded in the file, whatever its Arrow type.
+            assert_eq!(plain_columns(&batches), Vec::<String>::new());
+            let decoded: Vec<RecordBatch> = batches
+                .into_iter()
+                .map(|b| crate::units::decode_dictionaries(b, &read_as).unwrap())
+                .collect();
+            let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&read_as, b).unwrap();
+            assert_eq!(concat(&decoded), concat(&expected));
+        }
+    }
+
+    #[test]
+    fn without_page_statistics_a_dictionary_page_qualifies_a_column() {
+        let (_, file) = tracking_file(
+            WriterProperties::builder()
+                .set_column_dictionary_enabled("last_event".into(), false)
+                .build(),
+        );
+        let metadata =
+            ArrowReaderMetadata::load(&File::open(file.path()).unwrap(), Default::default())
+                .unwrap();
+        let with_stats = metadata.metadata();
+        // As Polars writes it: the same file without page-encoding statistics.
+        let mut builder = with_stats.as_ref().clone().into_builder();
+        let groups = builder
+            .take_row_groups()
+            .into_iter()
+            .map(|group| {
+                let columns = group
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        c.clone()
+                            .into_builder()
+                            .clear_page_encoding_stats()
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                group
+                    .into_builder()
+                    .set_column_metadata(columns)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let without_stats = builder.set_row_groups(groups).build();
+        assert!(
+            without_stats
+                .row_group(0)
+                .column(3)
+                .page_encoding_stats_mask()
+                .is_none()
+        );
+        for metadata in [with_stats.as_ref(), &without_stats] {
+            assert!(dictionary_encoded(metadata, "carrier_code"));
+            assert!(dictionary_encoded(metadata, "last_location"));
+            assert!(!dictionary_encoded(metadata, "last_event"), "written plain");
+        }
     }
 
     #[test]
