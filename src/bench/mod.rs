@@ -60,6 +60,8 @@ pub struct Options {
     /// `dedup`: input rows and distinct keys.
     pub dedup_rows: usize,
     pub dedup_keys: usize,
+    /// `dedup`: a file of the user's instead of generated rows.
+    pub dedup_input: Option<PathBuf>,
     /// `placement`: batch sizes and duplication factors (rows per key).
     pub batch_sizes: Vec<usize>,
     pub dup_factors: Vec<usize>,
@@ -93,6 +95,7 @@ impl Options {
             query_rows: 1_000_000,
             postgres: None,
             memory_limit: None,
+            dedup_input: None,
             out,
         }
     }

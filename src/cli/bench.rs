@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// `dedup` distinct keys, e.g. `2M`.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub keys: Option<usize>,
+    /// `dedup`: this Parquet file of `uni_tracking_info` rows instead of generated ones
+    /// (one of your batch files, as your writer wrote it); `--rows`/`--keys` are ignored.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rows", "keys"])]
+    pub input: Option<PathBuf>,
     /// `merge-scaling`: the largest mart, e.g. `64M` (sizes grow 4× from 1M up to it).
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_rows: Option<usize>,
@@ -112,6 +116,7 @@ pub async fn execute(args: BenchArgs) -> Result<ExitCode> {
     }
     options.postgres = args.postgres.clone();
     options.memory_limit = args.memory_limit;
+    options.dedup_input = args.input.clone();
 
     let bar = super::progress_bar("steps", "bench");
     if let Some(bar) = &bar {

@@ -122,3 +122,92 @@ fn the_quick_harness_writes_a_report_whose_contenders_agree() {
         "scratch warehouses are removed"
     );
 }
+
+/// `--input`: a file as another writer wrote it (large strings, as Polars and pyarrow write
+/// text; several row groups) is deduped by every contender, and the report counts its rows
+/// and keys.
+#[test]
+fn the_dedup_scenario_measures_a_users_own_file() {
+    use std::sync::Arc;
+
+    use arrow::array::RecordBatch;
+    use arrow::datatypes::{DataType, Schema};
+    use martsync::generate::{Params, generate, uti_batch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<_> = generate(&Params {
+        orders: 3_000,
+        cycles: 6,
+        ..Params::demo()
+    })
+    .uti
+    .concat();
+    let keys = rows
+        .iter()
+        .map(|r| r.order_id)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let batch = uti_batch(&rows);
+    let (fields, columns): (Vec<_>, Vec<_>) = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| match f.data_type() {
+            DataType::Utf8 => (
+                f.as_ref().clone().with_data_type(DataType::LargeUtf8),
+                arrow::compute::cast(c, &DataType::LargeUtf8).unwrap(),
+            ),
+            _ => (f.as_ref().clone(), Arc::clone(c)),
+        })
+        .unzip();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let input = dir.path().join("theirs.parquet");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(1_000)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&input).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let out = dir.path().join("report");
+    let run = martsync(
+        dir.path(),
+        &[
+            "bench",
+            "--scenario",
+            "dedup",
+            "--input",
+            input.to_str().unwrap(),
+            "--repetitions",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let dedup: Vec<&serde_json::Value> = json["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["scenario"] == "dedup")
+        .collect();
+    assert!(dedup.len() >= 3, "{dedup:#?}");
+    for m in &dedup {
+        assert_eq!(m["params"]["rows"].as_u64(), Some(rows.len() as u64), "{m}");
+        assert_eq!(m["figures"]["rows_out"].as_f64(), Some(keys as f64), "{m}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("theirs.parquet"), "{report}");
+}

@@ -7,8 +7,13 @@ use super::*;
 /// in a rotating order (the machine is shared: neighbours' noise spreads over all of them).
 pub async fn dedup(options: &Options, progress: Progress<'_>) -> Result<Found> {
     let spec = DataSpec::new(options.dedup_rows, options.dedup_keys);
-    progress("dedup: generating input", 0, 1);
-    let input = spec.parquet(&options.data_dir())?;
+    let (input, rows) = match &options.dedup_input {
+        Some(file) => (file.clone(), parquet_rows(file)?),
+        None => {
+            progress("dedup: generating input", 0, 1);
+            (spec.parquet(&options.data_dir())?, spec.rows)
+        }
+    };
     let mut engines = vec![Engine::Martsync, Engine::Duckdb, Engine::DatafusionWindow];
     if options.postgres.is_some() {
         engines.push(Engine::Postgres);
@@ -27,9 +32,12 @@ pub async fn dedup(options: &Options, progress: Progress<'_>) -> Result<Found> {
     let mut found: Vec<Measurement> = engines
         .iter()
         .map(|e| {
-            Measurement::new(Scenario::Dedup, e.label())
-                .param("rows", spec.rows)
-                .param("keys", spec.keys)
+            let m = Measurement::new(Scenario::Dedup, e.label()).param("rows", rows);
+            match options.dedup_input {
+                // A user's file: its keys are counted by the run (one output row each).
+                Some(_) => m,
+                None => m.param("keys", spec.keys),
+            }
         })
         .collect();
     let total = options.repetitions * engines.len();
@@ -86,14 +94,40 @@ pub async fn dedup(options: &Options, progress: Progress<'_>) -> Result<Found> {
     }
     for m in &mut found {
         m.figures
-            .insert("rows_per_s".into(), spec.rows as f64 / m.median());
+            .insert("rows_per_s".into(), rows as f64 / m.median());
     }
     let input_mib = std::fs::metadata(&input).map_or(0, |m| m.len()) as f64 / 1048576.0;
+    let described = match &options.dedup_input {
+        Some(file) => format!(
+            "{} ({rows} rows over {} keys, {input_mib:.0} MiB as its writer wrote it)",
+            file.display(),
+            outputs[0]
+        ),
+        None => format!(
+            "{} rows over {} keys ({:?} versions, {}-char events, {} ties), {input_mib:.0} MiB \
+             of zstd Parquet",
+            spec.rows, spec.keys, spec.versions, spec.string_width, spec.tie_rate
+        ),
+    };
     let note = format!(
-        "dedup input: {} rows over {} keys ({:?} versions, {}-char events, {} ties), {input_mib:.0} MiB \
-         of zstd Parquet; every contender reads it and writes its deduped rows as zstd Parquet, \
-         in a process of its own (peak RSS is that process's, worst of the repetitions).",
-        spec.rows, spec.keys, spec.versions, spec.string_width, spec.tie_rate
+        "dedup input: {described}; every contender reads it and writes its deduped rows as zstd \
+         Parquet, in a process of its own (peak RSS is that process's, worst of the repetitions)."
     );
     Ok((found, vec![note]))
+}
+
+/// The rows of a Parquet file, from its footer.
+fn parquet_rows(file: &std::path::Path) -> Result<usize> {
+    let opened =
+        std::fs::File::open(file).map_err(|e| Error::io("opening the dedup input", file, e))?;
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&opened)
+        .map_err(|e| {
+            Error::batch(
+                "bench dedup",
+                &file.display().to_string(),
+                format!("not a readable Parquet file: {e}"),
+            )
+        })?;
+    Ok(metadata.file_metadata().num_rows() as usize)
 }
