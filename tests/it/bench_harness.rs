@@ -164,7 +164,7 @@ fn the_dedup_scenario_measures_a_users_own_file() {
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let input = dir.path().join("theirs.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_size(1_000)
+        .set_max_row_group_row_count(Some(1_000))
         .build();
     let mut writer = parquet::arrow::ArrowWriter::try_new(
         std::fs::File::create(&input).unwrap(),

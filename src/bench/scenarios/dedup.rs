@@ -125,7 +125,7 @@ fn parquet_rows(file: &std::path::Path) -> Result<usize> {
         .map_err(|e| {
             Error::batch(
                 "bench dedup",
-                &file.display().to_string(),
+                file.display().to_string(),
                 format!("not a readable Parquet file: {e}"),
             )
         })?;
