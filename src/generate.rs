@@ -14,7 +14,7 @@ use arrow::array::{
     ArrayRef, Decimal128Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::schema::{self, UnsignedBigint};
@@ -308,6 +308,25 @@ fn schema_of(table: &str) -> SchemaRef {
     schema::builtin_source(table, UnsignedBigint::Int64)
         .expect("shipped table")
         .arrow_schema()
+}
+
+/// `batch` with its text columns typed `text` (`LargeUtf8` or `Utf8View`, as other writers
+/// declare text in the Arrow schema they embed).
+pub fn with_text_as(batch: &RecordBatch, text: &DataType) -> RecordBatch {
+    let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| match f.data_type() {
+            DataType::Utf8 => (
+                f.as_ref().clone().with_data_type(text.clone()),
+                arrow::compute::cast(c, text).expect("text casts to text"),
+            ),
+            _ => (f.as_ref().clone(), Arc::clone(c)),
+        })
+        .unzip();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("same columns")
 }
 
 /// `uni_tracking_info` rows as a batch in the mart schema.

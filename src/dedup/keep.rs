@@ -568,8 +568,8 @@ mod tests {
         (out, stats, size)
     }
 
-    #[test]
-    fn compaction_changes_nothing_but_memory() {
+    /// 30 cycles' batches of 400 orders, with late and tied versions.
+    fn history() -> Vec<RecordBatch> {
         let history = generate(&Params {
             orders: 400,
             cycles: 30,
@@ -577,7 +577,12 @@ mod tests {
             tie_rate: 0.1,
             ..Params::demo()
         });
-        let batches: Vec<RecordBatch> = history.uti.iter().map(|rows| uti_batch(rows)).collect();
+        history.uti.iter().map(|rows| uti_batch(rows)).collect()
+    }
+
+    #[test]
+    fn compaction_changes_nothing_but_memory() {
+        let batches = history();
         for keep in [Keep::Latest, Keep::First] {
             let (plain, plain_stats, plain_size) = run(&batches, keep, false);
             let (compacted, stats, size) = run(&batches, keep, true);
@@ -594,14 +599,7 @@ mod tests {
 
     #[test]
     fn compaction_decodes_a_dictionary_larger_than_the_rows_it_kept() {
-        let history = generate(&Params {
-            orders: 400,
-            cycles: 30,
-            late_rate: 0.1,
-            tie_rate: 0.1,
-            ..Params::demo()
-        });
-        let plain: Vec<RecordBatch> = history.uti.iter().map(|rows| uti_batch(rows)).collect();
+        let plain = history();
         let schema = plain[0].schema();
         // `tracking_no` (one per order: a value per row) and `carrier_code` (a few values)
         // as a Parquet source read for a dedup brings them.

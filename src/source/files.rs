@@ -590,7 +590,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::generate::{Params, generate, uti_batch};
+    use crate::generate::{Params, generate, uti_batch, with_text_as};
 
     /// The tracking mart and a file of its rows written with `props`.
     fn tracking_file(props: WriterProperties) -> (TableConfig, tempfile::NamedTempFile) {
@@ -619,20 +619,7 @@ mod tests {
         .collect();
         let batch = uti_batch(&rows);
         assert_eq!(batch.schema(), table.schema.arrow_schema());
-        let (fields, columns): (Vec<Field>, Vec<_>) = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| match f.data_type() {
-                DataType::Utf8 => (
-                    f.as_ref().clone().with_data_type(text.clone()),
-                    arrow::compute::cast(c, &text).unwrap(),
-                ),
-                _ => (f.as_ref().clone(), Arc::clone(c)),
-            })
-            .unzip();
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let batch = with_text_as(&batch, &text);
         let file = tempfile::Builder::new()
             .suffix(".parquet")
             .tempfile()

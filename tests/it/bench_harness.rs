@@ -128,11 +128,8 @@ fn the_quick_harness_writes_a_report_whose_contenders_agree() {
 /// and keys.
 #[test]
 fn the_dedup_scenario_measures_a_users_own_file() {
-    use std::sync::Arc;
-
-    use arrow::array::RecordBatch;
-    use arrow::datatypes::{DataType, Schema};
-    use martsync::generate::{Params, generate, uti_batch};
+    use arrow::datatypes::DataType;
+    use martsync::generate::{Params, generate, uti_batch, with_text_as};
 
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<_> = generate(&Params {
@@ -147,21 +144,7 @@ fn the_dedup_scenario_measures_a_users_own_file() {
         .map(|r| r.order_id)
         .collect::<std::collections::HashSet<_>>()
         .len();
-    let batch = uti_batch(&rows);
-    let (fields, columns): (Vec<_>, Vec<_>) = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| match f.data_type() {
-            DataType::Utf8 => (
-                f.as_ref().clone().with_data_type(DataType::LargeUtf8),
-                arrow::compute::cast(c, &DataType::LargeUtf8).unwrap(),
-            ),
-            _ => (f.as_ref().clone(), Arc::clone(c)),
-        })
-        .unzip();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let batch = with_text_as(&uti_batch(&rows), &DataType::LargeUtf8);
     let input = dir.path().join("theirs.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(1_000))
