@@ -30,7 +30,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub keys: Option<usize>,
     /// `dedup`: this Parquet file of `uni_tracking_info` rows instead of generated ones
-    /// (one of your batch files, as your writer wrote it); `--rows`/`--keys` are ignored.
+    /// (one of your batch files, as your writer wrote it); not with `--rows` or `--keys`.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["rows", "keys"])]
     pub input: Option<PathBuf>,
     /// `merge-scaling`: the largest mart, e.g. `64M` (sizes grow 4× from 1M up to it).

@@ -364,7 +364,8 @@ fn parquet_reader(
     } else {
         Vec::new()
     };
-    let read_as = |field: &Field| -> Option<DataType> {
+    // The type a file column is read as, where it is not the one the file declares.
+    let hint = |field: &Field| -> Option<DataType> {
         if as_dictionary
             .iter()
             .any(|n| n.eq_ignore_ascii_case(field.name()))
@@ -384,19 +385,14 @@ fn parquet_reader(
             .iter()
             .map(|f| {
                 let field = f.as_ref().clone();
-                match read_as(&field) {
+                match hint(&field) {
                     Some(data_type) => field.with_data_type(data_type),
                     None => field,
                 }
             })
             .collect()
     };
-    if !metadata
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| read_as(f).is_some())
-    {
+    if !metadata.schema().fields().iter().any(|f| hint(f).is_some()) {
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
             .with_batch_size(batch_rows)
             .build()?;
@@ -499,18 +495,15 @@ fn dictionary_encoded(metadata: &ParquetMetaData, name: &str) -> bool {
     metadata.num_row_groups() > 0
         && metadata.row_groups().iter().all(|rg| {
             let chunk = rg.column(leaf);
-            let dictionary_pages = || {
-                chunk
-                    .encodings()
-                    .any(|e| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY))
-            };
             chunk.dictionary_page_offset().is_some()
                 && match chunk.page_encoding_stats_mask() {
                     Some(mask) => {
                         mask.is_only(Encoding::PLAIN_DICTIONARY)
                             || mask.is_only(Encoding::RLE_DICTIONARY)
                     }
-                    None => dictionary_pages(),
+                    None => chunk.encodings().any(|e| {
+                        matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY)
+                    }),
                 }
         })
 }
