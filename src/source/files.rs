@@ -347,7 +347,14 @@ fn parquet_reader(
             .any(|f| f.name().eq_ignore_ascii_case(name) && is_text(f.data_type()))
     };
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let as_dictionary: Vec<&str> = if dictionary_text {
+    // Dictionaries are read one row group at a time (see `RowGroupBatches`): a file of small
+    // row groups (a writer that flushes often) would come as as many small batches, each
+    // retained by the dedup with a dictionary of its own. Such a file is read as plain text
+    // in full-size batches.
+    let file_rows = metadata.metadata().file_metadata().num_rows().max(0) as usize;
+    let groups = metadata.metadata().num_row_groups().max(1);
+    let large_groups = file_rows / groups >= batch_rows / MIN_GROUP_BATCH_FRACTION;
+    let as_dictionary: Vec<&str> = if dictionary_text && large_groups {
         target
             .fields()
             .iter()
@@ -421,6 +428,9 @@ fn parquet_reader(
         read_as,
     ))
 }
+
+/// Row groups smaller on average than this fraction of a batch are not read as dictionaries.
+const MIN_GROUP_BATCH_FRACTION: usize = 8;
 
 /// The batches of a Parquet reader.
 type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
@@ -806,6 +816,33 @@ mod tests {
             assert!(dictionary_encoded(metadata, "last_location"));
             assert!(!dictionary_encoded(metadata, "last_event"), "written plain");
         }
+    }
+
+    #[test]
+    fn a_file_of_small_row_groups_is_read_as_text_in_full_batches() {
+        // 200-row groups read in 64-row batches qualify; in 2,048-row batches (more than 8
+        // groups a batch) they do not.
+        let (table, file) = tracking_file(WriterProperties::builder().build());
+        let target = table.schema.arrow_schema();
+        let mut batches = Vec::new();
+        read_file(file.path(), &target, 2_048, &table, true, &mut |b| {
+            batches.push(b);
+            Ok(true)
+        })
+        .unwrap();
+        assert!(batches.iter().all(|b| b.schema() == target));
+        assert!(
+            batches[0].num_rows() > 200,
+            "{} rows",
+            batches[0].num_rows()
+        );
+        assert_eq!(
+            dictionary_columns(&read(&table, file.path(), true))
+                .iter()
+                .filter(|(_, dict)| *dict)
+                .count(),
+            4
+        );
     }
 
     #[test]
