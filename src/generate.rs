@@ -310,16 +310,18 @@ fn schema_of(table: &str) -> SchemaRef {
         .arrow_schema()
 }
 
-/// `batch` with its text columns typed `text` (`LargeUtf8` or `Utf8View`, as other writers
-/// declare text in the Arrow schema they embed).
-pub fn with_text_as(batch: &RecordBatch, text: &DataType) -> RecordBatch {
+/// `batch` with its text columns, but those at `except`, typed `text`: `LargeUtf8` or
+/// `Utf8View` as other writers declare text in the Arrow schema they embed, or a dictionary
+/// as a Parquet source read for a dedup brings it.
+pub fn with_text_as(batch: &RecordBatch, text: &DataType, except: &[usize]) -> RecordBatch {
     let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = batch
         .schema()
         .fields()
         .iter()
         .zip(batch.columns())
-        .map(|(f, c)| match f.data_type() {
-            DataType::Utf8 => (
+        .enumerate()
+        .map(|(i, (f, c))| match f.data_type() {
+            DataType::Utf8 if !except.contains(&i) => (
                 f.as_ref().clone().with_data_type(text.clone()),
                 arrow::compute::cast(c, text).expect("text casts to text"),
             ),

@@ -622,7 +622,7 @@ mod tests {
         .collect();
         let batch = uti_batch(&rows);
         assert_eq!(batch.schema(), table.schema.arrow_schema());
-        let batch = with_text_as(&batch, &text);
+        let batch = with_text_as(&batch, &text, &[]);
         let file = tempfile::Builder::new()
             .suffix(".parquet")
             .tempfile()

@@ -144,7 +144,7 @@ fn the_dedup_scenario_measures_a_users_own_file() {
         .map(|r| r.order_id)
         .collect::<std::collections::HashSet<_>>()
         .len();
-    let batch = with_text_as(&uti_batch(&rows), &DataType::LargeUtf8);
+    let batch = with_text_as(&uti_batch(&rows), &DataType::LargeUtf8, &[]);
     let input = dir.path().join("theirs.parquet");
     let props = parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(1_000))

@@ -55,30 +55,14 @@ async fn reference(batch: &RecordBatch, spec: &DedupSpec) -> Vec<RecordBatch> {
 /// Parquet source hands them to a dedup (`Extract::dictionary_text`).
 fn with_dictionary_text(batch: &RecordBatch, spec: &DedupSpec) -> RecordBatch {
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let mut encoded = 0;
-    let columns = batch
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let guarded = spec.key.contains(&i) || spec.version == Some(i);
-            if c.data_type() == &DataType::Utf8 && !guarded {
-                encoded += 1;
-                arrow::compute::cast(c, &dictionary).unwrap()
-            } else {
-                Arc::clone(c)
-            }
-        })
-        .collect::<Vec<_>>();
-    assert!(encoded > 0, "the input has text columns to encode");
-    let fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-        .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    let guarded: Vec<usize> = spec.key.iter().copied().chain(spec.version).collect();
+    let encoded = generate::with_text_as(batch, &dictionary, &guarded);
+    assert_ne!(
+        encoded.schema(),
+        batch.schema(),
+        "the input has text columns to encode"
+    );
+    encoded
 }
 
 /// Every batch of a dedup's output is in the mart's schema, whatever its input carried.
