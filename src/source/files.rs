@@ -399,34 +399,36 @@ fn parquet_reader(
             })
             .collect()
     };
-    if !metadata.schema().fields().iter().any(|f| hint(f).is_some()) {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-            .with_batch_size(batch_rows)
-            .build()?;
-        return Ok((Box::new(reader), Arc::clone(target)));
-    }
-    let file_schema = Schema::new(retyped(metadata.schema().fields()));
-    let metadata = ArrowReaderMetadata::try_new(
-        Arc::clone(metadata.metadata()),
-        ArrowReaderOptions::new().with_schema(Arc::new(file_schema)),
-    )?;
-    let read_as = Arc::new(Schema::new(retyped(target.fields())));
-    if as_dictionary.is_empty() {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-            .with_batch_size(batch_rows)
-            .build()?;
-        return Ok((Box::new(reader), read_as));
-    }
-    Ok((
+    // A file that needs no hint is read with its own schema, none supplied.
+    let (metadata, read_as) = if metadata.schema().fields().iter().any(|f| hint(f).is_some()) {
+        let file_schema = Schema::new(retyped(metadata.schema().fields()));
+        let retyped_metadata = ArrowReaderMetadata::try_new(
+            Arc::clone(metadata.metadata()),
+            ArrowReaderOptions::new().with_schema(Arc::new(file_schema)),
+        )?;
+        (
+            retyped_metadata,
+            Arc::new(Schema::new(retyped(target.fields()))),
+        )
+    } else {
+        (metadata, Arc::clone(target))
+    };
+    let batches: Batches = if as_dictionary.is_empty() {
+        Box::new(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+                .with_batch_size(batch_rows)
+                .build()?,
+        )
+    } else {
         Box::new(RowGroupBatches {
             file,
             metadata,
             batch_rows,
             next_group: 0,
             current: None,
-        }),
-        read_as,
-    ))
+        })
+    };
+    Ok((batches, read_as))
 }
 
 /// Row groups smaller on average than this fraction of a batch are not read as dictionaries.
