@@ -162,7 +162,8 @@ pub enum Codec {
     Snappy,
 }
 
-/// The Parquet writer settings of staged files.
+/// The Parquet codec and page version martsync writes files with; [`encode_parquet`] adds
+/// what only a staged part may leave out.
 pub fn writer_properties(codec: Codec) -> WriterProperties {
     let compression = match codec {
         Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")),
@@ -182,14 +183,25 @@ pub struct PartFormat {
     pub codec: Codec,
 }
 
-/// Encodes batches as one Parquet file in memory, with [`writer_properties`] except that a
-/// column whose first rows are mostly distinct gets no dictionary ([`mostly_distinct`]).
+/// Encodes batches as one Parquet file in memory, as a staged part: with
+/// [`writer_properties`], no dictionary for a column whose first rows are mostly distinct
+/// ([`mostly_distinct`]), and no statistics.
+///
+/// A staged part is read whole, once, by the warehouse's load (DuckDB's `INSERT … SELECT …
+/// FROM read_parquet(…)` without a filter, PostgreSQL's load through martsync, Redshift's
+/// `COPY … FORMAT AS PARQUET`): no reader skips a row group or page by its minimum and
+/// maximum, and the Parquet format makes statistics optional. Computing them compared every
+/// value (text byte by byte) for a minimum and a maximum per page and per chunk: without
+/// them 1M kept rows encoded in 0.199 instead of 0.261 s on the generated file and 0.252
+/// instead of 0.337 s on the Polars-written one (medians of 15, alternating; README).
 pub fn encode_parquet(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     codec: Codec,
 ) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
-    let mut properties = writer_properties(codec).into_builder();
+    let mut properties = writer_properties(codec)
+        .into_builder()
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None);
     for name in batches.first().map(mostly_distinct).unwrap_or_default() {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
@@ -512,6 +524,21 @@ mod tests {
             dictionaries.iter().all(|(_, dictionary)| *dictionary),
             "{dictionaries:?}"
         );
+    }
+
+    #[test]
+    fn a_staged_part_carries_no_statistics() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int32Array::from_iter_values(0..5_000))],
+        )
+        .unwrap();
+        let bytes = encode_parquet(&schema, &[batch], Codec::Zstd).unwrap();
+        let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+        let chunk = reader.metadata().row_group(0).column(0).clone();
+        assert!(chunk.statistics().is_none(), "{:?}", chunk.statistics());
     }
 
     #[tokio::test]
