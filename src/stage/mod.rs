@@ -190,13 +190,13 @@ pub struct PartFormat {
 /// A staged part is read whole, once, by the warehouse's load (DuckDB's `INSERT … SELECT …
 /// FROM read_parquet(…)` without a filter, PostgreSQL's load through martsync, Redshift's
 /// `COPY … FORMAT AS PARQUET`): no reader skips a row group or page by its minimum and
-/// maximum, and the Parquet format makes statistics optional. (The Redshift Database
+/// maximum, and the Parquet format makes statistics optional. The Redshift Database
 /// Developer Guide's "COPY from columnar data formats" lists what COPY needs of a Parquet
-/// file: columns in the table's order and number, the bucket in the cluster's Region;
-/// statistics are not among it.) Computing them compared every
-/// value (text byte by byte) for a minimum and a maximum per page and per chunk: without
-/// them 1M kept rows encoded in 0.199 instead of 0.261 s on the generated file and 0.252
-/// instead of 0.337 s on the Polars-written one (medians of 15, alternating; README).
+/// file (columns in the table's order and number, the bucket in the cluster's Region), and
+/// statistics are not among it. Computing them compared every value (text byte by byte) for
+/// a minimum and a maximum per page and per chunk: without them 1M kept rows encoded in
+/// 0.199 instead of 0.261 s on the generated file and 0.252 instead of 0.337 s on the
+/// Polars-written one (medians of 15, alternating; README).
 pub fn encode_parquet(
     schema: &SchemaRef,
     batches: &[RecordBatch],
