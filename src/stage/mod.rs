@@ -247,15 +247,15 @@ fn mostly_distinct(batch: &RecordBatch) -> Vec<String> {
         .zip(batch.columns())
         .filter(|(field, column)| {
             // A type the row format does not take keeps its dictionary.
-            let Ok(converter) = RowConverter::new(vec![SortField::new(field.data_type().clone())])
-            else {
-                return false;
-            };
-            let Ok(sample) = converter.convert_columns(&[column.slice(0, rows)]) else {
-                return false;
-            };
-            let distinct: std::collections::HashSet<_> = sample.iter().collect();
-            2 * distinct.len() > rows
+            RowConverter::new(vec![SortField::new(field.data_type().clone())])
+                .and_then(|converter| converter.convert_columns(&[column.slice(0, rows)]))
+                .is_ok_and(|sample| {
+                    2 * sample
+                        .iter()
+                        .collect::<std::collections::HashSet<_>>()
+                        .len()
+                        > rows
+                })
         })
         .map(|(field, _)| field.name().clone())
         .collect()
