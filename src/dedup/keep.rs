@@ -118,14 +118,15 @@ impl Chunk {
         filter_record_batch(&self.batch, &mask)
     }
 
-    /// Filters the chunk down to its winners, pointing their slots at their new rows.
-    fn compact(self, slots: &mut [Slot]) -> Result<Chunk, ArrowError> {
+    /// Filters the chunk down to its winners, pointing their slots at their new rows
+    /// (`moved(slot, row)`).
+    fn compact(self, mut moved: impl FnMut(u32, u32)) -> Result<Chunk, ArrowError> {
         let mask = self.live_mask();
         let batch = filter_record_batch(&self.batch, &BooleanArray::new(mask.clone(), None))?;
         let batch = decode_outgrown_dictionaries(batch)?;
         let slot_of_row: Vec<u32> = mask.set_indices().map(|r| self.slot_of_row[r]).collect();
         for (row, &s) in slot_of_row.iter().enumerate() {
-            slots[s as usize].row = row as u32;
+            moved(s, row as u32);
         }
         Ok(Chunk::new(batch, slot_of_row, self.live))
     }
@@ -163,17 +164,22 @@ enum KeyIndex {
 }
 
 /// The index of a single integer key (the tracking mart's `order_id`): an open-addressing
-/// table of (key, slot) buckets, linear probing, at most [`MAX_LOAD`] full. With millions of
-/// keys nearly every probe misses the CPU caches, and a general hash map waits for each miss
-/// in turn; here a batch's home buckets are computed first and each is fetched
-/// [`PREFETCH_AHEAD`] rows before it is probed, so the misses overlap.
+/// table of buckets that each hold a key and its [`Slot`] (the winner's place and version),
+/// linear probing, at most [`MAX_LOAD`] full. With millions of keys nearly every probe misses
+/// the CPU caches, and a general hash map waits for each miss in turn; here a batch's home
+/// buckets are computed first and each is fetched [`PREFETCH_AHEAD`] rows before it is
+/// probed, so the misses overlap.
 ///
-/// A bucket is 12 bytes (the key as two halves, no padding) and the table may fill to three
-/// quarters: fresh memory is what a dedup pays most for on a virtual machine (the kernel
-/// zeroes every page first touched, and on this VM that was 31 % of the run's samples), and
-/// 16-byte buckets at most half full made the index of 2M keys 128 MiB (8M buckets), where
-/// this one is 48 MiB (4M). At 3/4 load a probe reads about 2.5 buckets on a hit and 8.5 on
-/// a miss, adjacent ones: a cache line or two.
+/// The slot lives in the bucket, so a row costs one miss, where a bucket that pointed into a
+/// vector of slots cost two (the bucket, then the slot: 17 % of the dedup thread's samples
+/// waited on the second). A slot's number is its bucket's position: when the table grows and
+/// buckets move, the row maps that name them are updated ([`IntIndex::reserve`]).
+///
+/// A bucket is 24 bytes and the table may fill to three quarters: fresh memory is what a
+/// dedup pays most for on a virtual machine (the kernel zeroes every page first touched), so
+/// 2M keys take 4M buckets (96 MiB), no more than the 12-byte buckets and 16-byte slots they
+/// replace (48 MiB and up to 64 MiB). At 3/4 load a probe reads about 2.5 buckets on a hit
+/// and 8.5 on a miss, adjacent ones: a cache line or three.
 struct IntIndex {
     buckets: Vec<Bucket>,
     /// 64 − log2(buckets): a key's home bucket is the top bits of its multiplicative hash.
@@ -181,31 +187,34 @@ struct IntIndex {
     len: usize,
 }
 
-/// A key and its slot, or a free bucket (slot [`DEAD`]). Three u32s, so 4-byte aligned and
-/// 12 bytes long: an `(i64, u32)` would be padded to 16.
+/// A key and its slot, or a free bucket (the slot's chunk [`DEAD`]).
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    key: [u32; 2],
-    slot: u32,
+    key: i64,
+    slot: Slot,
 }
 
 impl Bucket {
     const FREE: Bucket = Bucket {
-        key: [0, 0],
-        slot: DEAD,
+        key: 0,
+        slot: Slot {
+            chunk: DEAD,
+            row: 0,
+            version: 0,
+        },
     };
 
-    fn new(key: i64, slot: u32) -> Self {
-        let key = key as u64;
-        Bucket {
-            key: [key as u32, (key >> 32) as u32],
-            slot,
-        }
+    fn is_free(&self) -> bool {
+        self.slot.chunk == DEAD
     }
+}
 
-    fn key(&self) -> i64 {
-        (u64::from(self.key[1]) << 32 | u64::from(self.key[0])) as i64
-    }
+/// What [`IntIndex::find_or_insert`] found at a bucket's position.
+enum Probe {
+    /// The key was new: its bucket now holds the offered slot.
+    Inserted(usize),
+    /// The key's bucket, holding its current winner.
+    Found(usize),
 }
 
 /// The most of its buckets the [`IntIndex`] fills before it doubles, as a fraction.
@@ -242,15 +251,20 @@ impl IntIndex {
         ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Room for `more` new keys without growing (so homes computed now stay valid).
-    fn reserve(&mut self, more: usize) {
+    /// Room for `more` new keys without growing (so homes computed now stay valid). A
+    /// bucket that moves is a slot renumbered: `moved(slot, position)` is told of each.
+    fn reserve(&mut self, more: usize, mut moved: impl FnMut(&Slot, u32)) {
         let (num, den) = MAX_LOAD;
         while (self.len + more) * den > self.buckets.len() * num {
             let old = std::mem::take(&mut self.buckets);
             let mut grown = IntIndex::with_buckets((old.len() * 2).max(1024));
-            for bucket in old.into_iter().filter(|b| b.slot != DEAD) {
-                let key = bucket.key();
-                grown.find_or_insert(key, grown.home(key), bucket.slot);
+            for bucket in old.into_iter().filter(|b| !b.is_free()) {
+                let Probe::Inserted(at) =
+                    grown.find_or_insert(bucket.key, grown.home(bucket.key), bucket.slot)
+                else {
+                    unreachable!("a key is in the index once");
+                };
+                moved(&bucket.slot, at as u32);
             }
             *self = grown;
         }
@@ -261,19 +275,19 @@ impl IntIndex {
         prefetch(&self.buckets, home);
     }
 
-    /// The slot of `key` (home bucket `home`), or None after giving it `new_slot`.
-    fn find_or_insert(&mut self, key: i64, home: usize, new_slot: u32) -> Option<u32> {
+    /// The bucket of `key` (home bucket `home`), inserting it with `slot` if it is new.
+    fn find_or_insert(&mut self, key: i64, home: usize, slot: Slot) -> Probe {
         let mask = self.buckets.len() - 1;
         let mut at = home;
         loop {
             let bucket = &mut self.buckets[at];
-            if bucket.slot == DEAD {
-                *bucket = Bucket::new(key, new_slot);
+            if bucket.is_free() {
+                *bucket = Bucket { key, slot };
                 self.len += 1;
-                return None;
+                return Probe::Inserted(at);
             }
-            if bucket.key() == key {
-                return Some(bucket.slot);
+            if bucket.key == key {
+                return Probe::Found(at);
             }
             at = (at + 1) & mask;
         }
@@ -301,18 +315,56 @@ pub fn invalid_rows(spec: &DedupSpec, batch: &RecordBatch) -> Option<BooleanArra
     any_null.map(BooleanArray::from)
 }
 
+/// The retained input batches (or what compaction left of them).
+#[derive(Default)]
+struct Retained {
+    /// By arrival; None once none of a batch's rows win.
+    chunks: Vec<Option<Chunk>>,
+    /// The sum of the retained chunks' `bytes`.
+    bytes: usize,
+    /// Chunks that became sparse and wait to be compacted.
+    sparse: Vec<u32>,
+}
+
+impl Retained {
+    /// The winner `old`, of an earlier batch, lost: its row is cleared from its batch's row
+    /// map, and the batch freed when none of its rows win any more, or queued for compaction
+    /// when few do.
+    fn lose(&mut self, old: Slot) {
+        let c = old.chunk as usize;
+        let loser = self.chunks[c]
+            .as_mut()
+            .expect("a winner's chunk is retained");
+        loser.slot_of_row[old.row as usize] = DEAD;
+        loser.live -= 1;
+        if loser.live == 0 {
+            let freed = self.chunks[c].take().expect("just seen");
+            self.bytes -= freed.bytes;
+        } else if !loser.queued && loser.sparse() {
+            loser.queued = true;
+            self.sparse.push(old.chunk);
+        }
+    }
+
+    /// Points the row map entry of the winner at `at` to its slot's new number `slot`.
+    fn point(&mut self, at: &Slot, slot: u32) {
+        let chunk = self.chunks[at.chunk as usize]
+            .as_mut()
+            .expect("a winner's chunk is retained");
+        chunk.slot_of_row[at.row as usize] = slot;
+    }
+}
+
 /// The operator's state; see the module docs.
 pub struct KeepState {
     /// The mart's schema: rows set aside are kept in its types.
     schema: SchemaRef,
     spec: DedupSpec,
     index: KeyIndex,
+    /// The keys' winners, for the general indexes (a single integer key's are in its
+    /// index's buckets).
     slots: Vec<Slot>,
-    chunks: Vec<Option<Chunk>>,
-    /// The sum of the retained chunks' `bytes`.
-    chunk_bytes: usize,
-    /// Chunks that became sparse and wait to be compacted.
-    sparse: Vec<u32>,
+    retained: Retained,
     /// Each valid row of the batch being pushed with its key's slot (None: a new key);
     /// reused from batch to batch.
     offers: Vec<(usize, Option<u32>)>,
@@ -344,9 +396,7 @@ impl KeepState {
             spec,
             index,
             slots: Vec::new(),
-            chunks: Vec::new(),
-            chunk_bytes: 0,
-            sparse: Vec::new(),
+            retained: Retained::default(),
             offers: Vec::new(),
             homes: Vec::new(),
             compact_above: COMPACT_ABOVE_BYTES,
@@ -365,10 +415,10 @@ impl KeepState {
             KeyIndex::IntN(_, m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
             KeyIndex::Rows(_, m) => m.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1),
         };
-        self.chunk_bytes
+        self.retained.bytes
             + index
             + self.slots.capacity() * size_of::<Slot>()
-            + self.chunks.capacity() * size_of::<Option<Chunk>>()
+            + self.retained.chunks.capacity() * size_of::<Option<Chunk>>()
     }
 
     /// Consumes the next batch in arrival order.
@@ -391,7 +441,7 @@ impl KeepState {
             (Keep::Latest, Some(v)) => Some(column_as_i64(batch.column(v))?),
             _ => None,
         };
-        let chunk = u32::try_from(self.chunks.len())
+        let chunk = u32::try_from(self.retained.chunks.len())
             .map_err(|_| ArrowError::ComputeError("too many batches".into()))?;
         let keys: Vec<ArrayRef> = self
             .spec
@@ -400,127 +450,144 @@ impl KeepState {
             .map(|&i| batch.column(i).clone())
             .collect();
         let valid = |row: usize| invalid.as_ref().is_none_or(|inv| !inv.value(row));
-        let version_of = |row: usize| versions.as_ref().map_or(0, |v| v.value(row));
+        let candidate = |row: usize| Slot {
+            chunk,
+            row: row as u32,
+            version: versions.as_ref().map_or(0, |v| v.value(row)),
+        };
+        // Whether a row's candidate replaces its key's current winner.
+        let latest = self.spec.keep == Keep::Latest;
+        let wins = |candidate: &Slot, winner: &Slot| latest && candidate.version >= winner.version;
 
-        // First resolve each valid row to its key's slot (None: a key seen for the first time),
-        // then apply the keep rule.
-        let mut offers = std::mem::take(&mut self.offers);
-        offers.clear();
-        let next_slot = self.slots.len() as u32;
-        let mut new_slots = 0u32;
-        match &mut self.index {
-            KeyIndex::Int1(index) => {
-                let k = column_as_i64(&keys[0])?;
-                index.reserve(rows);
-                let homes = &mut self.homes;
-                homes.clear();
-                homes.extend(k.values().iter().map(|&key| index.home(key)));
-                for row in (0..rows).filter(|&r| valid(r)) {
-                    if let Some(&ahead) = homes.get(row + PREFETCH_AHEAD) {
-                        index.prefetch(ahead);
-                    }
-                    let found =
-                        index.find_or_insert(k.value(row), homes[row], next_slot + new_slots);
-                    if found.is_none() {
-                        new_slots += 1;
-                    }
-                    offers.push((row, found));
-                }
-            }
-            KeyIndex::IntN(n, map) => {
-                let cols = keys
-                    .iter()
-                    .map(column_as_i64)
-                    .collect::<Result<Vec<_>, _>>()?;
-                for row in (0..rows).filter(|&r| valid(r)) {
-                    let mut key = [0i64; 4];
-                    for (i, col) in cols.iter().enumerate().take(*n) {
-                        key[i] = col.value(row);
-                    }
-                    match map.entry(key) {
-                        Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
-                        Entry::Vacant(e) => {
-                            e.insert(next_slot + new_slots);
-                            new_slots += 1;
-                            offers.push((row, None));
-                        }
-                    }
-                }
-            }
-            KeyIndex::Rows(converter, map) => {
-                let converted = converter.convert_columns(&keys)?;
-                for row in (0..rows).filter(|&r| valid(r)) {
-                    match map.entry(converted.row(row).as_ref().into()) {
-                        Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
-                        Entry::Vacant(e) => {
-                            e.insert(next_slot + new_slots);
-                            new_slots += 1;
-                            offers.push((row, None));
-                        }
-                    }
-                }
-            }
+        if let KeyIndex::Int1(index) = &mut self.index {
+            // Room for this batch's keys first: a bucket that moves renumbers its slot.
+            index.reserve(rows, |at, slot| self.retained.point(at, slot));
         }
         let mut slot_of_row = vec![DEAD; rows];
         let mut live = 0usize;
-        for (i, &(row, existing)) in offers.iter().enumerate() {
-            // The slots are as scattered as the keys: fetch ahead here too.
-            if let Some(&(_, Some(ahead))) = offers.get(i + PREFETCH_AHEAD) {
-                prefetch(&self.slots, ahead as usize);
+        let retained = &mut self.retained;
+        // A winner replaced by a row of this batch: cleared from this batch's row map, or
+        // from its own batch's.
+        let mut lose = |old: Slot, slot_of_row: &mut [u32], live: &mut usize| {
+            if old.chunk == chunk {
+                slot_of_row[old.row as usize] = DEAD;
+                *live -= 1;
+            } else {
+                retained.lose(old);
             }
-            let candidate = Slot {
-                chunk,
-                row: row as u32,
-                version: version_of(row),
-            };
-            let s = match existing {
-                None => {
-                    self.slots.push(candidate);
-                    self.slots.len() as u32 - 1
+        };
+        if let KeyIndex::Int1(index) = &mut self.index {
+            // One pass: each row's bucket holds its key's winner.
+            let k = column_as_i64(&keys[0])?;
+            let homes = &mut self.homes;
+            homes.clear();
+            homes.extend(k.values().iter().map(|&key| index.home(key)));
+            for row in (0..rows).filter(|&r| valid(r)) {
+                if let Some(&ahead) = homes.get(row + PREFETCH_AHEAD) {
+                    index.prefetch(ahead);
                 }
-                Some(s) => {
-                    let slot = &mut self.slots[s as usize];
-                    if self.spec.keep != Keep::Latest || candidate.version < slot.version {
-                        continue;
+                let candidate = candidate(row);
+                let at = match index.find_or_insert(k.value(row), homes[row], candidate) {
+                    Probe::Inserted(at) => at,
+                    Probe::Found(at) => {
+                        let winner = &mut index.buckets[at].slot;
+                        if !wins(&candidate, winner) {
+                            continue;
+                        }
+                        lose(
+                            std::mem::replace(winner, candidate),
+                            &mut slot_of_row,
+                            &mut live,
+                        );
+                        at
                     }
-                    let old = std::mem::replace(slot, candidate);
-                    if old.chunk == chunk {
-                        slot_of_row[old.row as usize] = DEAD;
-                        live -= 1;
-                    } else {
-                        let c = old.chunk as usize;
-                        let loser = self.chunks[c]
-                            .as_mut()
-                            .expect("a winner's chunk is retained");
-                        loser.slot_of_row[old.row as usize] = DEAD;
-                        loser.live -= 1;
-                        if loser.live == 0 {
-                            // None of its rows win any more: free it now.
-                            let freed = self.chunks[c].take().expect("just seen");
-                            self.chunk_bytes -= freed.bytes;
-                        } else if !loser.queued && loser.sparse() {
-                            loser.queued = true;
-                            self.sparse.push(old.chunk);
+                };
+                slot_of_row[row] = at as u32;
+                live += 1;
+            }
+        } else {
+            // First resolve each valid row to its key's slot (None: a key seen for the first
+            // time), then apply the keep rule.
+            let mut offers = std::mem::take(&mut self.offers);
+            offers.clear();
+            let next_slot = self.slots.len() as u32;
+            let mut new_slots = 0u32;
+            match &mut self.index {
+                KeyIndex::Int1(_) => unreachable!("handled above"),
+                KeyIndex::IntN(n, map) => {
+                    let cols = keys
+                        .iter()
+                        .map(column_as_i64)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for row in (0..rows).filter(|&r| valid(r)) {
+                        let mut key = [0i64; 4];
+                        for (i, col) in cols.iter().enumerate().take(*n) {
+                            key[i] = col.value(row);
+                        }
+                        match map.entry(key) {
+                            Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
+                            Entry::Vacant(e) => {
+                                e.insert(next_slot + new_slots);
+                                new_slots += 1;
+                                offers.push((row, None));
+                            }
                         }
                     }
-                    s
                 }
-            };
-            slot_of_row[row] = s;
-            live += 1;
+                KeyIndex::Rows(converter, map) => {
+                    let converted = converter.convert_columns(&keys)?;
+                    for row in (0..rows).filter(|&r| valid(r)) {
+                        match map.entry(converted.row(row).as_ref().into()) {
+                            Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
+                            Entry::Vacant(e) => {
+                                e.insert(next_slot + new_slots);
+                                new_slots += 1;
+                                offers.push((row, None));
+                            }
+                        }
+                    }
+                }
+            }
+            for (i, &(row, existing)) in offers.iter().enumerate() {
+                // The slots are as scattered as the keys: fetch ahead here too.
+                if let Some(&(_, Some(ahead))) = offers.get(i + PREFETCH_AHEAD) {
+                    prefetch(&self.slots, ahead as usize);
+                }
+                let candidate = candidate(row);
+                let s = match existing {
+                    None => {
+                        self.slots.push(candidate);
+                        self.slots.len() as u32 - 1
+                    }
+                    Some(s) => {
+                        let winner = &mut self.slots[s as usize];
+                        if !wins(&candidate, winner) {
+                            continue;
+                        }
+                        lose(
+                            std::mem::replace(winner, candidate),
+                            &mut slot_of_row,
+                            &mut live,
+                        );
+                        s
+                    }
+                };
+                slot_of_row[row] = s;
+                live += 1;
+            }
+            self.offers = offers;
         }
-        self.offers = offers;
         let kept = (live > 0).then(|| {
             let mut kept = Chunk::new(batch, slot_of_row, live);
             if kept.sparse() {
                 kept.queued = true;
-                self.sparse.push(chunk);
+                self.retained.sparse.push(chunk);
             }
-            self.chunk_bytes += kept.bytes;
+            self.retained.bytes += kept.bytes;
             kept
         });
-        self.chunks.push(kept);
-        if self.chunk_bytes > self.compact_above {
+        self.retained.chunks.push(kept);
+        if self.retained.bytes > self.compact_above {
             self.compact()?;
         }
         Ok(())
@@ -529,13 +596,17 @@ impl KeepState {
     /// Filters every chunk that became sparse down to its winners now, whatever the
     /// retained bytes (the memory pool refused the state's size).
     pub fn compact(&mut self) -> Result<(), ArrowError> {
-        for c in std::mem::take(&mut self.sparse) {
+        let retained = &mut self.retained;
+        for c in std::mem::take(&mut retained.sparse) {
             // A queued chunk may have been freed since: all its rows lost.
-            if let Some(sparse) = self.chunks[c as usize].take() {
-                self.chunk_bytes -= sparse.bytes;
-                let compacted = sparse.compact(&mut self.slots)?;
-                self.chunk_bytes += compacted.bytes;
-                self.chunks[c as usize] = Some(compacted);
+            if let Some(sparse) = retained.chunks[c as usize].take() {
+                retained.bytes -= sparse.bytes;
+                let compacted = sparse.compact(|s, row| match &mut self.index {
+                    KeyIndex::Int1(index) => index.buckets[s as usize].slot.row = row,
+                    _ => self.slots[s as usize].row = row,
+                })?;
+                retained.bytes += compacted.bytes;
+                retained.chunks[c as usize] = Some(compacted);
             }
         }
         Ok(())
@@ -546,7 +617,10 @@ impl KeepState {
     pub fn finish(
         mut self,
     ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
-        self.stats.rows_out = self.slots.len() as u64;
+        self.stats.rows_out = match &self.index {
+            KeyIndex::Int1(index) => index.len,
+            _ => self.slots.len(),
+        } as u64;
         // Neither the index nor the slots are needed to take the winners (each chunk's row
         // map says which rows win): free them first (an empty map, which allocates nothing,
         // takes the index's place).
@@ -555,8 +629,9 @@ impl KeepState {
             KeyIndex::IntN(1, HashMap::new()),
         ));
         drop(std::mem::take(&mut self.slots));
-        let mut out = Vec::with_capacity(self.chunks.len());
-        for chunk in std::mem::take(&mut self.chunks).into_iter().flatten() {
+        let chunks = std::mem::take(&mut self.retained.chunks);
+        let mut out = Vec::with_capacity(chunks.len());
+        for chunk in chunks.into_iter().flatten() {
             out.push(chunk.winners()?);
         }
         Ok((out, self.rejected, self.stats))
@@ -645,7 +720,7 @@ mod tests {
         }
         let values = |b: &RecordBatch, i: usize| b.column(i).as_any_dictionary().values().len();
         let (mut decoded, mut kept_encoded) = (0, 0);
-        for (c, chunk) in state.chunks.iter().enumerate() {
+        for (c, chunk) in state.retained.chunks.iter().enumerate() {
             let Some(chunk) = chunk else { continue };
             let batch = &chunk.batch;
             if batch.num_rows() == encoded[c].num_rows() {
@@ -778,8 +853,10 @@ mod tests {
         kept
     }
 
-    /// Every key gets one slot and finds it again: extreme and strided keys, growth from the
-    /// smallest table to 8,192 buckets, and probes that run off the table's end and wrap.
+    /// Every key gets one bucket and finds it again, holding the slot it was inserted with:
+    /// extreme and strided keys, growth from the smallest table to 8,192 buckets (each moved
+    /// bucket reported with its new position), and probes that run off the table's end and
+    /// wrap.
     #[test]
     fn the_int_index_finds_every_key_across_growth_and_wrap_around() {
         let mut index = IntIndex::with_buckets(1024);
@@ -790,19 +867,42 @@ mod tests {
         keys.extend((1..1000).map(|i| i << 32));
         keys.extend((1..1000).map(|i| i << 50));
         keys.extend((0..2000).map(|i| i * 1024));
-        let mut oracle = std::collections::HashMap::new();
+        // Each key's slot carries its number (as its version) and, as its row, where the
+        // test last knew its bucket to be.
+        let mut oracle: std::collections::HashMap<i64, i64> = Default::default();
+        let mut moves = 0;
         for round in 0..2 {
             for (b, batch) in keys.chunks(100).enumerate() {
-                index.reserve(batch.len());
+                let mut moved = Vec::new();
+                index.reserve(batch.len(), |slot, at| moved.push((*slot, at)));
+                for (slot, at) in moved {
+                    let bucket = index.buckets[at as usize];
+                    assert_eq!(oracle[&bucket.key], slot.version, "moved bucket {at}");
+                    assert_eq!((bucket.slot.version, bucket.slot.chunk), (slot.version, 0));
+                    index.buckets[at as usize].slot.row = at;
+                    moves += 1;
+                }
                 for &key in batch {
-                    let next = oracle.len() as u32;
-                    let found = index.find_or_insert(key, index.home(key), next);
-                    match oracle.get(&key) {
-                        Some(&slot) => assert_eq!(found, Some(slot), "key {key}"),
-                        None => {
-                            assert_eq!(found, None, "key {key} is new (round {round})");
+                    let next = oracle.len() as i64;
+                    let offered = Slot {
+                        chunk: 0,
+                        row: 0,
+                        version: next,
+                    };
+                    match (
+                        index.find_or_insert(key, index.home(key), offered),
+                        oracle.get(&key),
+                    ) {
+                        (Probe::Found(at), Some(&number)) => {
+                            let slot = index.buckets[at].slot;
+                            assert_eq!((index.buckets[at].key, slot.version), (key, number));
+                            assert_eq!(slot.row as usize, at, "key {key} where it was put");
+                        }
+                        (Probe::Inserted(at), None) => {
+                            index.buckets[at].slot.row = at as u32;
                             oracle.insert(key, next);
                         }
+                        _ => panic!("key {key}: found iff seen before (round {round})"),
                     }
                 }
                 if (round, b) == (0, 0) {
@@ -812,7 +912,7 @@ mod tests {
                         index
                             .buckets
                             .iter()
-                            .position(|b| b.key() == key && b.slot != DEAD)
+                            .position(|b| b.key == key && !b.is_free())
                     };
                     assert_eq!(at(wrapping[0]), Some(last));
                     assert!(at(wrapping[1]).unwrap() < 8 && at(wrapping[2]).unwrap() < 8);
@@ -820,10 +920,11 @@ mod tests {
             }
         }
         assert_eq!(index.len, oracle.len());
-        // 4,005 keys, filled to at most three quarters.
+        // 4,005 keys, filled to at most three quarters; growth moved every earlier bucket.
         assert_eq!(index.buckets.len(), 8192);
         assert!(index.len * 4 <= index.buckets.len() * 3);
-        assert_eq!(std::mem::size_of::<Bucket>(), 12);
+        assert!(moves > oracle.len(), "{moves} moves");
+        assert_eq!(std::mem::size_of::<Bucket>(), 24);
     }
 
     proptest::proptest! {
@@ -855,6 +956,28 @@ mod tests {
                 proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, true), &expected);
                 proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, false), &expected);
             }
+        }
+
+        /// The same with thousands of keys: the key index grows (its buckets, and so the
+        /// slots the retained batches' row maps name, move) between batches that are
+        /// compacted and replaced in.
+        #[test]
+        fn kept_rows_match_an_oracle_while_the_index_grows(
+            rows in proptest::collection::vec((0i64..3000, 0i64..4), 0..6000),
+            cuts in proptest::collection::vec(0usize..6001, 0..60),
+        ) {
+            let mut best: std::collections::HashMap<i64, usize> = Default::default();
+            for (i, &(key, version)) in rows.iter().enumerate() {
+                best.entry(key)
+                    .and_modify(|b| if version >= rows[*b].1 { *b = i })
+                    .or_insert(i);
+            }
+            let mut expected: Vec<[i64; 3]> = best
+                .values()
+                .map(|&i| [rows[i].0, rows[i].1, i as i64])
+                .collect();
+            expected.sort_by_key(|r| r[2]);
+            proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, Keep::Latest, true), &expected);
         }
     }
 }
