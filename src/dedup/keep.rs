@@ -455,10 +455,6 @@ impl KeepState {
             row: row as u32,
             version: versions.as_ref().map_or(0, |v| v.value(row)),
         };
-        // Whether a row's candidate replaces its key's current winner.
-        let latest = self.spec.keep == Keep::Latest;
-        let wins = |candidate: &Slot, winner: &Slot| latest && candidate.version >= winner.version;
-
         if let KeyIndex::Int1(index) = &mut self.index {
             // Room for this batch's keys first: a bucket that moves renumbers its slot.
             index.reserve(rows, |at, slot| self.retained.point(at, slot));
@@ -466,16 +462,23 @@ impl KeepState {
         let mut slot_of_row = vec![DEAD; rows];
         let mut live = 0usize;
         let retained = &mut self.retained;
-        // A winner replaced by a row of this batch: cleared from this batch's row map, or
-        // from its own batch's.
-        let mut lose = |old: Slot, slot_of_row: &mut [u32], live: &mut usize| {
-            if old.chunk == chunk {
-                slot_of_row[old.row as usize] = DEAD;
-                *live -= 1;
-            } else {
-                retained.lose(old);
-            }
-        };
+        let latest = self.spec.keep == Keep::Latest;
+        // Offers a row to its key's current winner: whether it replaced it. The winner it
+        // replaced is cleared from this batch's row map, or from its own batch's.
+        let mut replace =
+            |winner: &mut Slot, candidate: Slot, slot_of_row: &mut [u32], live: &mut usize| {
+                if !latest || candidate.version < winner.version {
+                    return false;
+                }
+                let old = std::mem::replace(winner, candidate);
+                if old.chunk == chunk {
+                    slot_of_row[old.row as usize] = DEAD;
+                    *live -= 1;
+                } else {
+                    retained.lose(old);
+                }
+                true
+            };
         if let KeyIndex::Int1(index) = &mut self.index {
             // One pass: each row's bucket holds its key's winner.
             let k = column_as_i64(&keys[0])?;
@@ -491,14 +494,9 @@ impl KeepState {
                     Probe::Inserted(at) => at,
                     Probe::Found(at) => {
                         let winner = &mut index.buckets[at].slot;
-                        if !wins(&candidate, winner) {
+                        if !replace(winner, candidate, &mut slot_of_row, &mut live) {
                             continue;
                         }
-                        lose(
-                            std::mem::replace(winner, candidate),
-                            &mut slot_of_row,
-                            &mut live,
-                        );
                         at
                     }
                 };
@@ -561,14 +559,9 @@ impl KeepState {
                     }
                     Some(s) => {
                         let winner = &mut self.slots[s as usize];
-                        if !wins(&candidate, winner) {
+                        if !replace(winner, candidate, &mut slot_of_row, &mut live) {
                             continue;
                         }
-                        lose(
-                            std::mem::replace(winner, candidate),
-                            &mut slot_of_row,
-                            &mut live,
-                        );
                         s
                     }
                 };
@@ -927,6 +920,27 @@ mod tests {
         assert_eq!(std::mem::size_of::<Bucket>(), 24);
     }
 
+    /// The rows `(key, version)` a keep rule keeps, each with its arrival number, in arrival
+    /// order: the greatest version per key, the later arrival on a tie; or the first arrival.
+    fn oracle(rows: &[(i64, i64)], keep: Keep) -> Vec<[i64; 3]> {
+        let mut best: std::collections::HashMap<i64, usize> = Default::default();
+        for (i, &(key, version)) in rows.iter().enumerate() {
+            best.entry(key)
+                .and_modify(|b| {
+                    if keep == Keep::Latest && version >= rows[*b].1 {
+                        *b = i;
+                    }
+                })
+                .or_insert(i);
+        }
+        let mut expected: Vec<[i64; 3]> = best
+            .values()
+            .map(|&i| [rows[i].0, rows[i].1, i as i64])
+            .collect();
+        expected.sort_by_key(|r| r[2]);
+        expected
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// Whatever the batch cuts, the kept rows are exactly the oracle's (the greatest
@@ -938,21 +952,7 @@ mod tests {
             cuts in proptest::collection::vec(0usize..601, 0..40),
         ) {
             for keep in [Keep::Latest, Keep::First] {
-                let mut best: std::collections::HashMap<i64, usize> = Default::default();
-                for (i, &(key, version)) in rows.iter().enumerate() {
-                    best.entry(key)
-                        .and_modify(|b| {
-                            if keep == Keep::Latest && version >= rows[*b].1 {
-                                *b = i;
-                            }
-                        })
-                        .or_insert(i);
-                }
-                let mut expected: Vec<[i64; 3]> = best
-                    .values()
-                    .map(|&i| [rows[i].0, rows[i].1, i as i64])
-                    .collect();
-                expected.sort_by_key(|r| r[2]);
+                let expected = oracle(&rows, keep);
                 proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, true), &expected);
                 proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, keep, false), &expected);
             }
@@ -966,17 +966,7 @@ mod tests {
             rows in proptest::collection::vec((0i64..3000, 0i64..4), 0..6000),
             cuts in proptest::collection::vec(0usize..6001, 0..60),
         ) {
-            let mut best: std::collections::HashMap<i64, usize> = Default::default();
-            for (i, &(key, version)) in rows.iter().enumerate() {
-                best.entry(key)
-                    .and_modify(|b| if version >= rows[*b].1 { *b = i })
-                    .or_insert(i);
-            }
-            let mut expected: Vec<[i64; 3]> = best
-                .values()
-                .map(|&i| [rows[i].0, rows[i].1, i as i64])
-                .collect();
-            expected.sort_by_key(|r| r[2]);
+            let expected = oracle(&rows, Keep::Latest);
             proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, Keep::Latest, true), &expected);
         }
     }
