@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -22,7 +22,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::units::BatchStream;
+use crate::units::{BatchStream, columns_at};
 use spill::{Entries, Spill};
 
 /// What to compare, as positions in both sides' (equal) schema.
@@ -230,12 +230,7 @@ impl Encoder<'_> {
         if rows == 0 {
             return Ok(());
         }
-        let keys: Vec<ArrayRef> = self
-            .spec
-            .key
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
+        let keys = columns_at(batch, &self.spec.key);
         let key_rows = self.converter.convert_columns(&keys)?;
         let mut partition_hashes = vec![0u64; rows];
         create_hashes(&keys, &RandomState::with_seed(0), &mut partition_hashes)?;

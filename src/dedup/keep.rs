@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use arrow::array::BooleanBufferBuilder;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -23,7 +23,7 @@ use arrow::row::{RowConverter, SortField};
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 
-use crate::units::{column_as_i64, decode_dictionaries};
+use crate::units::{column_as_i64, columns_at, decode_dictionaries};
 
 /// Which row of a key is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct DedupStats {
 const COMPACT_ABOVE_BYTES: usize = 64 << 20;
 
 /// The chunk of a free bucket's slot ([`Bucket::FREE`]).
-const DEAD: u32 = u32::MAX;
+const NO_CHUNK: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -179,9 +179,10 @@ enum KeyIndex {
 ///
 /// A bucket is 24 bytes and the table may fill to three quarters: fresh memory is what a
 /// dedup pays most for on a virtual machine (the kernel zeroes every page first touched), so
-/// 2M keys take 4M buckets (96 MiB), no more than the 12-byte buckets and 16-byte slots they
-/// replace (48 MiB and up to 64 MiB). At 3/4 load a probe reads about 2.5 buckets on a hit
-/// and 8.5 on a miss, adjacent ones: a cache line or three.
+/// 2M keys take 4M buckets (96 MiB), about what 12-byte buckets and a separate vector of
+/// 16-byte slots took (48 MiB and 32–64 MiB). While it grows the table holds its old half as
+/// well, which likely raised the dedup's peak by 20–40 MiB (README). At 3/4 load a probe
+/// reads about 2.5 buckets on a hit and 8.5 on a miss, adjacent ones: a cache line or three.
 struct IntIndex {
     buckets: Vec<Bucket>,
     /// 64 − log2(buckets): a key's home bucket is the top bits of its multiplicative hash.
@@ -189,7 +190,7 @@ struct IntIndex {
     len: usize,
 }
 
-/// A key and its slot, or a free bucket (the slot's chunk [`DEAD`]).
+/// A key and its slot, or a free bucket (the slot's chunk [`NO_CHUNK`]).
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     key: i64,
@@ -200,14 +201,14 @@ impl Bucket {
     const FREE: Bucket = Bucket {
         key: 0,
         slot: Slot {
-            chunk: DEAD,
+            chunk: NO_CHUNK,
             row: 0,
             version: 0,
         },
     };
 
     fn is_free(&self) -> bool {
-        self.slot.chunk == DEAD
+        self.slot.chunk == NO_CHUNK
     }
 }
 
@@ -339,9 +340,9 @@ struct Retained {
 }
 
 impl Retained {
-    /// The winner `old`, of an earlier batch, lost: its row is cleared from its batch's row
-    /// map, and the batch freed when none of its rows win any more, or queued for compaction
-    /// when few do.
+    /// The winner `old`, of an earlier batch, lost: its row is cleared from its batch's
+    /// bitmap, and the batch freed when none of its rows win any more, or queued for
+    /// compaction when few do.
     fn lose(&mut self, old: Slot) {
         let c = old.chunk as usize;
         let loser = self.chunks[c]
@@ -446,12 +447,7 @@ impl KeepState {
         };
         let chunk = u32::try_from(self.retained.chunks.len())
             .map_err(|_| ArrowError::ComputeError("too many batches".into()))?;
-        let keys: Vec<ArrayRef> = self
-            .spec
-            .key
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
+        let keys = columns_at(&batch, &self.spec.key);
         let valid = |row: usize| invalid.as_ref().is_none_or(|inv| !inv.value(row));
         let candidate = |row: usize| Slot {
             chunk,
@@ -608,12 +604,7 @@ impl KeepState {
                 "dedup: a kept row's key is not in the index (row {row} of a compacted batch)"
             ))
         };
-        let keys: Vec<ArrayRef> = self
-            .spec
-            .key
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
+        let keys = columns_at(batch, &self.spec.key);
         match &mut self.index {
             KeyIndex::Int1(index) => {
                 let k = column_as_i64(&keys[0])?;
@@ -884,7 +875,7 @@ mod tests {
         bounds.sort_unstable();
         for pair in bounds.windows(2) {
             let part = &rows[pair[0]..pair[1]];
-            let column = |f: &dyn Fn(usize, &(i64, i64)) -> i64| -> ArrayRef {
+            let column = |f: &dyn Fn(usize, &(i64, i64)) -> i64| -> arrow::array::ArrayRef {
                 Arc::new(Int64Array::from_iter_values(
                     part.iter().enumerate().map(|(i, r)| f(pair[0] + i, r)),
                 ))

@@ -45,6 +45,11 @@ pub fn receiver_stream(mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>)
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
+/// The columns of `batch` at `positions`, in that order (a key's columns, say).
+pub fn columns_at(batch: &RecordBatch, positions: &[usize]) -> Vec<ArrayRef> {
+    positions.iter().map(|&i| batch.column(i).clone()).collect()
+}
+
 /// Reads a column as i64 in its own unit (integers as they are, timestamps as µs since epoch).
 pub fn column_as_i64(
     array: &ArrayRef,

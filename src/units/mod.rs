@@ -6,7 +6,7 @@ pub mod duration;
 pub mod run_id;
 pub mod size;
 
-pub use batch::{BatchStream, column_as_i64, decode_dictionaries, receiver_stream};
+pub use batch::{BatchStream, column_as_i64, columns_at, decode_dictionaries, receiver_stream};
 pub use duration::{format_duration, parse_duration};
 pub use run_id::{KeepStaged, ORPHAN_AGE, expired, new_run_id, run_id_time};
 pub use size::{human_bytes, parse_size, physical_memory};
