@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use arrow::array::BooleanBufferBuilder;
-use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -161,7 +161,7 @@ fn decode_outgrown_dictionaries(batch: RecordBatch) -> Result<RecordBatch, Arrow
 /// Keys of up to four integer columns are hashed as integers; any other key as Arrow rows.
 enum KeyIndex {
     Int1(IntIndex),
-    IntN(usize, HashMap<[i64; 4], u32>),
+    IntN(HashMap<[i64; 4], u32>),
     Rows(RowConverter, HashMap<Box<[u8]>, u32>),
 }
 
@@ -210,14 +210,6 @@ impl Bucket {
     fn is_free(&self) -> bool {
         self.slot.chunk == NO_CHUNK
     }
-}
-
-/// What [`IntIndex::find_or_insert`] found at a bucket's position.
-enum Probe {
-    /// The key was new: its bucket now holds the offered slot.
-    Inserted,
-    /// The key's bucket, holding its current winner.
-    Found(usize),
 }
 
 /// The most of its buckets the [`IntIndex`] fills before it doubles, as a fraction.
@@ -272,19 +264,20 @@ impl IntIndex {
         prefetch(&self.buckets, home);
     }
 
-    /// The bucket of `key` (home bucket `home`), inserting it with `slot` if it is new.
-    fn find_or_insert(&mut self, key: i64, home: usize, slot: Slot) -> Probe {
+    /// The bucket of `key` (home bucket `home`), holding its current winner; None after
+    /// inserting the key with `slot`.
+    fn find_or_insert(&mut self, key: i64, home: usize, slot: Slot) -> Option<&mut Bucket> {
         let mask = self.buckets.len() - 1;
         let mut at = home;
         loop {
-            let bucket = &mut self.buckets[at];
+            let bucket = &self.buckets[at];
             if bucket.is_free() {
-                *bucket = Bucket { key, slot };
+                self.buckets[at] = Bucket { key, slot };
                 self.len += 1;
-                return Probe::Inserted;
+                return None;
             }
             if bucket.key == key {
-                return Probe::Found(at);
+                return Some(&mut self.buckets[at]);
             }
             at = (at + 1) & mask;
         }
@@ -309,6 +302,20 @@ impl IntIndex {
     fn bytes(&self) -> usize {
         self.buckets.capacity() * std::mem::size_of::<Bucket>()
     }
+}
+
+/// A key of up to four integer columns read as i64s ([`KeyIndex::IntN`]).
+fn int_columns(keys: &[ArrayRef]) -> Result<Vec<Int64Array>, ArrowError> {
+    keys.iter().map(column_as_i64).collect()
+}
+
+/// Row `row`'s key of [`int_columns`], the unused places zero.
+fn int_key(cols: &[Int64Array], row: usize) -> [i64; 4] {
+    let mut key = [0i64; 4];
+    for (k, col) in key.iter_mut().zip(cols) {
+        *k = col.value(row);
+    }
+    key
 }
 
 /// Rows with a NULL key (or, for `latest`, version) column: they cannot be ranked and are
@@ -390,7 +397,7 @@ impl KeepState {
         let index = if key_types.len() == 1 && key_types[0].is_integer() {
             KeyIndex::Int1(IntIndex::with_buckets(1024))
         } else if key_types.len() <= 4 && key_types.iter().all(|t| t.is_integer()) {
-            KeyIndex::IntN(key_types.len(), HashMap::new())
+            KeyIndex::IntN(HashMap::new())
         } else {
             let fields = key_types.into_iter().map(SortField::new).collect();
             KeyIndex::Rows(RowConverter::new(fields)?, HashMap::new())
@@ -416,7 +423,7 @@ impl KeepState {
         use std::mem::size_of;
         let index = match &self.index {
             KeyIndex::Int1(index) => index.bytes(),
-            KeyIndex::IntN(_, m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
+            KeyIndex::IntN(m) => m.capacity() * (size_of::<([i64; 4], u32)>() + 1),
             KeyIndex::Rows(_, m) => m.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1),
         };
         self.retained.bytes
@@ -490,12 +497,11 @@ impl KeepState {
                     index.prefetch(ahead);
                 }
                 let candidate = candidate(row);
-                if let Probe::Found(at) = index.find_or_insert(k.value(row), homes[row], candidate)
+                // A known key's row that does not replace its winner is not kept.
+                if let Some(bucket) = index.find_or_insert(k.value(row), homes[row], candidate)
+                    && !replace(&mut bucket.slot, candidate, &mut current, &mut live)
                 {
-                    let winner = &mut index.buckets[at].slot;
-                    if !replace(winner, candidate, &mut current, &mut live) {
-                        continue;
-                    }
+                    continue;
                 }
                 current.set_bit(row, true);
                 live += 1;
@@ -509,17 +515,10 @@ impl KeepState {
             let mut new_slots = 0u32;
             match &mut self.index {
                 KeyIndex::Int1(_) => unreachable!("handled above"),
-                KeyIndex::IntN(n, map) => {
-                    let cols = keys
-                        .iter()
-                        .map(column_as_i64)
-                        .collect::<Result<Vec<_>, _>>()?;
+                KeyIndex::IntN(map) => {
+                    let cols = int_columns(&keys)?;
                     for row in (0..rows).filter(|&r| valid(r)) {
-                        let mut key = [0i64; 4];
-                        for (i, col) in cols.iter().enumerate().take(*n) {
-                            key[i] = col.value(row);
-                        }
-                        match map.entry(key) {
+                        match map.entry(int_key(&cols, row)) {
                             Entry::Occupied(e) => offers.push((row, Some(*e.get()))),
                             Entry::Vacant(e) => {
                                 e.insert(next_slot + new_slots);
@@ -619,17 +618,10 @@ impl KeepState {
                     bucket.slot.row = row as u32;
                 }
             }
-            KeyIndex::IntN(n, map) => {
-                let cols = keys
-                    .iter()
-                    .map(column_as_i64)
-                    .collect::<Result<Vec<_>, _>>()?;
+            KeyIndex::IntN(map) => {
+                let cols = int_columns(&keys)?;
                 for row in 0..batch.num_rows() {
-                    let mut key = [0i64; 4];
-                    for (i, col) in cols.iter().enumerate().take(*n) {
-                        key[i] = col.value(row);
-                    }
-                    let s = *map.get(&key).ok_or_else(|| lost(row))?;
+                    let s = *map.get(&int_key(&cols, row)).ok_or_else(|| lost(row))?;
                     self.slots[s as usize].row = row as u32;
                 }
             }
@@ -662,12 +654,12 @@ impl KeepState {
             KeyIndex::Int1(index) => index.len,
             _ => self.slots.len(),
         } as u64;
-        // Neither the index nor the slots are needed to take the winners (each chunk's row
-        // map says which rows win): free them first (an empty map, which allocates nothing,
+        // Neither the index nor the slots are needed to take the winners (each chunk's bitmap
+        // says which rows win): free them first (an empty map, which allocates nothing,
         // takes the index's place).
         drop(std::mem::replace(
             &mut self.index,
-            KeyIndex::IntN(1, HashMap::new()),
+            KeyIndex::IntN(HashMap::new()),
         ));
         drop(std::mem::take(&mut self.slots));
         let chunks = std::mem::take(&mut self.retained.chunks);
@@ -875,7 +867,7 @@ mod tests {
         bounds.sort_unstable();
         for pair in bounds.windows(2) {
             let part = &rows[pair[0]..pair[1]];
-            let column = |f: &dyn Fn(usize, &(i64, i64)) -> i64| -> arrow::array::ArrayRef {
+            let column = |f: &dyn Fn(usize, &(i64, i64)) -> i64| -> ArrayRef {
                 Arc::new(Int64Array::from_iter_values(
                     part.iter().enumerate().map(|(i, r)| f(pair[0] + i, r)),
                 ))
@@ -938,15 +930,12 @@ mod tests {
                         row: 0,
                         version: next,
                     };
-                    match (
-                        index.find_or_insert(key, index.home(key), offered),
-                        oracle.get(&key),
-                    ) {
-                        (Probe::Found(at), Some(&number)) => {
-                            let bucket = index.buckets[at];
+                    let home = index.home(key);
+                    match (index.find_or_insert(key, home, offered), oracle.get(&key)) {
+                        (Some(bucket), Some(&number)) => {
                             assert_eq!((bucket.key, bucket.slot.version), (key, number));
                         }
-                        (Probe::Inserted, None) => {
+                        (None, None) => {
                             oracle.insert(key, next);
                         }
                         _ => panic!("key {key}: found iff seen before (round {round})"),
