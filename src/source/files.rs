@@ -1,6 +1,7 @@
 //! `files://DIR`: one folder per source table (`DIR/uni_tracking_info/*.parquet|*.csv|*.jsonl`),
 //! files taken in name order. Files are read on a blocking thread and handed over a channel
-//! of [`CHANNEL_BATCHES`] batches, so memory stays bounded whatever the file size.
+//! of about half a million rows ([`IN_FLIGHT_ROWS`]), so memory stays bounded whatever the
+//! file size.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -22,15 +23,21 @@ use super::{BatchStream, Extract, Source, conform, filter_between, filter_keys};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
 
-/// Batches in flight between the reading thread and the consumer.
+/// Rows in flight between the reading thread and the consumer: eight batches of the default
+/// 65,536 rows, and two batches at least (a larger `batch_rows` is not multiplied by eight).
 ///
-/// Eight rather than two: the dedup consuming the batches compacts its retained batches in
-/// bursts of up to about 50 ms, while the reading thread decodes a 65,536-row batch in about
-/// 6; with two in flight it stood idle through each burst (`perf` per 20 ms, README), and a
-/// file that is decoded faster than it is deduped gains nothing from its idle spells later.
-/// `martsync bench --worker` on the 10M-row bench files, 12 rounds alternating: 1.46 → 1.32 s
-/// and 1.83 → 1.75 s, peak within ±20 MiB.
-const CHANNEL_BATCHES: usize = 8;
+/// Eight default batches rather than two: the dedup consuming the batches compacts its
+/// retained batches in bursts of up to about 50 ms, while the reading thread decodes a
+/// 65,536-row batch in about 6; with two in flight it stood idle through each burst (`perf`
+/// per 20 ms, README), and a file that is decoded faster than it is deduped gains nothing
+/// from its idle spells later. `martsync bench --worker` on the 10M-row bench files, 12
+/// rounds alternating: 1.46 → 1.32 s and 1.83 → 1.75 s, peak within ±20 MiB.
+const IN_FLIGHT_ROWS: usize = 8 * 65_536;
+
+/// Batches of `batch_rows` rows in flight ([`IN_FLIGHT_ROWS`]).
+fn channel_batches(batch_rows: usize) -> usize {
+    (IN_FLIGHT_ROWS / batch_rows.max(1)).max(2)
+}
 
 /// A folder of files per source table.
 #[derive(Debug, Clone)]
@@ -113,9 +120,9 @@ impl FilesSource {
         files: Vec<PathBuf>,
         extract: Extract,
     ) -> BatchStream {
-        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
-        let table = table.clone();
         let batch_rows = self.batch_rows;
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(channel_batches(batch_rows));
+        let table = table.clone();
         tokio::task::spawn_blocking(move || {
             let target = table.schema.arrow_schema();
             let watermark = table
@@ -206,7 +213,7 @@ pub fn stream_parquet(
     batch_rows: usize,
     dictionary_text: bool,
 ) -> BatchStream {
-    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(CHANNEL_BATCHES);
+    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(channel_batches(batch_rows));
     let table = table.clone();
     tokio::task::spawn_blocking(move || {
         let error = |message: String| Error::Source {
@@ -603,6 +610,15 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::generate::{Params, generate, uti_batch, with_text_as};
+
+    #[test]
+    fn rows_in_flight_do_not_grow_with_the_batch_size() {
+        assert_eq!(channel_batches(65_536), 8);
+        assert_eq!(channel_batches(8_192), 64);
+        // A larger batch is not multiplied: two at least, as before.
+        assert_eq!(channel_batches(200_000), 2);
+        assert_eq!(channel_batches(1_000_000), 2);
+    }
 
     /// The tracking mart and a file of its rows written with `props`.
     fn tracking_file(props: WriterProperties) -> (TableConfig, tempfile::NamedTempFile) {
