@@ -53,7 +53,7 @@ pub struct DedupSection {
     /// Bytes the dedups of one run may hold together: `256MiB`, `1GiB`, or a number of
     /// bytes. Default: half of the machine's memory. The cycle's other parts add about
     /// two Parquet parts per core being staged (`stage.part_rows`) and the source's batches
-    /// in flight (two from MySQL, from files about half a million rows).
+    /// in flight (two, or from files about half a million rows).
     #[schemars(extend("default" = "half of the machine's memory"), example = &"1GiB")]
     pub memory_limit: Option<String>,
     /// Where spill files go (a fresh folder per dedup, removed when it ends, also on an
@@ -92,8 +92,8 @@ pub struct SourceSection {
     /// the project's demo fixtures. Overridden by `MARTSYNC_SOURCE_URL`.
     #[schemars(example = &"mysql://martsync:secret@db.internal:3306/tracking?ssl-mode=VERIFY_IDENTITY")]
     pub url: Option<String>,
-    /// Rows per Arrow batch read from the source; two batches per table are in flight from
-    /// MySQL, from files about half a million rows (eight default batches, two at least).
+    /// Rows per Arrow batch read from the source; two batches per table are in flight (from
+    /// files to a dedup, about half a million rows: eight default batches, two at least).
     #[schemars(extend("default" = DEFAULT_BATCH_ROWS), range(min = 1))]
     pub batch_rows: Option<usize>,
     /// MySQL: connections one extraction reads with, each over a range of the first key

@@ -173,7 +173,7 @@ async fn run(
     let limit = memory.limit;
     let failed = move |e: DataFusionError| dedup_error(mart, limit, e);
     // The scan declares the mart's schema; a text column of the input may still come
-    // dictionary-encoded (`Extract::dictionary_text`). Nothing between the scan and the
+    // dictionary-encoded (`Extract::for_dedup`). Nothing between the scan and the
     // operator looks at column types, and the operator's output is in the declared schema
     // (`KeepPerKeyExec` decodes what it keeps).
     let stream_input: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(

@@ -311,7 +311,7 @@ impl Pipeline {
         let counters = Arc::new(ExtractCounters::default());
         // The dedup decodes dictionary-encoded text for the rows it keeps; raw rows for the
         // warehouse to rank are staged whole, so they are read as plain text.
-        let dictionary_text = !matches!(placement, Placement::Warehouse);
+        let for_dedup = !matches!(placement, Placement::Warehouse);
         let batch = input.label().to_string();
         let reapplied = input.is_reapply();
         let snapshot = matches!(input, Input::Snapshot);
@@ -333,7 +333,7 @@ impl Pipeline {
                     below: None,
                     keys: None,
                     counters: Arc::clone(&counters),
-                    dictionary_text,
+                    for_dedup,
                 };
                 let stream = self.source.extract(mart, extract).await?;
                 if binlog.is_some() {
@@ -351,7 +351,7 @@ impl Pipeline {
                     below: None,
                     keys: Some(keys),
                     counters: Arc::clone(&counters),
-                    dictionary_text,
+                    for_dedup,
                 };
                 (None, self.source.extract(table, extract).await?)
             }
@@ -363,7 +363,7 @@ impl Pipeline {
                     below: Some(until),
                     keys: None,
                     counters: Arc::clone(&counters),
-                    dictionary_text,
+                    for_dedup,
                 };
                 let stream = self.source.extract(table, extract).await?;
                 (Some(from - 1), stream)
@@ -377,7 +377,7 @@ impl Pipeline {
             (Input::Files { files, .. }, _) => {
                 let source = FilesSource::new(PathBuf::new(), self.config.source.batch_rows);
                 let extract = Extract {
-                    dictionary_text,
+                    for_dedup,
                     ..Extract::default()
                 };
                 (None, source.read_files(table, files, extract))

@@ -34,10 +34,12 @@ pub struct Extract {
     pub keys: Option<Arc<Vec<i64>>>,
     /// Counts the extraction adds to as it reads.
     pub counters: Arc<ExtractCounters>,
-    /// Whether text columns may come dictionary-encoded where the source stores them so (a
-    /// Parquet file's; see `files::parquet_reader`): for a dedup, which decodes the rows it
-    /// keeps ([`crate::units::decode_dictionaries`]). Key, version and watermark columns never do.
-    pub dictionary_text: bool,
+    /// Whether a dedup consumes the rows. Text columns may then come dictionary-encoded where
+    /// the source stores them so (a Parquet file's; see `files::parquet_reader`): the dedup
+    /// decodes the rows it keeps ([`crate::units::decode_dictionaries`]); key, version and
+    /// watermark columns never do. And a file is read further ahead (`files::IN_FLIGHT_ROWS`),
+    /// through the dedup's bursts of compaction; other consumers keep two batches in flight.
+    pub for_dedup: bool,
 }
 
 /// What an extraction noticed while reading, for the cycle report.

@@ -17,7 +17,7 @@ use crate::error::Result;
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
 /// `batch` with the column types of `schema`: a text column that arrived dictionary-encoded
-/// (a Parquet file's, read for a dedup: `crate::source::Extract::dictionary_text`) decoded
+/// (a Parquet file's, read for a dedup: `crate::source::Extract::for_dedup`) decoded
 /// to plain text. A batch already in `schema` is returned as it is, without copying.
 pub fn decode_dictionaries(
     batch: RecordBatch,

@@ -52,7 +52,7 @@ async fn reference(batch: &RecordBatch, spec: &DedupSpec) -> Vec<RecordBatch> {
 }
 
 /// `batch` with its text columns other than the key and version dictionary-encoded, as a
-/// Parquet source hands them to a dedup (`Extract::dictionary_text`).
+/// Parquet source hands them to a dedup (`Extract::for_dedup`).
 fn with_dictionary_text(batch: &RecordBatch, spec: &DedupSpec) -> RecordBatch {
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let guarded: Vec<usize> = spec.key.iter().copied().chain(spec.version).collect();

@@ -259,7 +259,7 @@ async fn extract(
         below: None,
         keys: None,
         counters: Arc::clone(&counters),
-        dictionary_text: false,
+        for_dedup: false,
     };
     let batches = match source.extract(table, extract).await {
         Ok(stream) => stream.try_collect().await,
@@ -707,7 +707,7 @@ async fn a_small_watermark_range_is_read_through_the_index_the_server_would_not_
             below: None,
             keys: None,
             counters: Arc::new(ExtractCounters::default()),
-            dictionary_text: false,
+            for_dedup: false,
         };
         let batches: Vec<RecordBatch> = source
             .extract(&table, extract)
