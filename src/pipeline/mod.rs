@@ -309,8 +309,9 @@ impl Pipeline {
         let raw_schema = raw.schema.arrow_schema();
 
         let counters = Arc::new(ExtractCounters::default());
-        // The dedup decodes dictionary-encoded text for the rows it keeps; raw rows for the
-        // warehouse to rank are staged whole, so they are read as plain text.
+        // The dedup decodes dictionary-encoded text for the rows it keeps, and a file is read
+        // further ahead of it (`Extract::for_dedup`); raw rows for the warehouse to rank are
+        // staged whole, so they are read as plain text, two batches ahead.
         let for_dedup = !matches!(placement, Placement::Warehouse);
         let batch = input.label().to_string();
         let reapplied = input.is_reapply();
