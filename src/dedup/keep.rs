@@ -264,39 +264,39 @@ impl IntIndex {
         prefetch(&self.buckets, home);
     }
 
-    /// The bucket of `key` (home bucket `home`), holding its current winner; None after
-    /// inserting the key with `slot`.
-    fn find_or_insert(&mut self, key: i64, home: usize, slot: Slot) -> Option<&mut Bucket> {
+    /// Where `key` is (home bucket `home`): `Ok` its bucket's position, `Err` the free bucket
+    /// where the probe ended, where it would go.
+    fn probe(&self, key: i64, home: usize) -> Result<usize, usize> {
         let mask = self.buckets.len() - 1;
         let mut at = home;
         loop {
             let bucket = &self.buckets[at];
             if bucket.is_free() {
-                self.buckets[at] = Bucket { key, slot };
-                self.len += 1;
-                return None;
+                return Err(at);
             }
             if bucket.key == key {
-                return Some(&mut self.buckets[at]);
+                return Ok(at);
             }
             at = (at + 1) & mask;
         }
     }
 
+    /// The bucket of `key` (home bucket `home`), holding its current winner; None after
+    /// inserting the key with `slot`.
+    fn find_or_insert(&mut self, key: i64, home: usize, slot: Slot) -> Option<&mut Bucket> {
+        match self.probe(key, home) {
+            Ok(at) => Some(&mut self.buckets[at]),
+            Err(free) => {
+                self.buckets[free] = Bucket { key, slot };
+                self.len += 1;
+                None
+            }
+        }
+    }
+
     /// The bucket of `key` (home bucket `home`), if the key is in the index.
     fn find(&mut self, key: i64, home: usize) -> Option<&mut Bucket> {
-        let mask = self.buckets.len() - 1;
-        let mut at = home;
-        loop {
-            let bucket = &self.buckets[at];
-            if bucket.is_free() {
-                return None;
-            }
-            if bucket.key == key {
-                return Some(&mut self.buckets[at]);
-            }
-            at = (at + 1) & mask;
-        }
+        self.probe(key, home).ok().map(|at| &mut self.buckets[at])
     }
 
     fn bytes(&self) -> usize {
