@@ -19,6 +19,7 @@ use parquet::basic::Encoding;
 use parquet::file::metadata::ParquetMetaData;
 use tokio::sync::mpsc;
 
+use super::csv_empty::{QuotedEmpty, restore_empty};
 use super::{BatchStream, Extract, Source, conform, filter_between, filter_keys};
 use crate::config::TableConfig;
 use crate::error::{Error, Result};
@@ -291,12 +292,21 @@ pub fn read_file(
         }
         Format::Csv => {
             let schema = csv_schema(path, &target)?;
+            let text = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    target.fields().iter().any(|t| {
+                        t.name().eq_ignore_ascii_case(f.name()) && t.data_type() == &DataType::Utf8
+                    })
+                })
+                .collect();
             let reader = arrow::csv::ReaderBuilder::new(schema)
                 .with_header(true)
                 .with_batch_size(batch_rows)
-                .build(file)
+                .build(QuotedEmpty::new(BufReader::new(file), text))
                 .map_err(|e| source_err(0, e.to_string()))?;
-            Box::new(reader)
+            Box::new(reader.map(|batch| batch.and_then(restore_empty)))
         }
         Format::JsonLines => {
             let schema = json_schema(path, &target)?;
@@ -903,5 +913,41 @@ mod tests {
                 ("carrier_code".to_string(), false)
             ]
         );
+    }
+
+    #[test]
+    fn a_quoted_empty_csv_field_is_an_empty_string_and_nothing_is_null() {
+        let table = Config::embedded_default()
+            .tables
+            .into_iter()
+            .find(|t| t.name == "mart_ecs_order_info")
+            .expect("a shipped mart");
+        let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        // As pyarrow, Polars, DuckDB and PostgreSQL write: NULL as nothing, '' as "".
+        // `order_no` is NOT NULL; `weight_g` (an int) reads "" as NULL, as before.
+        std::fs::write(
+            file.path(),
+            "order_id,order_no,partner_id,customer_ref,dest_country,weight_g,declared_value,currency,add_time\r\n\
+             1,\"\",2,,\"US\",\"\",,\"\",1700000000\r\n\
+             2,\"a,\"\"\"\"\",2,\"\"\"\"\"\",\"DE\",5,\"1.50\",USD,1700000001\r\n",
+        )
+        .unwrap();
+        let batches = read(&table, file.path(), false);
+        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let text = |name: &str| {
+            let column = batch.column_by_name(name).unwrap();
+            let column = column
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            column
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text("order_no"), [Some("".into()), Some("a,\"\"".into())]);
+        assert_eq!(text("customer_ref"), [None, Some("\"\"".into())]);
+        assert_eq!(text("currency"), [Some("".into()), Some("USD".into())]);
+        assert_eq!(batch.column_by_name("weight_g").unwrap().null_count(), 1);
     }
 }

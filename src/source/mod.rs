@@ -4,6 +4,7 @@
 //! Backends: [`files`] (`files://DIR`, one folder per source table) and [`mysql`]
 //! (`mysql://…`, the production source).
 
+mod csv_empty;
 pub mod files;
 pub mod mysql;
 pub mod position;
