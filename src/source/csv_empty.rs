@@ -40,39 +40,48 @@ enum State {
 /// A CSV byte stream with every `""` field of a text column written as `"`[`EMPTY_MARK`]`"`.
 pub(super) struct QuotedEmpty<R> {
     inner: R,
+    lexer: Lexer,
+    out: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+/// Where the stream is in the CSV grammar, and which fields are text.
+struct Lexer {
     /// Per field position: whether the column is text. The header record is left as it is.
     text: Vec<bool>,
     state: State,
     field: usize,
     in_header: bool,
     after_cr: bool,
-    out: Vec<u8>,
-    at: usize,
-    done: bool,
 }
 
 impl<R: BufRead> QuotedEmpty<R> {
     pub(super) fn new(inner: R, text: Vec<bool>) -> Self {
         QuotedEmpty {
             inner,
-            text,
-            state: State::Start,
-            field: 0,
-            in_header: true,
-            after_cr: false,
+            lexer: Lexer {
+                text,
+                state: State::Start,
+                field: 0,
+                in_header: true,
+                after_cr: false,
+            },
             out: Vec::new(),
             at: 0,
             done: false,
         }
     }
+}
 
+impl Lexer {
     fn is_text(&self) -> bool {
         !self.in_header && self.text.get(self.field).copied().unwrap_or(false)
     }
 
     /// The end of a field at `byte` (`,`, `\r` or `\n`), written out.
-    fn end_field(&mut self, byte: u8) {
-        self.out.push(byte);
+    fn end_field(&mut self, byte: u8, out: &mut Vec<u8>) {
+        out.push(byte);
         self.state = State::Start;
         if byte == b',' {
             self.field += 1;
@@ -84,59 +93,82 @@ impl<R: BufRead> QuotedEmpty<R> {
     }
 
     /// The closing quote of a `""` field: the mark first where the field is text.
-    fn close_empty(&mut self) {
+    fn close_empty(&mut self, out: &mut Vec<u8>) {
         if self.is_text() {
-            self.out.extend_from_slice(EMPTY_MARK.as_bytes());
+            out.extend_from_slice(EMPTY_MARK.as_bytes());
         }
-        self.out.push(b'"');
+        out.push(b'"');
     }
 
-    fn push(&mut self, byte: u8) {
-        if std::mem::take(&mut self.after_cr) && byte == b'\n' {
-            self.out.push(byte);
-            return;
+    /// Rewrites `input` into `out`. The bytes between two that matter (a quote inside a
+    /// quoted field; a separator or line end outside one) are copied as one span: byte by
+    /// byte, a 100 MB file took 0.6 s more CPU.
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        while let Some((&byte, rest)) = input.split_first() {
+            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
+                out.push(byte);
+                input = rest;
+                continue;
+            }
+            let ends_field = matches!(byte, b',' | b'\n' | b'\r');
+            match self.state {
+                State::Start if byte == b'"' => {
+                    out.push(byte);
+                    self.state = State::Open;
+                }
+                State::Start | State::Unquoted if ends_field => self.end_field(byte, out),
+                State::Start | State::Unquoted => {
+                    // The rest of the field, up to its end.
+                    let span = memchr::memchr3(b',', b'\n', b'\r', input).unwrap_or(input.len());
+                    out.extend_from_slice(&input[..span]);
+                    self.state = State::Unquoted;
+                    input = &input[span..];
+                    continue;
+                }
+                State::Open if byte == b'"' => self.state = State::OpenClose,
+                State::Open | State::Quoted if byte != b'"' => {
+                    // The quoted text, up to the next quote.
+                    let span = memchr::memchr(b'"', input).unwrap_or(input.len());
+                    out.extend_from_slice(&input[..span]);
+                    self.state = State::Quoted;
+                    input = &input[span..];
+                    continue;
+                }
+                State::Open | State::Quoted => {
+                    out.push(byte);
+                    self.state = State::QuotedQuote;
+                }
+                State::OpenClose if byte == b'"' => {
+                    out.extend_from_slice(b"\"\"");
+                    self.state = State::Quoted;
+                }
+                State::OpenClose if ends_field => {
+                    self.close_empty(out);
+                    self.end_field(byte, out);
+                }
+                State::OpenClose => {
+                    out.push(b'"');
+                    self.state = State::Unquoted;
+                    continue;
+                }
+                State::QuotedQuote if byte == b'"' => {
+                    out.push(byte);
+                    self.state = State::Quoted;
+                }
+                State::QuotedQuote if ends_field => self.end_field(byte, out),
+                State::QuotedQuote => {
+                    self.state = State::Unquoted;
+                    continue;
+                }
+            }
+            input = rest;
         }
-        let ends_field = matches!(byte, b',' | b'\n' | b'\r');
-        match self.state {
-            State::Start if byte == b'"' => {
-                self.out.push(byte);
-                self.state = State::Open;
-            }
-            State::Start | State::Unquoted if ends_field => self.end_field(byte),
-            State::Start | State::Unquoted => {
-                self.out.push(byte);
-                self.state = State::Unquoted;
-            }
-            State::Open if byte == b'"' => self.state = State::OpenClose,
-            State::Open | State::Quoted => {
-                self.out.push(byte);
-                self.state = if byte == b'"' {
-                    State::QuotedQuote
-                } else {
-                    State::Quoted
-                };
-            }
-            State::OpenClose if byte == b'"' => {
-                self.out.extend_from_slice(b"\"\"");
-                self.state = State::Quoted;
-            }
-            State::OpenClose if ends_field => {
-                self.close_empty();
-                self.end_field(byte);
-            }
-            State::OpenClose => {
-                self.out.extend_from_slice(&[b'"', byte]);
-                self.state = State::Unquoted;
-            }
-            State::QuotedQuote if byte == b'"' => {
-                self.out.push(byte);
-                self.state = State::Quoted;
-            }
-            State::QuotedQuote if ends_field => self.end_field(byte),
-            State::QuotedQuote => {
-                self.out.push(byte);
-                self.state = State::Unquoted;
-            }
+    }
+
+    /// The end of the stream: a `""` field last in a file without a final line end.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.state == State::OpenClose {
+            self.close_empty(out);
         }
     }
 }
@@ -149,18 +181,12 @@ impl<R: BufRead> Read for QuotedEmpty<R> {
             let input = self.inner.fill_buf()?;
             if input.is_empty() {
                 self.done = true;
-                if self.state == State::OpenClose {
-                    self.close_empty();
-                }
+                self.lexer.finish(&mut self.out);
                 break;
             }
             let taken = input.len();
-            // Copied out so that `push` may borrow self; a chunk is the reader's buffer.
-            let chunk = input.to_vec();
+            self.lexer.feed(input, &mut self.out);
             self.inner.consume(taken);
-            for byte in chunk {
-                self.push(byte);
-            }
         }
         let n = buf.len().min(self.out.len() - self.at);
         buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
