@@ -304,7 +304,7 @@ pub fn read_file(
             let reader = arrow::csv::ReaderBuilder::new(schema)
                 .with_header(true)
                 .with_batch_size(batch_rows)
-                .build(QuotedEmpty::new(BufReader::new(file), text))
+                .build(QuotedEmpty::new(after_bom(file, path)?, text))
                 .map_err(|e| source_err(0, e.to_string()))?;
             Box::new(reader.map(|batch| batch.and_then(restore_empty)))
         }
@@ -314,7 +314,7 @@ pub fn read_file(
                 // A JSON number into a text field (decimals, see text_for_decimals).
                 .with_coerce_primitive(true)
                 .with_batch_size(batch_rows)
-                .build(BufReader::new(file))
+                .build(after_bom(file, path)?)
                 .map_err(|e| source_err(0, e.to_string()))?;
             Box::new(reader)
         }
@@ -554,13 +554,31 @@ fn dictionary_encoded(metadata: &ParquetMetaData, name: &str) -> bool {
         })
 }
 
+/// A text file read from after its UTF-8 byte order mark, if it starts with one (Excel and
+/// Windows tools write it): the mark would otherwise become part of the first column's name
+/// in a CSV header ("required column `order_id` is missing") or a JSON syntax error.
+fn after_bom(file: File, path: &Path) -> Result<BufReader<File>> {
+    let mut reader = BufReader::new(file);
+    let starts_with_bom = reader
+        .fill_buf()
+        .map_err(|e| Error::io("reading", path, e))?
+        .starts_with(b"\xEF\xBB\xBF");
+    if starts_with_bom {
+        reader.consume(3);
+    }
+    Ok(reader)
+}
+
 /// The schema to read a CSV file with: its header's columns in its order, typed as the mart's
 /// columns of the same name (any case); unknown columns are read as text and then dropped.
 fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
     let mut header = String::new();
-    BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?)
-        .read_line(&mut header)
-        .map_err(|e| Error::io("reading CSV header of", path, e))?;
+    after_bom(
+        File::open(path).map_err(|e| Error::io("opening source file", path, e))?,
+        path,
+    )?
+    .read_line(&mut header)
+    .map_err(|e| Error::io("reading CSV header of", path, e))?;
     let fields: Vec<Field> = header
         .trim_end_matches(['\r', '\n'])
         .split(',')
@@ -583,8 +601,10 @@ fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
 /// record spells them (so `traceSeq` in the file finds the mart's `traceseq`).
 fn json_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
     let mut first = String::new();
-    let mut reader =
-        BufReader::new(File::open(path).map_err(|e| Error::io("opening source file", path, e))?);
+    let mut reader = after_bom(
+        File::open(path).map_err(|e| Error::io("opening source file", path, e))?,
+        path,
+    )?;
     while first.trim().is_empty() {
         first.clear();
         if reader
@@ -949,5 +969,44 @@ mod tests {
         assert_eq!(text("customer_ref"), [None, Some("\"\"".into())]);
         assert_eq!(text("currency"), [Some("".into()), Some("USD".into())]);
         assert_eq!(batch.column_by_name("weight_g").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_a_csv_header_or_a_json_line_is_skipped() {
+        let table = Config::embedded_default()
+            .tables
+            .into_iter()
+            .find(|t| t.name == "mart_ecs_order_info")
+            .expect("a shipped mart");
+        let bom = "\u{feff}";
+        for (suffix, text) in [
+            (
+                ".csv",
+                format!(
+                    "{bom}order_id,order_no,partner_id,customer_ref,dest_country,weight_g,declared_value,currency,add_time\n\
+                     7,SO-7,2,,US,5,1.50,USD,1700000000\n"
+                ),
+            ),
+            (
+                ".jsonl",
+                format!(
+                    "{bom}{{\"order_id\":7,\"order_no\":\"SO-7\",\"partner_id\":2,\"dest_country\":\"US\",\"add_time\":1700000000}}\n"
+                ),
+            ),
+        ] {
+            let file = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
+            std::fs::write(file.path(), text).unwrap();
+            let batches = read(&table, file.path(), false);
+            assert_eq!(batches.len(), 1, "{suffix}");
+            let keys = batches[0]
+                .column_by_name("order_id")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec();
+            assert_eq!(keys, [7], "{suffix}");
+        }
     }
 }
