@@ -663,6 +663,14 @@ mod tests {
         assert_eq!(channel_batches(8_192, false), 2);
     }
 
+    fn shipped_mart(name: &str) -> TableConfig {
+        Config::embedded_default()
+            .tables
+            .into_iter()
+            .find(|t| t.name == name)
+            .expect("a shipped mart")
+    }
+
     /// The tracking mart and a file of its rows written with `props`.
     fn tracking_file(props: WriterProperties) -> (TableConfig, tempfile::NamedTempFile) {
         tracking_file_with_text(props, DataType::Utf8)
@@ -674,11 +682,7 @@ mod tests {
         props: WriterProperties,
         text: DataType,
     ) -> (TableConfig, tempfile::NamedTempFile) {
-        let table = Config::embedded_default()
-            .tables
-            .into_iter()
-            .find(|t| t.name == "mart_uni_tracking_info")
-            .expect("a shipped mart");
+        let table = shipped_mart("mart_uni_tracking_info");
         let rows: Vec<_> = generate(&Params {
             orders: 300,
             cycles: 5,
@@ -937,11 +941,7 @@ mod tests {
 
     #[test]
     fn a_quoted_empty_csv_field_is_an_empty_string_and_nothing_is_null() {
-        let table = Config::embedded_default()
-            .tables
-            .into_iter()
-            .find(|t| t.name == "mart_ecs_order_info")
-            .expect("a shipped mart");
+        let table = shipped_mart("mart_ecs_order_info");
         let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         // As pyarrow, Polars, DuckDB and PostgreSQL write: NULL as nothing, '' as "".
         // `order_no` is NOT NULL; `weight_g` (an int) reads "" as NULL, as before.
@@ -973,11 +973,7 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_before_a_csv_header_or_a_json_line_is_skipped() {
-        let table = Config::embedded_default()
-            .tables
-            .into_iter()
-            .find(|t| t.name == "mart_ecs_order_info")
-            .expect("a shipped mart");
+        let table = shipped_mart("mart_ecs_order_info");
         let bom = "\u{feff}";
         for (suffix, text) in [
             (
