@@ -4,7 +4,7 @@
 //! stays bounded whatever the file size.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,13 +63,40 @@ enum Format {
     JsonLines,
 }
 
-fn format_of(path: &Path) -> Option<Format> {
-    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-        "parquet" => Some(Format::Parquet),
-        "csv" => Some(Format::Csv),
-        "jsonl" | "ndjson" | "json" => Some(Format::JsonLines),
-        _ => None,
-    }
+/// How a CSV or JSON-lines file is compressed, by a last extension `.gz` or `.zst` (Parquet
+/// compresses its pages itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+fn format_of(path: &Path) -> Option<(Format, Compression)> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let (name, compression) = if let Some(stem) = name.strip_suffix(".gz") {
+        (stem, Compression::Gzip)
+    } else if let Some(stem) = name.strip_suffix(".zst") {
+        (stem, Compression::Zstd)
+    } else {
+        (name.as_str(), Compression::None)
+    };
+    let format = match name.rsplit_once('.')?.1 {
+        "parquet" if compression == Compression::None => Format::Parquet,
+        "csv" => Format::Csv,
+        "jsonl" | "ndjson" | "json" => Format::JsonLines,
+        _ => return None,
+    };
+    Some((format, compression))
+}
+
+/// Whether a file no format takes is one a folder of batches is expected to hold: hidden
+/// files and the markers other tools leave (`_SUCCESS`, `.part-0.crc`). Any other is named in
+/// a warning, so that a batch of an unread format (`.csv.bz2`, `.tsv`) is not lost unseen.
+fn expected_stranger(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
 impl FilesSource {
@@ -92,10 +119,29 @@ impl FilesSource {
                 "cannot list the folder ({e}); a files:// source needs one folder per source table"
             ),
         })?;
-        let mut files: Vec<PathBuf> = entries
+        let (mut files, strangers): (Vec<PathBuf>, Vec<PathBuf>) = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && format_of(p).is_some())
+            .filter(|p| p.is_file())
+            .partition(|p| format_of(p).is_some());
+        let mut unread: Vec<String> = strangers
+            .iter()
+            .filter(|p| !expected_stranger(p))
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
+        if !unread.is_empty() {
+            unread.sort();
+            tracing::warn!(
+                table = %table.schema.name,
+                folder = %dir.display(),
+                files = %unread.join(", "),
+                "Files not read: not Parquet, CSV or JSON lines (optionally .gz or .zst)."
+            );
+        }
         files.sort();
         Ok(files)
     }
@@ -277,13 +323,13 @@ pub fn read_file(
         location: format!("{} (rows from {row})", path.display()),
         message,
     };
-    let file = File::open(path).map_err(|e| Error::io("opening source file", path, e))?;
-    let format = format_of(path).expect("listed files have a known format");
+    let (format, compression) = format_of(path).expect("listed files have a known format");
     let mut target = Arc::clone(target);
     let batches: Box<
         dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
     > = match format {
         Format::Parquet => {
+            let file = File::open(path).map_err(|e| Error::io("opening source file", path, e))?;
             let (reader, read_as) =
                 parquet_reader(file, &target, table, batch_rows, dictionary_text)
                     .map_err(|e| source_err(0, format!("not a readable Parquet file: {e}")))?;
@@ -291,7 +337,7 @@ pub fn read_file(
             reader
         }
         Format::Csv => {
-            let schema = csv_schema(path, &target)?;
+            let schema = csv_schema(path, compression, &target)?;
             let text = schema
                 .fields()
                 .iter()
@@ -304,17 +350,17 @@ pub fn read_file(
             let reader = arrow::csv::ReaderBuilder::new(schema)
                 .with_header(true)
                 .with_batch_size(batch_rows)
-                .build(QuotedEmpty::new(after_bom(file, path)?, text))
+                .build(QuotedEmpty::new(open_text(path, compression)?, text))
                 .map_err(|e| source_err(0, e.to_string()))?;
             Box::new(reader.map(|batch| batch.and_then(restore_empty)))
         }
         Format::JsonLines => {
-            let schema = json_schema(path, &target)?;
+            let schema = json_schema(path, compression, &target)?;
             let reader = arrow::json::ReaderBuilder::new(schema)
                 // A JSON number into a text field (decimals, see text_for_decimals).
                 .with_coerce_primitive(true)
                 .with_batch_size(batch_rows)
-                .build(after_bom(file, path)?)
+                .build(open_text(path, compression)?)
                 .map_err(|e| source_err(0, e.to_string()))?;
             Box::new(reader)
         }
@@ -554,11 +600,23 @@ fn dictionary_encoded(metadata: &ParquetMetaData, name: &str) -> bool {
         })
 }
 
-/// A text file read from after its UTF-8 byte order mark, if it starts with one (Excel and
-/// Windows tools write it): the mark would otherwise become part of the first column's name
-/// in a CSV header ("required column `order_id` is missing") or a JSON syntax error.
-fn after_bom(file: File, path: &Path) -> Result<BufReader<File>> {
-    let mut reader = BufReader::new(file);
+/// A CSV or JSON-lines file, decompressed as its name says, read from after its UTF-8 byte
+/// order mark if it starts with one (Excel and Windows tools write it): the mark would
+/// otherwise become part of the first column's name in a CSV header ("required column
+/// `order_id` is missing") or a JSON syntax error. A corrupt stream fails the read as an I/O
+/// error naming the file.
+fn open_text(path: &Path, compression: Compression) -> Result<BufReader<Box<dyn Read + Send>>> {
+    let file = File::open(path).map_err(|e| Error::io("opening source file", path, e))?;
+    let raw: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(file),
+        // Multi-member: `cat a.gz b.gz` and parallel gzip tools write several members.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(file)
+                .map_err(|e| Error::io("starting to decompress (zstd)", path, e))?,
+        ),
+    };
+    let mut reader = BufReader::new(raw);
     let starts_with_bom = reader
         .fill_buf()
         .map_err(|e| Error::io("reading", path, e))?
@@ -571,14 +629,11 @@ fn after_bom(file: File, path: &Path) -> Result<BufReader<File>> {
 
 /// The schema to read a CSV file with: its header's columns in its order, typed as the mart's
 /// columns of the same name (any case); unknown columns are read as text and then dropped.
-fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
+fn csv_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Result<SchemaRef> {
     let mut header = String::new();
-    after_bom(
-        File::open(path).map_err(|e| Error::io("opening source file", path, e))?,
-        path,
-    )?
-    .read_line(&mut header)
-    .map_err(|e| Error::io("reading CSV header of", path, e))?;
+    open_text(path, compression)?
+        .read_line(&mut header)
+        .map_err(|e| Error::io("reading CSV header of", path, e))?;
     let fields: Vec<Field> = header
         .trim_end_matches(['\r', '\n'])
         .split(',')
@@ -599,12 +654,9 @@ fn csv_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
 
 /// The schema to read a JSON-lines file with: the mart's columns, spelled as the first
 /// record spells them (so `traceSeq` in the file finds the mart's `traceseq`).
-fn json_schema(path: &Path, target: &SchemaRef) -> Result<SchemaRef> {
+fn json_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Result<SchemaRef> {
     let mut first = String::new();
-    let mut reader = after_bom(
-        File::open(path).map_err(|e| Error::io("opening source file", path, e))?,
-        path,
-    )?;
+    let mut reader = open_text(path, compression)?;
     while first.trim().is_empty() {
         first.clear();
         if reader
@@ -1004,5 +1056,72 @@ mod tests {
                 .to_vec();
             assert_eq!(keys, [7], "{suffix}");
         }
+    }
+
+    #[test]
+    fn gzip_and_zstd_text_files_are_read_and_other_formats_left_out() {
+        use std::io::Write;
+        let table = shipped_mart("mart_ecs_order_info");
+        let csv = "order_id,order_no,partner_id,customer_ref,dest_country,weight_g,declared_value,currency,add_time\n\
+                   7,SO-7,2,,US,5,1.50,USD,1700000000\n8,SO-8,2,,US,5,1.50,USD,1700000000\n";
+        let jsonl = "{\"order_id\":7,\"order_no\":\"SO-7\",\"partner_id\":2,\"dest_country\":\"US\",\"add_time\":1}\n\
+                     {\"order_id\":8,\"order_no\":\"SO-8\",\"partner_id\":2,\"dest_country\":\"US\",\"add_time\":1}\n";
+        let gzip = |text: &str| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(text.as_bytes()).unwrap();
+            encoder.finish().unwrap()
+        };
+        // Two gzip members, as `cat a.gz b.gz` writes: both are read.
+        let (head, tail) = csv.split_at(csv.find("8,SO-8").unwrap());
+        let two_members = [gzip(head), gzip(tail)].concat();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("ecs_order_info");
+        std::fs::create_dir(&folder).unwrap();
+        let files: [(&str, Vec<u8>); 8] = [
+            ("a.csv.gz", two_members),
+            ("b.CSV.ZST", zstd::encode_all(csv.as_bytes(), 3).unwrap()),
+            ("c.jsonl.gz", gzip(jsonl)),
+            (
+                "d.ndjson.zst",
+                zstd::encode_all(jsonl.as_bytes(), 3).unwrap(),
+            ),
+            ("_SUCCESS", Vec::new()),
+            (".d.ndjson.zst.crc", Vec::new()),
+            ("e.tsv", Vec::new()),
+            ("f.parquet.gz", Vec::new()),
+        ];
+        for (name, bytes) in &files {
+            std::fs::write(folder.join(name), bytes).unwrap();
+        }
+        let listed = FilesSource::new(dir.path().to_path_buf(), 64)
+            .list_files(&table)
+            .unwrap();
+        let names: Vec<_> = listed
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["a.csv.gz", "b.CSV.ZST", "c.jsonl.gz", "d.ndjson.zst"]
+        );
+        for path in &listed {
+            let rows: usize = read(&table, path, false).iter().map(|b| b.num_rows()).sum();
+            assert_eq!(rows, 2, "{}", path.display());
+        }
+        // A corrupt stream is an error naming the file.
+        let corrupt = folder.join("g.csv.gz");
+        std::fs::write(&corrupt, &gzip(csv)[..40]).unwrap();
+        let error = read_file(
+            &corrupt,
+            &table.schema.arrow_schema(),
+            64,
+            &table,
+            false,
+            &mut |_| Ok(true),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("g.csv.gz"), "{error}");
     }
 }
