@@ -355,7 +355,7 @@ pub fn read_file(
             Box::new(reader.map(|batch| batch.and_then(restore_empty)))
         }
         Format::JsonLines => {
-            let schema = json_schema(path, compression, &target)?;
+            let schema = json_schema(path, compression, &target, &|m| source_err(0, m))?;
             let reader = arrow::json::ReaderBuilder::new(schema)
                 // A JSON number into a text field (decimals, see text_for_decimals).
                 .with_coerce_primitive(true)
@@ -369,8 +369,14 @@ pub fn read_file(
     for batch in batches {
         let batch = batch.map_err(|e| match format {
             // Arrow numbers a CSV file's lines from the first row after the header.
-            Format::Csv => source_err(row, format!("{e} (lines counted after the header)")),
-            _ => source_err(row, e.to_string()),
+            Format::Csv => source_err(
+                row,
+                format!(
+                    "{} (lines counted after the header)",
+                    clipped(e.to_string())
+                ),
+            ),
+            _ => source_err(row, clipped(e.to_string())),
         })?;
         let rows = batch.num_rows() as u64;
         let conformed = conform(
@@ -654,7 +660,15 @@ fn csv_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Resu
 
 /// The schema to read a JSON-lines file with: the mart's columns, spelled as the first
 /// record spells them (so `traceSeq` in the file finds the mart's `traceseq`).
-fn json_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Result<SchemaRef> {
+///
+/// A file whose first line opens a JSON array is refused with the error `refuse` makes of a
+/// message: Arrow's reader would fail on it with the whole array in its message.
+fn json_schema(
+    path: &Path,
+    compression: Compression,
+    target: &SchemaRef,
+    refuse: &dyn Fn(String) -> Error,
+) -> Result<SchemaRef> {
     let mut first = String::new();
     let mut reader = open_text(path, compression)?;
     while first.trim().is_empty() {
@@ -666,6 +680,13 @@ fn json_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Res
         {
             break;
         }
+    }
+    if first.trim_start().starts_with('[') {
+        return Err(refuse(format!(
+            "the file holds a JSON array; martsync reads JSON lines, one object per line \
+             (convert it with `jq -c '.[]' {} > batch.jsonl`)",
+            path.display()
+        )));
     }
     let keys: Vec<String> =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(first.trim())
@@ -684,6 +705,17 @@ fn json_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Res
         .collect();
     Ok(Arc::new(Schema::new(fields)))
 }
+
+/// An error of Arrow's CSV or JSON reader, cut to [`MAX_READER_MESSAGE`] characters: the
+/// JSON reader quotes the value it could not take, which may be a whole file's line.
+fn clipped(message: String) -> String {
+    match message.char_indices().nth(MAX_READER_MESSAGE) {
+        Some((at, _)) => format!("{} …", &message[..at]),
+        None => message,
+    }
+}
+
+const MAX_READER_MESSAGE: usize = 300;
 
 /// CSV and JSON decimals are read as text and checked before the cast to the mart's decimal
 /// (see `conform`); other types as the mart's.
@@ -1123,5 +1155,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("g.csv.gz"), "{error}");
+    }
+
+    #[test]
+    fn a_json_array_or_a_long_bad_value_gets_a_short_error() {
+        let table = shipped_mart("mart_ecs_order_info");
+        let record = "{\"order_id\":7,\"order_no\":\"SO-7\",\"partner_id\":2,\"dest_country\":\"US\",\"add_time\":1}";
+        let array = format!("[{}]\n", vec![record; 2_000].join(",\n"));
+        // A line whose value Arrow's reader quotes in its error: a 100 kB object for a number.
+        let long_bad_value = format!(
+            "{{\"order_id\":{{\"x\":\"{}\"}},\"order_no\":\"a\",\"partner_id\":1,\"dest_country\":\"US\",\"add_time\":1}}\n",
+            "y".repeat(100_000)
+        );
+        for (text, expected) in [(array, "JSON array"), (long_bad_value, "…")] {
+            let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+            std::fs::write(file.path(), text).unwrap();
+            let error = read_file(
+                file.path(),
+                &table.schema.arrow_schema(),
+                64,
+                &table,
+                false,
+                &mut |_| Ok(true),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(error.len() < 1_000, "{} characters", error.len());
+        }
     }
 }
