@@ -813,6 +813,20 @@ mod tests {
         batches
     }
 
+    /// The error reading `path` ends in.
+    fn read_error(table: &TableConfig, path: &Path) -> String {
+        read_file(
+            path,
+            &table.schema.arrow_schema(),
+            64,
+            table,
+            false,
+            &mut |_| Ok(true),
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
     /// The text columns of `batches` that came as text, not as dictionaries.
     fn plain_columns(batches: &[RecordBatch]) -> Vec<String> {
         dictionary_columns(batches)
@@ -1144,16 +1158,7 @@ mod tests {
         // A corrupt stream is an error naming the file.
         let corrupt = folder.join("g.csv.gz");
         std::fs::write(&corrupt, &gzip(csv)[..40]).unwrap();
-        let error = read_file(
-            &corrupt,
-            &table.schema.arrow_schema(),
-            64,
-            &table,
-            false,
-            &mut |_| Ok(true),
-        )
-        .unwrap_err()
-        .to_string();
+        let error = read_error(&table, &corrupt);
         assert!(error.contains("g.csv.gz"), "{error}");
     }
 
@@ -1170,16 +1175,7 @@ mod tests {
         for (text, expected) in [(array, "JSON array"), (long_bad_value, "…")] {
             let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
             std::fs::write(file.path(), text).unwrap();
-            let error = read_file(
-                file.path(),
-                &table.schema.arrow_schema(),
-                64,
-                &table,
-                false,
-                &mut |_| Ok(true),
-            )
-            .unwrap_err()
-            .to_string();
+            let error = read_error(&table, file.path());
             assert!(error.contains(expected), "{error}");
             assert!(error.len() < 1_000, "{} characters", error.len());
         }
