@@ -91,8 +91,9 @@ fn format_of(path: &Path) -> Option<(Format, Compression)> {
 }
 
 /// Whether a file no format takes is one a folder of batches is expected to hold: hidden
-/// files and the markers other tools leave (`_SUCCESS`, `.part-0.crc`). Any other is named in
-/// a warning, so that a batch of an unread format (`.csv.bz2`, `.tsv`) is not lost unseen.
+/// files and the markers other tools leave (`_SUCCESS`, `.part-0.crc`). Any other, and any
+/// subfolder, is named in a warning, so that a batch of an unread format (`.csv.bz2`, `.tsv`)
+/// or in a partition folder is not lost unseen.
 fn expected_stranger(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -121,16 +122,18 @@ impl FilesSource {
         })?;
         let (mut files, strangers): (Vec<PathBuf>, Vec<PathBuf>) = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .partition(|p| format_of(p).is_some());
+            .partition(|p| p.is_file() && format_of(p).is_some());
         let mut unread: Vec<String> = strangers
             .iter()
             .filter(|p| !expected_stranger(p))
             .map(|p| {
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                // A subfolder (a partitioned export, `dt=2026-01-01/`) is not read either.
+                if p.is_dir() {
+                    format!("{name}/")
+                } else {
+                    name.into_owned()
+                }
             })
             .collect();
         if !unread.is_empty() {
@@ -139,7 +142,8 @@ impl FilesSource {
                 table = %table.schema.name,
                 folder = %dir.display(),
                 files = %unread.join(", "),
-                "Files not read: not Parquet, CSV or JSON lines (optionally .gz or .zst)."
+                "Files not read: not Parquet, CSV or JSON lines (optionally .gz or .zst), \
+                 or a subfolder (files are read from the table's folder only)."
             );
         }
         files.sort();

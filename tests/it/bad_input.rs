@@ -209,6 +209,31 @@ fn an_empty_batch_is_a_committed_cycle_of_zero_rows() {
     assert_eq!(ws.count("SELECT count(*) FROM martsync_runs"), 3);
 }
 
+/// A batch martsync cannot read (a format it does not take, a partition subfolder) is named
+/// in a warning, not skipped unseen; the markers other tools leave are not.
+#[test]
+fn files_left_out_of_a_source_folder_are_named_in_a_warning() {
+    let ws = Workspace::new();
+    let src = ws.path("src");
+    source_with(&src, |t| t.to_string());
+    let folder = src.join("ecs_order_info");
+    std::fs::write(folder.join("late.csv.bz2"), b"BZh").unwrap();
+    std::fs::create_dir(folder.join("dt=2026-01-01")).unwrap();
+    std::fs::write(folder.join("_SUCCESS"), b"").unwrap();
+    let config = ws.write_config(&src, "");
+    let out = martsync(ws.dir.path(), &["run", "-c", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("Files not read"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(
+        warning.contains("dt=2026-01-01/, late.csv.bz2") && !warning.contains("_SUCCESS"),
+        "{warning}"
+    );
+}
+
 /// Every output of a failing run (stdout, stderr as text and JSON, the report, the metrics
 /// file, `status`, `explain`, `config check`) is searched for the passwords in its URLs.
 #[test]
