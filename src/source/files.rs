@@ -90,6 +90,54 @@ fn format_of(path: &Path) -> Option<(Format, Compression)> {
     Some((format, compression))
 }
 
+/// The first two neighbouring names (in name order) that numbers in them would put the other
+/// way round: `batch-10.csv` before `batch-9.csv`. Name order is the contract (a replay takes
+/// files as `ls` lists them); unpadded numbers are named in a warning, since a tie between
+/// two versions, or an append's first arrival, goes by that order.
+fn numbered_out_of_order(files: &[PathBuf]) -> Option<(String, String)> {
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    files.windows(2).find_map(|pair| {
+        let (a, b) = (name(&pair[0]), name(&pair[1]));
+        (numeric_order(&a, &b) == std::cmp::Ordering::Greater).then_some((a, b))
+    })
+}
+
+/// Compares names as people read numbers in them: runs of digits by value, the rest by bytes.
+fn numeric_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let by_value = |x: &str, y: &str| {
+        let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+        x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+    };
+    for ((digits_a, a), (digits_b, b)) in runs(a).into_iter().zip(runs(b)) {
+        let order = if digits_a && digits_b {
+            by_value(a, b)
+        } else {
+            a.cmp(b)
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Whether a file no format takes is one a folder of batches is expected to hold: hidden
 /// files and the markers other tools leave (`_SUCCESS`, `.part-0.crc`). Any other, and any
 /// subfolder, is named in a warning, so that a batch of an unread format (`.csv.bz2`, `.tsv`)
@@ -147,6 +195,14 @@ impl FilesSource {
             );
         }
         files.sort();
+        if let Some((earlier, later)) = numbered_out_of_order(&files) {
+            tracing::warn!(
+                table = %table.schema.name,
+                folder = %dir.display(),
+                "Files are taken in name order: {earlier} before {later}. If the numbers in \
+                 the names mean the order, pad them with zeros (batch-00009, batch-00010)."
+            );
+        }
         Ok(files)
     }
 
@@ -1182,6 +1238,24 @@ mod tests {
             let error = read_error(&table, file.path());
             assert!(error.contains(expected), "{error}");
             assert!(error.len() < 1_000, "{} characters", error.len());
+        }
+    }
+
+    #[test]
+    fn unpadded_numbers_out_of_name_order_are_found() {
+        let paths = |names: &[&str]| names.iter().map(PathBuf::from).collect::<Vec<_>>();
+        // Name order (the contract) puts 10 before 9.
+        assert_eq!(
+            numbered_out_of_order(&paths(&["batch-1.csv", "batch-10.csv", "batch-9.csv"])),
+            Some(("batch-10.csv".into(), "batch-9.csv".into()))
+        );
+        for fine in [
+            &["batch-00009.csv", "batch-00010.csv"][..],
+            &["2026-01-09T00.csv", "2026-01-10T00.csv"],
+            &["a.csv", "b.parquet"],
+            &["part-0-abc.parquet", "part-1-abc.parquet"],
+        ] {
+            assert_eq!(numbered_out_of_order(&paths(fine)), None, "{fine:?}");
         }
     }
 }
