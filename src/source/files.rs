@@ -1,7 +1,7 @@
-//! `files://DIR`: one folder per source table (`DIR/uni_tracking_info/*.parquet|*.csv|*.jsonl`),
-//! files taken in name order. Files are read on a blocking thread and handed over a channel
-//! of two batches (about half a million rows for a dedup, [`IN_FLIGHT_ROWS`]), so memory
-//! stays bounded whatever the file size.
+//! `files://DIR`: one folder per source table (`DIR/uni_tracking_info/*.parquet|*.csv|*.jsonl`,
+//! CSV and JSON lines also `.gz` or `.zst`), files taken in name order. Files are read on a
+//! blocking thread and handed over a channel of two batches (about half a million rows for a
+//! dedup, [`IN_FLIGHT_ROWS`]), so memory stays bounded whatever the file size.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -135,7 +135,8 @@ fn numeric_order(a: &str, b: &str) -> std::cmp::Ordering {
             return order;
         }
     }
-    a.len().cmp(&b.len())
+    // `batch-09` and `batch-9`, or one name a prefix of the other: no number says otherwise.
+    std::cmp::Ordering::Equal
 }
 
 /// Whether a file no format takes is one a folder of batches is expected to hold: hidden
@@ -1254,6 +1255,7 @@ mod tests {
             &["2026-01-09T00.csv", "2026-01-10T00.csv"],
             &["a.csv", "b.parquet"],
             &["part-0-abc.parquet", "part-1-abc.parquet"],
+            &["batch-09.csv", "batch-9.csv"],
         ] {
             assert_eq!(numbered_out_of_order(&paths(fine)), None, "{fine:?}");
         }
