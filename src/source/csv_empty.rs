@@ -197,19 +197,24 @@ impl<R: BufRead> Read for QuotedEmpty<R> {
 
 /// `batch` with [`EMPTY_MARK`] turned back into `""` in its text columns.
 pub(super) fn restore_empty(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let marked = |column: &ArrayRef| {
-        column
-            .as_string_opt::<i32>()
-            .is_some_and(|text| text.iter().any(|v| v == Some(EMPTY_MARK)))
-    };
-    if !batch.columns().iter().any(marked) {
+    let marked: Vec<bool> = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .as_string_opt::<i32>()
+                .is_some_and(|text| text.iter().any(|v| v == Some(EMPTY_MARK)))
+        })
+        .collect();
+    if !marked.contains(&true) {
         return Ok(batch);
     }
     let columns = batch
         .columns()
         .iter()
-        .map(|column| {
-            if !marked(column) {
+        .zip(marked)
+        .map(|(column, marked)| {
+            if !marked {
                 return Arc::clone(column);
             }
             let text: StringArray = column

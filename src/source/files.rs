@@ -398,16 +398,7 @@ pub fn read_file(
             reader
         }
         Format::Csv => {
-            let schema = csv_schema(path, compression, &target)?;
-            let text = schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    target.fields().iter().any(|t| {
-                        t.name().eq_ignore_ascii_case(f.name()) && t.data_type() == &DataType::Utf8
-                    })
-                })
-                .collect();
+            let (schema, text) = csv_schema(path, compression, &target)?;
             let reader = arrow::csv::ReaderBuilder::new(schema)
                 .with_header(true)
                 .with_batch_size(batch_rows)
@@ -696,12 +687,18 @@ fn open_text(path: &Path, compression: Compression) -> Result<BufReader<Box<dyn 
 
 /// The schema to read a CSV file with: its header's columns in its order, typed as the mart's
 /// columns of the same name (any case); unknown columns are read as text and then dropped.
-fn csv_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Result<SchemaRef> {
+/// With it, per column, whether the mart's column is text (where `""` is an empty string,
+/// see [`QuotedEmpty`]).
+fn csv_schema(
+    path: &Path,
+    compression: Compression,
+    target: &SchemaRef,
+) -> Result<(SchemaRef, Vec<bool>)> {
     let mut header = String::new();
     open_text(path, compression)?
         .read_line(&mut header)
         .map_err(|e| Error::io("reading CSV header of", path, e))?;
-    let fields: Vec<Field> = header
+    let (fields, text): (Vec<Field>, Vec<bool>) = header
         .trim_end_matches(['\r', '\n'])
         .split(',')
         .map(|name| {
@@ -711,12 +708,15 @@ fn csv_schema(path: &Path, compression: Compression, target: &SchemaRef) -> Resu
                 .iter()
                 .find(|f| f.name().eq_ignore_ascii_case(name))
             {
-                Some(f) => Field::new(name, text_for_decimals(f.data_type()), true),
-                None => Field::new(name, DataType::Utf8, true),
+                Some(f) => (
+                    Field::new(name, text_for_decimals(f.data_type()), true),
+                    f.data_type() == &DataType::Utf8,
+                ),
+                None => (Field::new(name, DataType::Utf8, true), false),
             }
         })
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
+        .unzip();
+    Ok((Arc::new(Schema::new(fields)), text))
 }
 
 /// The schema to read a JSON-lines file with: the mart's columns, spelled as the first
