@@ -1,10 +1,12 @@
 //! The ground floor: small units every layer uses (run ids, sizes, durations, the version
-//! string, batch streams). Nothing here imports another module of the crate but [`crate::error`].
+//! string, batch streams, TLS client settings). Nothing here imports another module of the
+//! crate but [`crate::error`].
 
 pub mod batch;
 pub mod duration;
 pub mod run_id;
 pub mod size;
+pub mod tls;
 
 pub use batch::{BatchStream, column_as_i64, columns_at, decode_dictionaries, receiver_stream};
 pub use duration::{format_duration, parse_duration};

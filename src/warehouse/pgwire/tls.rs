@@ -3,9 +3,8 @@
 //! `verify-full` verify it against the web PKI roots plus `sslrootcert=FILE`. PostgreSQL
 //! defaults to `prefer`, Redshift to `verify-full`.
 
-use std::sync::Arc;
-
 use crate::schema::Dialect;
+use crate::units::tls::Verify;
 
 /// How connections are encrypted.
 #[derive(Clone)]
@@ -16,72 +15,14 @@ pub enum Tls {
 
 /// The web PKI roots, plus the certificates of `sslrootcert` when given.
 fn root_store(root_cert: Option<&str>) -> std::result::Result<rustls::RootCertStore, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    let extra = match root_cert {
+        Some(path) => vec![(
+            format!("sslrootcert {path}"),
+            std::fs::read(path).map_err(|e| format!("sslrootcert {path}: {e}"))?,
+        )],
+        None => Vec::new(),
     };
-    if let Some(path) = root_cert {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
-        }
-    }
-    Ok(roots)
-}
-
-/// Accepts any server certificate: libpq's `sslmode=require` (encryption without
-/// authentication). Signatures are still checked, so the session key is the server's.
-#[derive(Debug)]
-struct AcceptAnyServer(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    crate::units::tls::root_store(true, &extra)
 }
 
 /// Parses the URL into a client config and the TLS to use; `sslmode`/`sslrootcert` are
@@ -125,25 +66,18 @@ pub fn connect_options(
         None => text,
     };
     let config: tokio_postgres::Config = text.parse().map_err(|e| format!("{e}"))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let tls = match mode.as_str() {
-        "disable" => Tls::None,
-        "verify-ca" | "verify-full" => {
-            let roots = root_store(root_cert.as_deref())?;
-            Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
-                builder.with_root_certificates(roots).with_no_client_auth(),
-            ))
-        }
-        _ => Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
-                .with_no_client_auth(),
-        )),
+    let verify = match mode.as_str() {
+        "disable" => return Ok((config, Tls::None)),
+        "verify-ca" | "verify-full" => Verify::Full,
+        _ => Verify::Nothing,
     };
+    let roots = match verify {
+        Verify::Nothing => rustls::RootCertStore::empty(),
+        _ => root_store(root_cert.as_deref())?,
+    };
+    let tls = Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
+        crate::units::tls::client_config(verify, roots)?,
+    ));
     Ok((config, tls))
 }
 
