@@ -666,6 +666,11 @@ async fn a_small_watermark_range_is_read_through_the_index_the_server_would_not_
         at + 900
     ))
     .await;
+    // The statistics the plans below are made from, as of now: InnoDB recalculates them in
+    // the background once a tenth of a table has changed. The test failed twice in a dozen
+    // runs (once right after the server restarted), most likely on statistics not yet
+    // recalculated; none failed in 20 runs with this.
+    db.exec("ANALYZE TABLE uni_tracking_info").await;
     let config = crate::common::parse_config(&crate::common::service_config(
         &db.url,
         "file:///nonexistent",
