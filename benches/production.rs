@@ -252,6 +252,13 @@ async fn bench_extract(base: &str) {
     let through_mysql_async = MySqlSource::new(&url, 65_536, Default::default())
         .unwrap()
         .through_mysql_async();
+    // The same readers over TLS (`ssl-mode=REQUIRED`; the services' MariaDB has a
+    // certificate), as a server that asks for it is read.
+    let tls_url = format!("{url}?ssl-mode=REQUIRED");
+    let tls = MySqlSource::new(&tls_url, 65_536, Default::default()).unwrap();
+    let tls_through_mysql_async = MySqlSource::new(&tls_url, 65_536, Default::default())
+        .unwrap()
+        .through_mysql_async();
     let columns = table.schema.column_list();
     let sql = format!("SELECT {columns} FROM uni_tracking_info");
     let parsed = url::Url::parse(&url).unwrap();
@@ -260,6 +267,7 @@ async fn bench_extract(base: &str) {
         eprintln!("connectorx: not measured (eval \"$(scripts/contenders.sh)\" first)");
     }
     let (mut ours, mut old, mut cli, mut cx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours_tls, mut old_tls) = (Vec::new(), Vec::new());
     let (mut peak, mut old_peak, mut cx_peak) = (0.0f64, 0.0f64, 0.0f64);
     for _ in 0..3 {
         reset_peak_rss();
@@ -269,6 +277,14 @@ async fn bench_extract(base: &str) {
         reset_peak_rss();
         old.push(time_extraction(&through_mysql_async, &table, rows).await);
         old_peak = old_peak.max(peak_rss_mib());
+
+        ours_tls.push(time_extraction(&tls, &table, rows).await);
+        assert_eq!(
+            tls.reads_through_mysql_async(),
+            None,
+            "TLS through the own reader"
+        );
+        old_tls.push(time_extraction(&tls_through_mysql_async, &table, rows).await);
 
         let started = Instant::now();
         let status = Command::new("mariadb")
@@ -337,6 +353,17 @@ async fn bench_extract(base: &str) {
         "martsync through mysql_async rows",
         &old,
         format!(", peak RSS {old_peak:.0} MiB"),
+    );
+    let m_ours_tls = line("martsync (own reader), TLS", &ours_tls, String::new());
+    let m_old_tls = line(
+        "martsync through mysql_async rows, TLS",
+        &old_tls,
+        String::new(),
+    );
+    println!(
+        "  over TLS: own reader/mysql_async rows {:.2}x, TLS/plain own reader {:.2}x",
+        m_old_tls.as_secs_f64() / m_ours_tls.as_secs_f64(),
+        m_ours.as_secs_f64() / m_ours_tls.as_secs_f64()
     );
     let m_cli = line("mariadb --quick -N > /dev/null", &cli, String::new());
     let ratio = |other: Duration| other.as_secs_f64() / m_ours.as_secs_f64();

@@ -66,19 +66,29 @@ install_debs() {
 # (tests/it/binlog.rs); and TLS (below). A server running without them is restarted.
 MARIADB_FLAGS=(--log-bin=mariadb-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1)
 
-mariadb_configured() { # mariadb_configured CLIENT...: does the running server write a binary log and speak TLS?
-  [ "$("$@" -NBe 'SELECT @@log_bin' 2>/dev/null)" = 1 ] && [ "$("$@" -NBe 'SELECT @@have_ssl' 2>/dev/null)" = YES ]
+mariadb_configured() { # mariadb_configured CLIENT...: binary log on, and TLS with this script's certificate?
+  [ "$("$@" -NBe 'SELECT @@log_bin' 2>/dev/null)" = 1 ] && [ "$("$@" -NBe 'SELECT @@have_ssl' 2>/dev/null)" = YES ] \
+    && [ "$("$@" -NBe 'SELECT @@ssl_cert' 2>/dev/null)" = "$STATE/mariadb-server-cert.pem" ]
 }
 
-# TLS with a self-signed certificate, as a server asking for `ssl-mode=REQUIRED` clients has:
-# the source's TLS path (through mysql_async) is tested against it. Made once, in $STATE.
+# TLS with a certificate of a test CA of its own (for 127.0.0.1 and localhost), as a server
+# asking for `ssl-mode=REQUIRED` clients has: the source's TLS (its own reader's and
+# mysql_async's) is tested against it, verifying with `ssl-ca` (MARTSYNC_TEST_MYSQL_CA) and
+# without. Made once, in $STATE.
 mariadb_tls_flags() {
-  if [ ! -f "$STATE/mariadb-cert.pem" ]; then
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
-      -keyout "$STATE/mariadb-key.pem" -out "$STATE/mariadb-cert.pem" >/dev/null 2>&1
-    chmod 644 "$STATE/mariadb-key.pem" "$STATE/mariadb-cert.pem"
+  if [ ! -f "$STATE/mariadb-server-cert.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=martsync test CA" \
+      -keyout "$STATE/mariadb-ca-key.pem" -out "$STATE/mariadb-ca.pem" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$STATE/mariadb-key.pem" -out "$STATE/mariadb-server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+      >"$STATE/mariadb-server.ext"
+    openssl x509 -req -in "$STATE/mariadb-server.csr" -CA "$STATE/mariadb-ca.pem" \
+      -CAkey "$STATE/mariadb-ca-key.pem" -CAcreateserial -days 3650 \
+      -extfile "$STATE/mariadb-server.ext" -out "$STATE/mariadb-server-cert.pem" >/dev/null 2>&1
+    chmod 644 "$STATE/mariadb-key.pem" "$STATE/mariadb-server-cert.pem" "$STATE/mariadb-ca.pem"
   fi
-  MARIADB_FLAGS+=(--ssl-cert="$STATE/mariadb-cert.pem" --ssl-key="$STATE/mariadb-key.pem")
+  MARIADB_FLAGS+=(--ssl-cert="$STATE/mariadb-server-cert.pem" --ssl-key="$STATE/mariadb-key.pem")
 }
 
 start_mariadb() {
@@ -86,7 +96,7 @@ start_mariadb() {
   mariadb_tls_flags
   if [ -n "$ROOT" ]; then
     if mariadb-admin ping >/dev/null 2>&1 && ! mariadb_configured mariadb -uroot; then
-      log "restarting MariaDB with binary logging and TLS on"
+      log "restarting MariaDB with binary logging and TLS (this script's certificate) on"
       mariadb-admin shutdown
     fi
     if ! mariadb-admin ping >/dev/null 2>&1; then
@@ -106,7 +116,7 @@ start_mariadb() {
     fi
     if mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1 \
       && ! mariadb_configured "${client[@]}"; then
-      log "restarting MariaDB with binary logging and TLS on"
+      log "restarting MariaDB with binary logging and TLS (this script's certificate) on"
       mariadb-admin --no-defaults -uroot --socket="$sock" shutdown
     fi
     if ! mariadb-admin --no-defaults -uroot --socket="$sock" ping >/dev/null 2>&1; then
@@ -125,6 +135,7 @@ GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'martsync'@'localhost' WITH GRANT OPTION;
 SQL
   echo >&3 "export MARTSYNC_TEST_MYSQL_URL=mysql://martsync:martsync@127.0.0.1:$MYSQL_PORT/martsync"
+  echo >&3 "export MARTSYNC_TEST_MYSQL_CA=$STATE/mariadb-ca.pem"
 }
 
 start_postgres() {

@@ -304,23 +304,54 @@ async fn every_mapped_type_decodes_from_mariadb() {
     assert_eq!(zero_dates, 0);
     let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
     assert_eq!(batch.num_rows(), cases.len() + 1);
-    // martsync's own reader decoded them; mysql_async's rows (what a server wanting TLS is
-    // read through) must give the very same batches, in plain and over TLS.
+    // martsync's own reader decoded them; mysql_async's rows (what a server wanting a TLS
+    // client certificate or another auth plugin is read through) must give the very same
+    // batches, in plain and over TLS, and so must the own reader over TLS.
     let tls_url = format!("{}?ssl-mode=REQUIRED", db.url);
+    let tls = || MySqlSource::new(&tls_url, 7, UnsignedBigint::Int64).unwrap();
     let others = [
-        ("mysql_async rows", source.through_mysql_async()),
+        ("mysql_async rows", source.through_mysql_async(), true),
+        ("TLS", tls(), false),
         (
-            "TLS",
-            MySqlSource::new(&tls_url, 7, UnsignedBigint::Int64).unwrap(),
+            "mysql_async rows over TLS",
+            tls().through_mysql_async(),
+            true,
         ),
     ];
-    for (what, source) in others {
+    for (what, source, through_mysql_async) in others {
         let (other, zero_dates) = extract(&source, &table).await;
         let other = other.unwrap();
         let other = arrow::compute::concat_batches(&other[0].schema(), &other).unwrap();
         assert_eq!(other, batch, "{what}");
         assert_eq!(zero_dates, 0, "{what}");
+        assert_eq!(
+            source.reads_through_mysql_async().is_some(),
+            through_mysql_async,
+            "{what}: {:?}",
+            source.reads_through_mysql_async()
+        );
     }
+    // The server's certificate is signed by the services' test CA, for 127.0.0.1: verified
+    // with that CA as `ssl-ca`, the own reader reads the same batches; without it, the
+    // extraction fails naming the certificate, and nothing falls back to another reader or
+    // to plain TCP.
+    if let Some(ca) = service_url("MARTSYNC_TEST_MYSQL_CA") {
+        for mode in ["VERIFY_CA", "VERIFY_IDENTITY"] {
+            let url = format!("{}?ssl-mode={mode}&ssl-ca={ca}", db.url);
+            let verified = MySqlSource::new(&url, 7, UnsignedBigint::Int64).unwrap();
+            let (other, _) = extract(&verified, &table).await;
+            let other = other.unwrap_or_else(|e| panic!("{mode} with ssl-ca: {e}"));
+            let other = arrow::compute::concat_batches(&other[0].schema(), &other).unwrap();
+            assert_eq!(other, batch, "{mode} with ssl-ca");
+            assert_eq!(verified.reads_through_mysql_async(), None, "{mode}");
+        }
+    }
+    let verify_url = format!("{}?ssl-mode=VERIFY_IDENTITY", db.url);
+    let verifying = MySqlSource::new(&verify_url, 7, UnsignedBigint::Int64).unwrap();
+    let (refused, _) = extract(&verifying, &table).await;
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("certificate"), "{message}");
+    assert_eq!(verifying.reads_through_mysql_async(), None);
     let ids = batch.column(0);
     for row in 0..batch.num_rows() {
         let id: usize = array_value_to_string(ids, row).unwrap().parse().unwrap();

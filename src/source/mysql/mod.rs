@@ -1,8 +1,9 @@
 //! `mysql://user:pass@host:port/db`: the production source. Metadata queries and the binary
 //! log go through `mysql_async`; extractions through martsync's own connection (`wire`),
 //! which decodes binary-protocol rows from its read buffer into the Arrow builders, or
-//! through mysql_async's rows where the server wants what `wire` does not speak (TLS, an
-//! authentication plugin other than mysql_native_password and caching_sha2_password).
+//! through mysql_async's rows where the server wants what `wire` does not speak (a TLS client
+//! certificate, an authentication plugin other than mysql_native_password and
+//! caching_sha2_password).
 //!
 //! One extraction is one prepared `SELECT <mart columns> FROM <table> WHERE <watermark> > ?`
 //! (the filter is a bound parameter on the indexed column, so the server uses its index;
@@ -101,6 +102,12 @@ impl MySqlSource {
         self
     }
 
+    /// Why extractions read through mysql_async's rows rather than martsync's own reader,
+    /// once a connection has said (None: the own reader, or nothing connected yet).
+    pub fn reads_through_mysql_async(&self) -> Option<&str> {
+        self.wire_unsupported.get().map(String::as_str)
+    }
+
     /// A pooled connection, within the connect timeout.
     async fn conn(&self, table: &str) -> Result<mysql_async::Conn> {
         match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
@@ -121,7 +128,8 @@ impl MySqlSource {
     }
 
     /// A connection of the extraction's own reader (`wire`), within the connect timeout; or
-    /// `None` when the server wants what only mysql_async speaks (TLS, another auth plugin).
+    /// `None` when the server wants what only mysql_async speaks (another auth plugin, a TLS
+    /// client certificate).
     async fn wire_conn(&self, table: &str) -> Result<Option<WireConn>> {
         if self.wire_unsupported.get().is_some() {
             return Ok(None);

@@ -6,10 +6,12 @@
 //!
 //! mysql_common, the crate mysql_async is built on, parses and writes every packet; this file
 //! holds what is left: the framing, the handshake, and the prepared-statement calls.
-//! It speaks plain TCP with `mysql_native_password` or `caching_sha2_password` (its fast
-//! path, which the server offers once it has seen the password). Anything else (TLS, another
-//! authentication plugin, caching_sha2's full authentication, which needs TLS or RSA) is
-//! [`ConnectError::Unsupported`], and the extraction reads through mysql_async instead.
+//! It speaks TCP, plain or TLS (as `ssl-mode` asks: the SSLRequest packet, then rustls
+//! checking what mysql_async's rustls would check), with `mysql_native_password` or
+//! `caching_sha2_password` (its fast path, which the server offers once it has seen the
+//! password). Anything else (a Unix socket, a TLS client certificate, another authentication
+//! plugin, caching_sha2's full authentication) is [`ConnectError::Unsupported`], and the
+//! extraction reads through mysql_async instead.
 //!
 //! The protocol: <https://dev.mysql.com/doc/dev/mysql-server/latest/PAGE_PROTOCOL.html>
 //! (MariaDB's is the same for everything used here: no MariaDB extended capabilities are
@@ -19,17 +21,19 @@ use std::io;
 use std::time::Duration;
 
 use mysql_async::{Opts, Value};
+use mysql_common::collations::CollationId;
 use mysql_common::constants::CapabilityFlags;
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{
     AuthPlugin, AuthSwitchRequest, Column, ComStmtExecuteRequestBuilder, ErrPacket,
-    HandshakePacket, HandshakeResponse, StmtPacket,
+    HandshakePacket, HandshakeResponse, SslRequest, StmtPacket,
 };
 use mysql_common::proto::MySerialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::format_duration;
+use crate::units::tls::{Verify, client_config, root_store};
 
 /// A payload this long continues in the next packet.
 const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -53,9 +57,13 @@ pub(super) enum ConnectError {
     Failed(String),
 }
 
+/// The connection's byte stream: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// One connection, reading result sets out of one growing buffer.
 pub(super) struct WireConn {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: Vec<u8>,
     /// The first byte of `buf` not yet handed out.
     start: usize,
@@ -126,8 +134,11 @@ impl WireConn {
     /// (as the mysql_async pool's setup does).
     pub(super) async fn connect(opts: &Opts, read_timeout: Duration) -> Result<Self, ConnectError> {
         use ConnectError::{Failed, Unsupported};
-        if opts.ssl_opts().is_some() {
-            return Err(Unsupported("TLS (ssl-mode)".into()));
+        if opts
+            .ssl_opts()
+            .is_some_and(|ssl| ssl.client_identity().is_some())
+        {
+            return Err(Unsupported("a TLS client certificate".into()));
         }
         if opts.socket().is_some() {
             return Err(Unsupported("a Unix socket".into()));
@@ -140,7 +151,7 @@ impl WireConn {
             .set_nodelay(true)
             .map_err(|e| Failed(e.to_string()))?;
         let mut conn = WireConn {
-            stream,
+            stream: Box::new(stream),
             buf: vec![0; READ_ROOM * 2],
             start: 0,
             end: 0,
@@ -193,6 +204,10 @@ impl WireConn {
             return Err(Unsupported(
                 "a server without protocol 4.1 and auth plugins".into(),
             ));
+        }
+        if let Some(ssl) = opts.ssl_opts() {
+            self.start_tls(opts, ssl, handshake.capabilities(), version)
+                .await?;
         }
         let mut plugin = match handshake.auth_plugin() {
             Some(AuthPlugin::CachingSha2Password) => AuthPlugin::CachingSha2Password,
@@ -254,6 +269,76 @@ impl WireConn {
                 _ => return Err(Failed(unexpected(&packet, "authentication"))),
             }
         }
+    }
+
+    /// Asks the server for TLS (the SSLRequest packet: the handshake response's first 32
+    /// bytes, with `CLIENT_SSL`) and continues the handshake over it. The server's certificate
+    /// is checked as mysql_async's rustls checks it for the same [`mysql_async::SslOpts`]:
+    /// `ssl-mode=REQUIRED` accepts any, `VERIFY_CA` the chain to a root (the web PKI's and
+    /// `ssl-ca`), `VERIFY_IDENTITY` the name as well (`connect::tls_options`).
+    async fn start_tls(
+        &mut self,
+        opts: &Opts,
+        ssl: &mysql_async::SslOpts,
+        offered: CapabilityFlags,
+        version: (u16, u16, u16),
+    ) -> Result<(), ConnectError> {
+        use ConnectError::Failed;
+        if !offered.contains(CapabilityFlags::CLIENT_SSL) {
+            return Err(Failed(
+                "the server does not offer TLS, which the URL's ssl-mode asks for".into(),
+            ));
+        }
+        let verify = if ssl.accept_invalid_certs() {
+            Verify::Nothing
+        } else if ssl.skip_domain_validation() {
+            Verify::Chain
+        } else {
+            Verify::Full
+        };
+        let mut extra = Vec::new();
+        // The URL has one `ssl-ca` (`connect::tls_options`): its file is named in the URL.
+        for cert in ssl.root_certs() {
+            let bytes = cert
+                .read()
+                .await
+                .map_err(|e| Failed(format!("reading the URL's ssl-ca file: {e}")))?;
+            extra.push(("the URL's ssl-ca file".to_string(), bytes.into_owned()));
+        }
+        let config = client_config(
+            verify,
+            root_store(!ssl.disable_built_in_roots(), &extra).map_err(Failed)?,
+        )
+        .map_err(Failed)?;
+        let host = ssl
+            .tls_hostname_override()
+            .map(str::to_string)
+            .unwrap_or_else(|| opts.ip_or_hostname().to_string());
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| Failed(format!("TLS server name {host}: {e}")))?;
+        self.capabilities |= CapabilityFlags::CLIENT_SSL;
+        // The collation the handshake response will name (mysql_common's rule).
+        let collation = if version >= (5, 5, 3) {
+            CollationId::UTF8MB4_GENERAL_CI
+        } else {
+            CollationId::UTF8MB3_GENERAL_CI
+        };
+        let request = SslRequest::new(self.capabilities, MAX_PACKET, collation as u8);
+        let mut out = Vec::new();
+        request.serialize(&mut out);
+        self.write(&out).await.map_err(Failed)?;
+        if self.start != self.end {
+            return Err(Failed(
+                "the server sent more than its handshake before TLS".into(),
+            ));
+        }
+        let plain = std::mem::replace(&mut self.stream, Box::new(tokio::io::empty()));
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, plain)
+            .await
+            .map_err(|e| Failed(format!("TLS with {host}: {e}")))?;
+        self.stream = Box::new(tls);
+        Ok(())
     }
 
     /// Reads more bytes, making room for the packet whose first bytes have arrived.
@@ -464,16 +549,22 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn tls_is_left_to_mysql_async_before_anything_connects() {
+    async fn a_tls_client_certificate_is_left_to_mysql_async_before_anything_connects() {
         // Port 1: nothing listens there, so only an answer given before connecting passes.
+        let identity = mysql_async::ClientIdentity::new(
+            std::path::PathBuf::from("cert.pem").into(),
+            std::path::PathBuf::from("key.pem").into(),
+        );
         let opts: Opts = mysql_async::OptsBuilder::from_opts(
             Opts::from_url("mysql://u:p@127.0.0.1:1/db").unwrap(),
         )
-        .ssl_opts(Some(mysql_async::SslOpts::default()))
+        .ssl_opts(Some(
+            mysql_async::SslOpts::default().with_client_identity(Some(identity)),
+        ))
         .into();
         let result = WireConn::connect(&opts, Duration::from_secs(1)).await;
         assert!(
-            matches!(&result, Err(ConnectError::Unsupported(what)) if what.contains("TLS")),
+            matches!(&result, Err(ConnectError::Unsupported(what)) if what.contains("client certificate")),
             "{:?}",
             result.err()
         );
