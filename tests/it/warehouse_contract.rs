@@ -305,7 +305,10 @@ async fn postgres_load_error_leaves_the_mart_unchanged() {
 
 /// `sslmode=require` encrypts without verifying (the local server's certificate is
 /// self-signed); `verify-full` verifies, so the same server is refused with a certificate
-/// error, and the error shows no password.
+/// error, and the error shows no password. With the server's own certificate as
+/// `sslrootcert`, `verify-ca` connects (the chain is checked, not the name: Debian's
+/// certificate names the machine, not 127.0.0.1), and `verify-full` still refuses it for the
+/// name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_tls_follows_sslmode() {
     let Some(pg) = service_url("MARTSYNC_TEST_POSTGRES_URL") else {
@@ -329,6 +332,29 @@ async fn postgres_tls_follows_sslmode() {
             "password in: {error}"
         );
     }
+    let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cert: String = client
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        std::fs::metadata(&cert).is_ok(),
+        "the server's certificate {cert} is not readable here"
+    );
+    let root = |mode: &str| format!("{pg}?sslmode={mode}&sslrootcert={cert}");
+    PostgresWarehouse::open(&root("verify-ca"), Postgres, Default::default())
+        .await
+        .expect("verify-ca with the server's certificate as the root connects");
+    let error = PostgresWarehouse::open(&root("verify-full"), Postgres, Default::default())
+        .await
+        .err()
+        .expect("verify-full refuses a certificate that does not name 127.0.0.1")
+        .to_string();
+    assert!(error.contains("not valid for name"), "{error}");
 }
 
 /// Stages a file COPY cannot load into the mart (`status` as text) and merges it: the live
