@@ -15,7 +15,7 @@ pub enum Verify {
     /// Nothing: encrypted, but whoever answers is accepted (MySQL's `REQUIRED`, libpq's
     /// `require`). Signatures are still checked, so the session key is the server's.
     Nothing,
-    /// The chain up to a trusted root, not the name (MySQL's `VERIFY_CA`).
+    /// The chain up to a trusted root, not the name (MySQL's `VERIFY_CA`, libpq's `verify-ca`).
     Chain,
     /// The chain and the name (MySQL's `VERIFY_IDENTITY`, libpq's `verify-full`).
     Full,
