@@ -315,15 +315,19 @@ async fn postgres_tls_follows_sslmode() {
         return;
     };
     use martsync::warehouse::postgres::{Postgres, PostgresWarehouse};
+    async fn open(url: &str) -> Result<(), String> {
+        PostgresWarehouse::open(url, Postgres, Default::default())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
     let with = |mode: &str| format!("{pg}?sslmode={mode}");
-    PostgresWarehouse::open(&with("require"), Postgres, Default::default())
+    open(&with("require"))
         .await
         .expect("sslmode=require connects to a server with any certificate");
-    let error = PostgresWarehouse::open(&with("verify-full"), Postgres, Default::default())
+    let error = open(&with("verify-full"))
         .await
-        .err()
-        .expect("verify-full refuses a self-signed certificate")
-        .to_string();
+        .expect_err("verify-full refuses a self-signed certificate");
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     let password = url::Url::parse(&pg).unwrap().password().map(str::to_string);
     if let Some(password) = password {
@@ -346,14 +350,12 @@ async fn postgres_tls_follows_sslmode() {
         "the server's certificate {cert} is not readable here"
     );
     let root = |mode: &str| format!("{pg}?sslmode={mode}&sslrootcert={cert}");
-    PostgresWarehouse::open(&root("verify-ca"), Postgres, Default::default())
+    open(&root("verify-ca"))
         .await
         .expect("verify-ca with the server's certificate as the root connects");
-    let error = PostgresWarehouse::open(&root("verify-full"), Postgres, Default::default())
+    let error = open(&root("verify-full"))
         .await
-        .err()
-        .expect("verify-full refuses a certificate that does not name 127.0.0.1")
-        .to_string();
+        .expect_err("verify-full refuses a certificate that does not name 127.0.0.1");
     assert!(error.contains("not valid for name"), "{error}");
 }
 
