@@ -305,11 +305,8 @@ impl WireConn {
                 .map_err(|e| Failed(format!("reading the URL's ssl-ca file: {e}")))?;
             extra.push(("the URL's ssl-ca file".to_string(), bytes.into_owned()));
         }
-        let config = client_config(
-            verify,
-            root_store(!ssl.disable_built_in_roots(), &extra).map_err(Failed)?,
-        )
-        .map_err(Failed)?;
+        let config = client_config(verify, || root_store(!ssl.disable_built_in_roots(), &extra))
+            .map_err(Failed)?;
         let host = ssl
             .tls_hostname_override()
             .map(str::to_string)

@@ -74,12 +74,8 @@ pub fn connect_options(
         "verify-full" => Verify::Full,
         _ => Verify::Nothing,
     };
-    let roots = match verify {
-        Verify::Nothing => rustls::RootCertStore::empty(),
-        _ => root_store(root_cert.as_deref())?,
-    };
     let tls = Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(
-        crate::units::tls::client_config(verify, roots)?,
+        crate::units::tls::client_config(verify, || root_store(root_cert.as_deref()))?,
     ));
     Ok((config, tls))
 }
