@@ -10,6 +10,13 @@
 //! only cost time). So the state holds at most 1.5 times the output's rows, or 64 MiB, and
 //! compaction copies each input row at most twice in all (a batch shrinks by a third or more
 //! each time), reading each batch sequentially rather than gathering across batches.
+//!
+//! A slot names its row by the row's place in the batch as it arrived, for good: compaction
+//! does not renumber rows, it only records which arrived rows the filtered batch still holds
+//! ([`Chunk::held`]). So no slot moves when its batch is compacted, and the index is not
+//! touched: finding each kept row's slot again by its key (a hash probe per kept row) made
+//! compaction's own work 19 % of the dedup thread's samples on the bench's 10M-row file,
+//! 3 % without it (README).
 
 use std::sync::Arc;
 
@@ -71,27 +78,37 @@ struct Slot {
 /// A retained input batch (or what compaction left of it).
 struct Chunk {
     batch: RecordBatch,
-    /// For each row of `batch`, whether it is its key's winner: a bit cleared when the row
-    /// loses. A bitmap, not the winner's slot number, so that it stays in the CPU's caches
-    /// (all of a 10M-row input's take 1.2 MiB), and the key index can move its slots freely:
-    /// a row map of slot numbers cost the dedup thread a cache miss per replaced winner and
-    /// one per key each time the index grew (together 0.25 s of a 10M-row dedup). Compaction
-    /// finds a kept row's slot by its key instead ([`KeepState::relocate`]).
+    /// For each row the batch arrived with, whether it is its key's winner: a bit cleared
+    /// when the row loses. A bitmap, not the winner's slot number, so that it stays in the
+    /// CPU's caches (all of a 10M-row input's take 1.2 MiB): a row map of slot numbers cost
+    /// the dedup thread a cache miss per replaced winner and one per key each time the index
+    /// grew (together 0.25 s of a 10M-row dedup).
     live_rows: BooleanBufferBuilder,
+    /// Which of the arrived rows `batch` still holds, in order, once compacted (None: all).
+    /// Every winner is held; a held row may have lost since.
+    held: Option<BooleanBuffer>,
     /// Rows that are some slot's winner.
     live: usize,
-    /// The batch's and the bitmap's bytes, kept for the state's running total.
+    /// The batch's and the bitmaps' bytes, kept for the state's running total.
     bytes: usize,
     /// Whether the chunk is waiting in [`Retained::sparse`] to be compacted.
     queued: bool,
 }
 
 impl Chunk {
-    fn new(batch: RecordBatch, live_rows: BooleanBufferBuilder, live: usize) -> Self {
-        let bytes = batch.get_array_memory_size() + live_rows.capacity() / 8;
+    fn new(
+        batch: RecordBatch,
+        live_rows: BooleanBufferBuilder,
+        held: Option<BooleanBuffer>,
+        live: usize,
+    ) -> Self {
+        let bytes = batch.get_array_memory_size()
+            + live_rows.capacity() / 8
+            + held.as_ref().map_or(0, |h| h.inner().capacity());
         Chunk {
             batch,
             live_rows,
+            held,
             live,
             bytes,
             queued: false,
@@ -103,12 +120,16 @@ impl Chunk {
         3 * self.live < 2 * self.batch.num_rows()
     }
 
-    /// Which rows still win.
+    /// Which rows of `batch` still win.
     fn live_mask(&self) -> BooleanBuffer {
-        self.live_rows.finish_cloned()
+        let live = self.live_rows.finish_cloned();
+        match &self.held {
+            None => live,
+            Some(held) => select_bits(&live, held),
+        }
     }
 
-    /// Row `row` lost its key to a later row.
+    /// Arrived row `row` lost its key to a later row.
     fn lose(&mut self, row: u32) {
         self.live_rows.set_bit(row as usize, false);
         self.live -= 1;
@@ -123,15 +144,34 @@ impl Chunk {
         filter_record_batch(&self.batch, &mask)
     }
 
-    /// Filters the chunk down to its winners (whose slots the caller points at their new
-    /// rows).
+    /// Filters the chunk down to its winners. Their slots still name them by their arrived
+    /// rows: `held` records which those are.
     fn compact(self) -> Result<Chunk, ArrowError> {
         let batch = filter_record_batch(&self.batch, &BooleanArray::new(self.live_mask(), None))?;
         let batch = decode_outgrown_dictionaries(batch)?;
-        let mut live_rows = BooleanBufferBuilder::new(self.live);
-        live_rows.append_n(self.live, true);
-        Ok(Chunk::new(batch, live_rows, self.live))
+        let held = self.live_rows.finish_cloned();
+        Ok(Chunk::new(batch, self.live_rows, Some(held), self.live))
     }
+}
+
+/// The bits of `bits` at the places `places` sets, in order (a bit-parallel gather: `held`
+/// places the arrived rows a compacted batch still holds, and the result is the batch's mask).
+fn select_bits(bits: &BooleanBuffer, places: &BooleanBuffer) -> BooleanBuffer {
+    debug_assert_eq!(bits.len(), places.len());
+    let mut out = BooleanBufferBuilder::new(places.count_set_bits());
+    let words = bits.bit_chunks().iter_padded();
+    for (word, place) in words.zip(places.bit_chunks().iter_padded()) {
+        if place == u64::MAX {
+            out.append_packed_range(0..64, &word.to_le_bytes());
+            continue;
+        }
+        let mut rest = place;
+        while rest != 0 {
+            out.append(word >> rest.trailing_zeros() & 1 == 1);
+            rest &= rest - 1;
+        }
+    }
+    out.finish()
 }
 
 /// `batch` with every dictionary column that holds more values than the batch has rows
@@ -292,11 +332,6 @@ impl IntIndex {
                 None
             }
         }
-    }
-
-    /// The bucket of `key` (home bucket `home`), if the key is in the index.
-    fn find(&mut self, key: i64, home: usize) -> Option<&mut Bucket> {
-        self.probe(key, home).ok().map(|at| &mut self.buckets[at])
     }
 
     fn bytes(&self) -> usize {
@@ -563,7 +598,7 @@ impl KeepState {
             self.offers = offers;
         }
         let kept = (live > 0).then(|| {
-            let mut kept = Chunk::new(batch, current, live);
+            let mut kept = Chunk::new(batch, current, None, live);
             if kept.sparse() {
                 kept.queued = true;
                 self.retained.sparse.push(chunk);
@@ -587,59 +622,7 @@ impl KeepState {
                 self.retained.bytes -= sparse.bytes;
                 let compacted = sparse.compact()?;
                 self.retained.bytes += compacted.bytes;
-                self.relocate(&compacted.batch)?;
                 self.retained.chunks[c as usize] = Some(compacted);
-            }
-        }
-        Ok(())
-    }
-
-    /// Points the slot of each row of a compacted batch (every row a winner) at its row,
-    /// finding the slot by the row's key: the key index is probed again (its buckets fetched
-    /// ahead), where a row map of slot numbers cost a cache miss per replaced winner instead.
-    fn relocate(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
-        let lost = |row: usize| {
-            ArrowError::ComputeError(format!(
-                "dedup: a kept row's key is not in the index (row {row} of a compacted batch)"
-            ))
-        };
-        let keys = columns_at(batch, &self.spec.key);
-        match &mut self.index {
-            KeyIndex::Int1(index) => {
-                let k = column_as_i64(&keys[0])?;
-                let homes = &mut self.homes;
-                homes.clear();
-                homes.extend(k.values().iter().map(|&key| index.home(key)));
-                for (row, &home) in homes.iter().enumerate() {
-                    if let Some(&ahead) = homes.get(row + PREFETCH_AHEAD) {
-                        index.prefetch(ahead);
-                    }
-                    let bucket = index.find(k.value(row), home).ok_or_else(|| lost(row))?;
-                    bucket.slot.row = row as u32;
-                }
-            }
-            KeyIndex::IntN(map) => {
-                let cols = int_columns(&keys)?;
-                for row in 0..batch.num_rows() {
-                    let s = *map.get(&int_key(&cols, row)).ok_or_else(|| lost(row))?;
-                    self.slots[s as usize].row = row as u32;
-                }
-            }
-            KeyIndex::Rows(converter, map) => {
-                // In the types the index was built with (compaction may have decoded a
-                // dictionary-encoded key).
-                let keys = keys
-                    .iter()
-                    .zip(&self.spec.key)
-                    .map(|(k, &i)| arrow::compute::cast(k, self.schema.field(i).data_type()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let converted = converter.convert_columns(&keys)?;
-                for row in 0..batch.num_rows() {
-                    let s = *map
-                        .get(converted.row(row).as_ref())
-                        .ok_or_else(|| lost(row))?;
-                    self.slots[s as usize].row = row as u32;
-                }
             }
         }
         Ok(())
@@ -679,6 +662,7 @@ mod tests {
     use arrow::datatypes::DataType;
 
     use crate::generate::{Params, generate, uti_batch, with_text_as};
+    use proptest::strategy::Strategy;
 
     /// The output, the counts, and the state's size after the last batch.
     fn run(
@@ -957,12 +941,13 @@ mod tests {
         }
         for (&key, &number) in &oracle {
             let home = index.home(key);
-            let bucket = index.find(key, home).expect("an inserted key is found");
+            let at = index.probe(key, home).expect("an inserted key is found");
+            let bucket = index.buckets[at];
             assert_eq!((bucket.key, bucket.slot.version), (key, number));
         }
         let absent = [2, 3, 1023, (1 << 50) + 1, i64::MIN + 1];
         for absent in absent.into_iter().filter(|k| !oracle.contains_key(k)) {
-            assert!(index.find(absent, index.home(absent)).is_none(), "{absent}");
+            assert!(index.probe(absent, index.home(absent)).is_err(), "{absent}");
         }
         assert_eq!(index.len, oracle.len());
         // 4,005 keys, filled to at most three quarters.
@@ -1010,8 +995,8 @@ mod tests {
         }
 
         /// The same with thousands of keys: the key index grows (its buckets move) between
-        /// batches that are compacted (their winners' slots found again by key) and replaced
-        /// in.
+        /// batches that are compacted (some twice: their winners named by arrived rows the
+        /// compacted batch holds at other places) and replaced in.
         #[test]
         fn kept_rows_match_an_oracle_while_the_index_grows(
             rows in proptest::collection::vec((0i64..3000, 0i64..4), 0..6000),
@@ -1021,6 +1006,27 @@ mod tests {
             for key in KEYS {
                 proptest::prop_assert_eq!(&keep_rows(&rows, &cuts, Keep::Latest, true, key), &expected);
             }
+        }
+
+        /// [`select_bits`] gathers bit by bit what a loop over the places would, with places
+        /// sparse, dense, and whole 64-bit words of them (a word copied at once).
+        #[test]
+        fn select_bits_gathers_the_placed_bits_in_order(
+            pairs in proptest::prop_oneof![
+                proptest::strategy::Just(0.3),
+                proptest::strategy::Just(0.98),
+                proptest::strategy::Just(1.0),
+            ]
+            .prop_flat_map(|density| proptest::collection::vec(
+                (proptest::bool::ANY, proptest::bool::weighted(density)),
+                0..400,
+            )),
+        ) {
+            let bits: BooleanBuffer = pairs.iter().map(|p| p.0).collect();
+            let places: BooleanBuffer = pairs.iter().map(|p| p.1).collect();
+            let expected: Vec<bool> = pairs.iter().filter(|p| p.1).map(|p| p.0).collect();
+            let gathered: Vec<bool> = select_bits(&bits, &places).iter().collect();
+            proptest::prop_assert_eq!(gathered, expected);
         }
     }
 }
