@@ -163,8 +163,9 @@ impl ExecutionPlan for KeepPerKeyExec {
         };
         let outcome = Arc::clone(&self.outcome);
         // Text the input carried dictionary-encoded leaves in the mart's types: only the
-        // kept rows are decoded (spilled partitions as they are written, rows set aside as
-        // they are set aside).
+        // kept rows are decoded (by the state as it finishes, spilled partitions as they are
+        // written, rows set aside as they are set aside), and here the raw rows a hand-over
+        // passes on (a no-op for batches already decoded).
         let out_schema = Arc::clone(&schema);
         let decoded = move |batch: Result<RecordBatch>| {
             batch.and_then(|b| Ok(decode_dictionaries(b, &out_schema)?))

@@ -65,6 +65,10 @@ pub struct DedupStats {
 /// deduped 36% slower with compaction from the first byte).
 const COMPACT_ABOVE_BYTES: usize = 64 << 20;
 
+/// From this many kept rows on, [`KeepState::finish`] takes them on two threads: below, a
+/// second thread costs about what it saves.
+const SPLIT_FINISH_ROWS: u64 = 1 << 16;
+
 /// The chunk of a free bucket's slot ([`Bucket::FREE`]).
 const NO_CHUNK: u32 = u32::MAX;
 
@@ -172,6 +176,27 @@ fn select_bits(bits: &BooleanBuffer, places: &BooleanBuffer) -> BooleanBuffer {
         }
     }
     out.finish()
+}
+
+/// The winners of `chunks`, in order, text in `schema`'s types.
+fn take_winners(chunks: Vec<Chunk>, schema: &SchemaRef) -> Result<Vec<RecordBatch>, ArrowError> {
+    (chunks.into_iter())
+        .map(|chunk| decode_dictionaries(chunk.winners()?, schema))
+        .collect()
+}
+
+/// Where to split `chunks` (at least one on each side) so that each part holds about half of
+/// the winners: a compacted chunk holds fewer than one that was not.
+fn half_of_the_rows(chunks: &[Chunk]) -> usize {
+    let half = chunks.iter().map(|c| c.live).sum::<usize>() / 2;
+    let mut seen = 0;
+    (chunks.iter())
+        .take_while(|c| {
+            seen += c.live;
+            seen <= half
+        })
+        .count()
+        .clamp(1, chunks.len() - 1)
 }
 
 /// `batch` with every dictionary column that holds more values than the batch has rows
@@ -418,6 +443,8 @@ pub struct KeepState {
     homes: Vec<usize>,
     /// Sparse chunks are compacted only while the chunks hold more than this many bytes.
     compact_above: usize,
+    /// [`KeepState::finish`] takes the winners on two threads from this many on.
+    split_finish_from: u64,
     stats: DedupStats,
     rejected: Vec<RecordBatch>,
 }
@@ -446,6 +473,7 @@ impl KeepState {
             offers: Vec::new(),
             homes: Vec::new(),
             compact_above: COMPACT_ABOVE_BYTES,
+            split_finish_from: SPLIT_FINISH_ROWS,
             stats: DedupStats::default(),
             rejected: Vec::new(),
         })
@@ -628,8 +656,17 @@ impl KeepState {
         Ok(())
     }
 
-    /// The kept rows (in the order they arrived), the rows set aside for NULL keys, and the
-    /// counts. Each retained batch is freed as soon as its winners are taken from it.
+    /// The kept rows (in the order they arrived, text in the mart's types), the rows set
+    /// aside for NULL keys, and the counts. Each retained batch is freed as soon as its
+    /// winners are taken from it.
+    ///
+    /// Taking the winners copies every kept row (and decodes its dictionary text): on the
+    /// bench's 10M-row file 0.1–0.15 s on one thread while the other core idled. From
+    /// [`SPLIT_FINISH_ROWS`] kept rows on, inside a Tokio runtime, the later half of them is
+    /// taken on the runtime's blocking pool, by a thread idle by then: usually the one that
+    /// read the input, whose allocator holds the pages the input's batches are freed to,
+    /// which a thread started for the purpose would not reuse (it raised the peak by 140–170
+    /// MiB, README).
     pub fn finish(
         mut self,
     ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, DedupStats), ArrowError> {
@@ -645,10 +682,31 @@ impl KeepState {
             KeyIndex::IntN(HashMap::new()),
         ));
         drop(std::mem::take(&mut self.slots));
-        let chunks = std::mem::take(&mut self.retained.chunks);
-        let mut out = Vec::with_capacity(chunks.len());
-        for chunk in chunks.into_iter().flatten() {
-            out.push(chunk.winners()?);
+        let mut chunks: Vec<Chunk> = std::mem::take(&mut self.retained.chunks)
+            .into_iter()
+            .flatten()
+            .collect();
+        let later = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if self.stats.rows_out >= self.split_finish_from && chunks.len() > 1 => {
+                let later = chunks.split_off(half_of_the_rows(&chunks));
+                let schema = Arc::clone(&self.schema);
+                Some(runtime.spawn_blocking(move || take_winners(later, &schema)))
+            }
+            _ => None,
+        };
+        let mut out = take_winners(chunks, &self.schema)?;
+        if let Some(later) = later {
+            // `unconstrained`: polled outside the runtime's scheduler, the handle would
+            // otherwise run out of its task budget and be woken again forever.
+            match futures::executor::block_on(tokio::task::unconstrained(later)) {
+                Ok(batches) => out.extend(batches?),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => {
+                    return Err(ArrowError::ComputeError(format!(
+                        "dedup: the thread taking the later half of the kept rows stopped: {e}"
+                    )));
+                }
+            }
         }
         Ok((out, self.rejected, self.stats))
     }
@@ -681,8 +739,26 @@ mod tests {
             state.push(b.clone()).unwrap();
         }
         let size = state.memory_size();
-        let (out, _, stats) = state.finish().unwrap();
+        let (out, _, stats) = finish(state, compact);
         (out, stats, size)
+    }
+
+    /// `state.finish()`: with `split`, inside a Tokio runtime (as the operator runs) and from
+    /// the first row on, so that the later half of the kept rows is taken on another thread;
+    /// otherwise outside any runtime, on this thread.
+    fn finish(
+        mut state: KeepState,
+        split: bool,
+    ) -> (Vec<RecordBatch>, Vec<RecordBatch>, DedupStats) {
+        if !split {
+            return state.finish().unwrap();
+        }
+        state.split_finish_from = 0;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        state.finish().unwrap()
     }
 
     /// 30 cycles' batches of 400 orders, with late and tied versions.
@@ -821,8 +897,8 @@ mod tests {
     const KEYS: [&[usize]; 3] = [&[0], &[0, 3], &[4]];
 
     /// Rows `(key, version)` cut into batches at `cuts`, each row also carrying its arrival
-    /// number, through a state with and without compaction, keyed by the columns `key` (one
-    /// of [`KEYS`]).
+    /// number, through a state with compaction and a finish on two threads (`compact`) or
+    /// with neither, keyed by the columns `key` (one of [`KEYS`]).
     fn keep_rows(
         rows: &[(i64, i64)],
         cuts: &[usize],
@@ -871,7 +947,7 @@ mod tests {
             .unwrap();
             state.push(batch).unwrap();
         }
-        let (out, _, _) = state.finish().unwrap();
+        let (out, _, _) = finish(state, compact);
         let mut kept = Vec::new();
         for batch in &out {
             let col = |i: usize| {
