@@ -210,15 +210,24 @@ EOF2
     wait_for Garage "${g[@]}" status
   fi
   # `status` answers before the layout can be read: on a fresh state `layout show` then aborts,
-  # the test below would see no "No nodes" and skip the assignment, and the bucket creation fail.
-  wait_for "Garage's layout" "${g[@]}" layout show
-  if "${g[@]}" layout show 2>/dev/null | grep -q "No nodes"; then
+  # now and then even after it once succeeded. So the layout is read once, into a variable,
+  # retried until a read succeeds: a failed read must not look like "nodes assigned".
+  local layout=""
+  for _ in $(seq 1 60); do
+    layout=$("${g[@]}" layout show 2>/dev/null) && break
+    layout=""
+    sleep 1
+  done
+  [ -n "$layout" ] || { log "Garage's layout could not be read within 60 s"; return 1; }
+  if grep -q "No nodes" <<<"$layout"; then
     local node
     node=$("${g[@]}" status 2>/dev/null | awk '/NO ROLE ASSIGNED/ {print $1; exit}')
     "${g[@]}" layout assign -z dc1 -c 1G "$node" >&2
     "${g[@]}" layout apply --version 1 >&2
   fi
-  "${g[@]}" bucket info martsync-test >/dev/null 2>&1 || "${g[@]}" bucket create martsync-test >&2
+  # Right after the layout is applied, Garage can still answer "Layout not ready".
+  garage_bucket() { "${g[@]}" bucket info martsync-test || "${g[@]}" bucket create martsync-test; }
+  wait_for "Garage's test bucket" garage_bucket
   if [ ! -f "$STATE/garage-key" ]; then
     "${g[@]}" key create martsync-test-key >"$STATE/garage-key"
     "${g[@]}" bucket allow --read --write --owner martsync-test --key martsync-test-key >&2
