@@ -158,24 +158,14 @@ impl Chunk {
     }
 }
 
-/// The bits of `bits` at the places `places` sets, in order (a bit-parallel gather: `held`
-/// places the arrived rows a compacted batch still holds, and the result is the batch's mask).
+/// The bits of `bits` at the places `places` sets, in order (`held` places the arrived rows
+/// a compacted batch still holds, and the result is the batch's mask): Arrow's filter of a
+/// boolean array.
 fn select_bits(bits: &BooleanBuffer, places: &BooleanBuffer) -> BooleanBuffer {
-    debug_assert_eq!(bits.len(), places.len());
-    let mut out = BooleanBufferBuilder::new(places.count_set_bits());
-    let words = bits.bit_chunks().iter_padded();
-    for (word, place) in words.zip(places.bit_chunks().iter_padded()) {
-        if place == u64::MAX {
-            out.append_packed_range(0..64, &word.to_le_bytes());
-            continue;
-        }
-        let mut rest = place;
-        while rest != 0 {
-            out.append(word >> rest.trailing_zeros() & 1 == 1);
-            rest &= rest - 1;
-        }
-    }
-    out.finish()
+    let bits = BooleanArray::new(bits.clone(), None);
+    let selected = arrow::compute::filter(&bits, &BooleanArray::new(places.clone(), None))
+        .expect("a mask as long as the bits");
+    selected.as_boolean().values().clone()
 }
 
 /// The winners of `chunks`, in order, text in `schema`'s types.
