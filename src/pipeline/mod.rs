@@ -482,6 +482,10 @@ impl Pipeline {
         let stage_ms = stage_started.elapsed().as_millis() as u64;
         crate::fault::point("after_stage").await;
         info!(table = %table.name, run_id = %run_id, phase = "stage", rows = staged.rows, bytes = staged.bytes, ms = stage_ms, "Staged.");
+        // The dedup's and the stage's memory is free by now, but mimalloc returns a page only
+        // when the thread that holds it next allocates or frees, and the stage's encoding
+        // threads sit idle: without this, an embedded warehouse's merge started on top of it.
+        crate::units::return_freed_memory();
 
         let merge_started = Instant::now();
         let record = RunRecord {
