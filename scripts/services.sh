@@ -102,7 +102,11 @@ start_mariadb() {
     if ! mariadb-admin ping >/dev/null 2>&1; then
       log "starting MariaDB"
       mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-      (daemon mariadbd-safe --bind-address=127.0.0.1 --port=3306 "${MARIADB_FLAGS[@]}" >"$STATE/mariadb.log" 2>&1)
+      # The server's own log in a file, not syslog (Debian's default for mariadbd-safe): a
+      # machine without a syslog daemon lost the trace of a crash in the middle of a CI run.
+      touch "$STATE/mariadb-error.log" && chown mysql:mysql "$STATE/mariadb-error.log"
+      (daemon mariadbd-safe --skip-syslog --log-error="$STATE/mariadb-error.log" \
+        --bind-address=127.0.0.1 --port=3306 "${MARIADB_FLAGS[@]}" >"$STATE/mariadb.log" 2>&1)
       wait_for MariaDB mariadb-admin ping
     fi
   else
