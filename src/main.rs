@@ -23,8 +23,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// as a new page fault. On the bench's 10M-row dedup (`martsync bench --worker`, alternating,
 /// medians): generated file, 8 rounds, 164k → 114k minor faults, `sys` 0.56 → 0.35 s, wall
 /// 1.47 → 1.33 s, peak RSS 441 → 488 MiB; Polars-written file, 6 rounds, 211k → 145k, wall
-/// 1.70 → 1.61 s, peak 509 → 597 MiB (README). 100 and 250 ms kept most of the faults. A
-/// second is still soon enough for a process that idles between cycles to give memory back.
+/// 1.70 → 1.61 s, peak 509 → 597 MiB (README). 100 and 250 ms kept most of the faults. The
+/// delay does not decide when an idle thread's freed memory goes back (mimalloc purges only
+/// when the holding thread next allocates or frees): the cycle asks for that between its
+/// phases (`units::return_freed_memory`).
 const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 fn main() -> std::process::ExitCode {
